@@ -1,0 +1,256 @@
+//! Limits, timeouts and policies, in one place, with finite defaults.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::protocol::DecoderLimits;
+
+/// What [`Conn::send`](crate::Conn::send) does when the connection's send
+/// queue is full because the peer reads slower than the application writes.
+///
+/// Whatever the choice, memory stays bounded: the queue never grows past
+/// [`Config::send_queue_capacity`] messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Wait up to this long for room, then fail with
+    /// [`Error::Timeout`] (`Duration::MAX` waits as long as the connection lives).
+    Block(Duration),
+    /// Fail at once with [`Error::QueueFull`], handing the message back.
+    Fail,
+    /// Close the slow peer with 1008 (policy violation) and fail the send
+    /// with [`Error::ConnectionClosed`].
+    Disconnect,
+}
+
+/// Configuration shared by servers and clients.
+///
+/// Every limit is finite by default and chosen to be safe on the open
+/// internet. Fields are public; `Config` is `#[non_exhaustive]`, so start
+/// from [`Config::default()`] and change fields or use the `with_*` setters:
+///
+/// ```
+/// use std::time::Duration;
+/// let config = wsengine::Config::default()
+///     .with_max_message_size(1 << 20)
+///     .with_ping_interval(Some(Duration::from_secs(10)));
+/// assert_eq!(config.max_message_size, 1 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest message accepted from the peer, all fragments together.
+    /// Default 64 MiB: large enough for ordinary use, small enough that a
+    /// malicious peer cannot exhaust memory. A larger message closes with 1009.
+    pub max_message_size: usize,
+    /// Largest single frame accepted from the peer. Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest upgrade request (server) or response (client) head, in bytes.
+    /// Default 8 KiB; a larger head is answered with 431.
+    pub max_handshake_bytes: usize,
+    /// Server: most connections open at once (handshakes included); more are
+    /// answered 503. Default 10,000. The server also computes what the
+    /// operating system allows (threads, memory maps, file descriptors) and
+    /// never goes past that.
+    pub max_connections: usize,
+    /// Messages a connection queues for sending before the
+    /// [`overflow_policy`](Self::overflow_policy) applies. Default 1024.
+    pub send_queue_capacity: usize,
+    /// Complete messages a connection buffers for `recv`. When full, the
+    /// reader stops reading and TCP flow control slows the peer. Default 256.
+    pub recv_queue_capacity: usize,
+    /// Server: handshaken connections waiting for `accept`. When full, new
+    /// upgrades are answered 503. Default 128.
+    pub accept_queue_capacity: usize,
+    /// What `send` does on a full send queue. Default: block up to 10 s.
+    pub overflow_policy: OverflowPolicy,
+    /// Server: time a client has to send its complete upgrade request;
+    /// client: time for the server's answer. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Client: time to establish the TCP connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Time the close handshake may take before the socket is dropped
+    /// (and threads exit). Default 5 s.
+    pub close_timeout: Duration,
+    /// Send a ping after this long without hearing from the peer. `None`
+    /// disables keepalive. Default 20 s.
+    pub ping_interval: Option<Duration>,
+    /// Time to wait for any data after a keepalive ping before the peer is
+    /// declared dead and the connection dropped (close code 1006). Default 20 s.
+    pub ping_timeout: Duration,
+    /// Close with 1001 after this long without a message in either
+    /// direction. `None` (the default) never does.
+    pub idle_timeout: Option<Duration>,
+    /// Stack size of each connection thread. Default 128 KiB: the threads
+    /// do no deep recursion, and small stacks are what let one process hold
+    /// thousands of connections.
+    pub thread_stack_size: usize,
+    /// Bytes the reader asks the socket for at a time. Default 16 KiB.
+    pub read_buffer_size: usize,
+    /// Subprotocols: a server's supported list in preference order, or the
+    /// list a client offers. Default empty.
+    pub subprotocols: Vec<String>,
+    /// Server: if set, upgrades whose `Origin` is not listed are refused
+    /// with 403 (requests without `Origin` are accepted). Default `None`.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Client: extra header lines for the upgrade request. Default empty.
+    pub extra_headers: Vec<(String, String)>,
+    /// Server: accept unmasked frames from clients. RFC 6455 forbids them;
+    /// default `false` (they close the connection with 1002).
+    pub accept_unmasked_frames: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message_size: 64 << 20,
+            max_frame_size: 16 << 20,
+            max_handshake_bytes: 8 << 10,
+            max_connections: 10_000,
+            send_queue_capacity: 1024,
+            recv_queue_capacity: 256,
+            accept_queue_capacity: 128,
+            overflow_policy: OverflowPolicy::Block(Duration::from_secs(10)),
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            idle_timeout: None,
+            thread_stack_size: 128 << 10,
+            read_buffer_size: 16 << 10,
+            subprotocols: Vec::new(),
+            allowed_origins: None,
+            extra_headers: Vec::new(),
+            accept_unmasked_frames: false,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$field = value;
+                self
+            }
+        )*
+    };
+}
+
+impl Config {
+    setters! {
+        /// Set [`max_message_size`](Self::max_message_size).
+        with_max_message_size: max_message_size: usize;
+        /// Set [`max_frame_size`](Self::max_frame_size).
+        with_max_frame_size: max_frame_size: usize;
+        /// Set [`max_handshake_bytes`](Self::max_handshake_bytes).
+        with_max_handshake_bytes: max_handshake_bytes: usize;
+        /// Set [`max_connections`](Self::max_connections).
+        with_max_connections: max_connections: usize;
+        /// Set [`send_queue_capacity`](Self::send_queue_capacity).
+        with_send_queue_capacity: send_queue_capacity: usize;
+        /// Set [`recv_queue_capacity`](Self::recv_queue_capacity).
+        with_recv_queue_capacity: recv_queue_capacity: usize;
+        /// Set [`accept_queue_capacity`](Self::accept_queue_capacity).
+        with_accept_queue_capacity: accept_queue_capacity: usize;
+        /// Set [`overflow_policy`](Self::overflow_policy).
+        with_overflow_policy: overflow_policy: OverflowPolicy;
+        /// Set [`handshake_timeout`](Self::handshake_timeout).
+        with_handshake_timeout: handshake_timeout: Duration;
+        /// Set [`connect_timeout`](Self::connect_timeout).
+        with_connect_timeout: connect_timeout: Duration;
+        /// Set [`close_timeout`](Self::close_timeout).
+        with_close_timeout: close_timeout: Duration;
+        /// Set [`ping_interval`](Self::ping_interval).
+        with_ping_interval: ping_interval: Option<Duration>;
+        /// Set [`ping_timeout`](Self::ping_timeout).
+        with_ping_timeout: ping_timeout: Duration;
+        /// Set [`idle_timeout`](Self::idle_timeout).
+        with_idle_timeout: idle_timeout: Option<Duration>;
+        /// Set [`thread_stack_size`](Self::thread_stack_size).
+        with_thread_stack_size: thread_stack_size: usize;
+        /// Set [`read_buffer_size`](Self::read_buffer_size).
+        with_read_buffer_size: read_buffer_size: usize;
+        /// Set [`subprotocols`](Self::subprotocols).
+        with_subprotocols: subprotocols: Vec<String>;
+        /// Set [`allowed_origins`](Self::allowed_origins).
+        with_allowed_origins: allowed_origins: Option<Vec<String>>;
+        /// Set [`extra_headers`](Self::extra_headers).
+        with_extra_headers: extra_headers: Vec<(String, String)>;
+        /// Set [`accept_unmasked_frames`](Self::accept_unmasked_frames).
+        with_accept_unmasked_frames: accept_unmasked_frames: bool;
+    }
+
+    /// Check that the values make sense together.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the first offending field: zero
+    /// sizes or capacities, a frame limit above the message limit, a thread
+    /// stack under 64 KiB, or zero timeouts.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |why: &str| Err(Error::InvalidArgument(why.to_owned()));
+        if self.max_message_size == 0 || self.max_frame_size == 0 {
+            return fail("max_message_size and max_frame_size must be positive");
+        }
+        if self.max_frame_size > self.max_message_size {
+            return fail("max_frame_size must not exceed max_message_size");
+        }
+        if self.max_handshake_bytes < 256 {
+            return fail("max_handshake_bytes must be at least 256");
+        }
+        if self.max_connections == 0
+            || self.send_queue_capacity == 0
+            || self.recv_queue_capacity == 0
+            || self.accept_queue_capacity == 0
+        {
+            return fail("connection limits and queue capacities must be positive");
+        }
+        if self.thread_stack_size < 64 << 10 {
+            return fail("thread_stack_size must be at least 64 KiB");
+        }
+        if self.read_buffer_size < 512 {
+            return fail("read_buffer_size must be at least 512 bytes");
+        }
+        let zero = Duration::ZERO;
+        if self.handshake_timeout == zero
+            || self.connect_timeout == zero
+            || self.close_timeout == zero
+            || self.ping_timeout == zero
+            || self.ping_interval == Some(zero)
+            || self.idle_timeout == Some(zero)
+        {
+            return fail("timeouts must be positive");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn decoder_limits(&self) -> DecoderLimits {
+        DecoderLimits {
+            max_message_size: self.max_message_size,
+            max_frame_size: self.max_frame_size,
+            accept_unmasked_frames: self.accept_unmasked_frames,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_finite_and_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.max_message_size, 64 << 20);
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        assert!(Config::default().with_max_frame_size(1 << 30).validate().is_err());
+        assert!(Config::default().with_send_queue_capacity(0).validate().is_err());
+        assert!(Config::default().with_close_timeout(Duration::ZERO).validate().is_err());
+        assert!(Config::default().with_thread_stack_size(4096).validate().is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! How many connections this process can hold, from the operating system's limits.
+//!
+//! Each connection costs two threads, and each thread costs a pid and memory
+//! maps (glibc's stack with its guard page, and Rust's signal stack with its
+//! guard page). Linux's default `vm.max_map_count` of 65,530 therefore runs
+//! out near 8,000 connections, and when a thread's signal stack cannot be
+//! mapped Rust aborts the whole process from inside the new thread. So the
+//! server computes its capacity at start-up and refuses connections past it
+//! (HTTP 503) instead of ever reaching that point.
+
+use std::fs;
+
+/// Memory maps one connection costs: two threads of two guarded mappings
+/// each, plus one for allocations.
+const MAPS_PER_CONN: usize = 9;
+/// Threads per connection.
+const THREADS_PER_CONN: usize = 2;
+/// Headroom left for everything else in the process.
+const MAPS_RESERVE: usize = 1024;
+const THREADS_RESERVE: usize = 256;
+const FDS_RESERVE: usize = 64;
+
+/// The most connections the process can add now, and which limit binds.
+pub(crate) fn connection_capacity() -> (usize, &'static str) {
+    let mut best = (usize::MAX, "none");
+    let mut consider = |cap: Option<usize>, name: &'static str| {
+        if let Some(cap) = cap {
+            if cap < best.0 {
+                best = (cap, name);
+            }
+        }
+    };
+    let maps_now = fs::read_to_string("/proc/self/maps").ok().map(|m| m.lines().count());
+    consider(
+        read_number("/proc/sys/vm/max_map_count")
+            .zip(maps_now)
+            .map(|(max, now)| max.saturating_sub(now + MAPS_RESERVE) / MAPS_PER_CONN),
+        "vm.max_map_count",
+    );
+    let threads_now = read_total_threads();
+    let pid_cap = [read_number("/proc/sys/kernel/pid_max"), read_number("/proc/sys/kernel/threads-max")]
+        .into_iter()
+        .flatten()
+        .min();
+    consider(
+        pid_cap.zip(threads_now).map(|(max, now)| max.saturating_sub(now + THREADS_RESERVE) / THREADS_PER_CONN),
+        "kernel.pid_max/threads-max",
+    );
+    consider(
+        read_limit("Max processes")
+            .zip(threads_now)
+            .map(|(max, now)| max.saturating_sub(now + THREADS_RESERVE) / THREADS_PER_CONN),
+        "RLIMIT_NPROC",
+    );
+    let fds_now = fs::read_dir("/proc/self/fd").ok().map(|d| d.count());
+    consider(
+        read_limit("Max open files").zip(fds_now).map(|(max, now)| max.saturating_sub(now + FDS_RESERVE)),
+        "RLIMIT_NOFILE",
+    );
+    best
+}
+
+fn read_number(path: &str) -> Option<usize> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Threads on the whole system (the 4th field of /proc/loadavg is running/total).
+fn read_total_threads() -> Option<usize> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok()
+}
+
+/// The soft limit from /proc/self/limits; `None` if unlimited or unknown.
+fn read_limit(name: &str) -> Option<usize> {
+    let text = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_is_computed_on_linux() {
+        let (cap, why) = connection_capacity();
+        if cfg!(target_os = "linux") {
+            assert!(cap > 0 && cap < usize::MAX, "{cap} ({why})");
+        }
+    }
+}

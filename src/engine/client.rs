@@ -1,0 +1,81 @@
+//! `connect`: the client side over `ws://`.
+
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::conn::{Conn, RequestInfo, establish};
+use super::head::read_head;
+use super::timer;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::protocol::Role;
+use crate::protocol::handshake::{ClientHandshake, ClientRequest, WsUrl};
+
+/// Open a WebSocket connection to a `ws://host[:port][/path][?query]` URL.
+///
+/// Runs on the calling thread until the handshake is done: TCP connect
+/// (each resolved address in turn, within [`Config::connect_timeout`]),
+/// then the upgrade (within [`Config::handshake_timeout`]), offering
+/// [`Config::subprotocols`] and sending [`Config::extra_headers`]. Then a
+/// reader and a writer thread take over and the open [`Conn`] is returned.
+///
+/// # Errors
+/// [`Error::Url`] for a bad or `wss://` URL; [`Error::Io`] if no address
+/// accepts the TCP connection; [`Error::Timeout`]; [`Error::Handshake`] if the
+/// server refuses (its HTTP status is in the error) or answers wrongly;
+/// [`Error::InvalidArgument`] for an invalid config or header.
+pub fn connect(url: &str, config: &Config) -> Result<Conn> {
+    config.validate()?;
+    let url = WsUrl::parse(url).map_err(Error::Url)?;
+    let stream = tcp_connect(&url, config)?;
+    stream.set_nodelay(true)?;
+
+    let request = ClientRequest {
+        host: url.host_header(),
+        resource: url.resource.clone(),
+        subprotocols: config.subprotocols.clone(),
+        headers: config.extra_headers.clone(),
+    };
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    let (handshake, bytes) = ClientHandshake::new(&request, key).map_err(Error::InvalidArgument)?;
+    let deadline = Instant::now() + config.handshake_timeout;
+    stream.set_write_timeout(Some(config.handshake_timeout))?;
+    (&stream).write_all(&bytes)?;
+    let max = config.max_handshake_bytes;
+    let (response, leftover) = read_head(&stream, deadline, max, |b| handshake.parse_response(b, max))?;
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+
+    let (path, query) = match url.resource.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (url.resource.clone(), None),
+    };
+    let info = RequestInfo {
+        path,
+        query,
+        headers: response.headers,
+        subprotocol: response.subprotocol,
+        peer_addr: stream.peer_addr()?,
+        local_addr: stream.local_addr()?,
+    };
+    timer::init();
+    let (conn, reader) = establish(stream, Role::Client, Arc::new(config.clone()), info, leftover, Arc::new(()))?;
+    let stack = config.thread_stack_size;
+    std::thread::Builder::new().name("wsengine-reader".into()).stack_size(stack).spawn(move || reader.run())?;
+    Ok(conn)
+}
+
+fn tcp_connect(url: &WsUrl, config: &Config) -> Result<TcpStream> {
+    let addrs = (url.host.as_str(), url.port).to_socket_addrs()?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, config.connect_timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map(Error::from).unwrap_or_else(|| Error::Url(format!("{} did not resolve", url.host))))
+}

@@ -1,0 +1,319 @@
+//! `Conn`: the application's handle to one open connection.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
+
+use super::reader::Reader;
+use super::shared::{CloseInfo, CloseInitiator, Shared};
+use super::writer;
+use crate::config::{Config, OverflowPolicy};
+use crate::error::{Error, Result};
+use crate::protocol::close::MAX_REASON_LEN;
+use crate::protocol::{CloseCode, Message, Role};
+
+/// Capacity of the control lane (pings and pongs waiting for the writer).
+const CONTROL_LANE: usize = 16;
+
+/// What is known about a connection from its opening handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The request path without the query (`/chat`).
+    pub path: String,
+    /// The query string without `?`, if any.
+    pub query: Option<String>,
+    /// Server: the client's request headers. Client: the server's response headers.
+    pub headers: Vec<(String, String)>,
+    /// The negotiated subprotocol, if any.
+    pub subprotocol: Option<String>,
+    /// The peer's address.
+    pub peer_addr: SocketAddr,
+    /// Our address.
+    pub local_addr: SocketAddr,
+}
+
+impl RequestInfo {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One open WebSocket connection.
+///
+/// `Conn` is `Send + Sync` and every method takes `&self`: share it with an
+/// `Arc` and send, receive and close from any threads at once. Messages are
+/// delivered in order, each to exactly one `recv` caller.
+///
+/// Dropping the last handle starts a normal close (1000) if none was
+/// started; the connection's threads finish the close handshake (or give up
+/// after [`Config::close_timeout`]) on their own.
+pub struct Conn {
+    shared: Arc<Shared>,
+    out_tx: crossbeam_channel::Sender<Message>,
+    in_rx: crossbeam_channel::Receiver<Message>,
+    info: RequestInfo,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("role", &self.shared.role)
+            .field("peer_addr", &self.info.peer_addr)
+            .field("path", &self.info.path)
+            .field("close_info", &self.close_info())
+            .finish()
+    }
+}
+
+/// Set up a connection whose handshake is done: spawn its writer thread and
+/// return the handle and the reader (to run on the caller's thread or a new
+/// one). `guard` is held by both threads and dropped when they exit.
+pub(crate) fn establish(
+    stream: TcpStream,
+    role: Role,
+    config: Arc<Config>,
+    info: RequestInfo,
+    leftover: Vec<u8>,
+    guard: Arc<dyn Send + Sync>,
+) -> std::io::Result<(Conn, Reader)> {
+    let (out_tx, out_rx) = bounded(config.send_queue_capacity);
+    let (in_tx, in_rx) = bounded(config.recv_queue_capacity);
+    let (ctrl_tx, ctrl_rx) = bounded(CONTROL_LANE);
+    let stack = config.thread_stack_size;
+    let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
+    let writer_shared = Arc::clone(&shared);
+    let writer_guard = Arc::clone(&guard);
+    std::thread::Builder::new().name("wsengine-writer".into()).stack_size(stack).spawn(move || {
+        let _guard = writer_guard;
+        let s = Arc::clone(&writer_shared);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer::run(s, out_rx, ctrl_rx))).is_err() {
+            writer_shared.kill(CloseCode::INTERNAL_ERROR, "internal error: writer panicked", CloseInitiator::Local);
+        }
+    })?;
+    shared.start_timers();
+    let reader = Reader { shared: Arc::clone(&shared), in_tx, leftover, _guard: guard };
+    Ok((Conn { shared, out_tx, in_rx, info }, reader))
+}
+
+impl Conn {
+    /// Send a message, applying [`Config::overflow_policy`] if the send queue is full.
+    ///
+    /// `Ok` means the message is queued; it is written unless the connection
+    /// fails first (then [`unsent_count`](Self::unsent_count) counts it).
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] once a close has started;
+    /// [`Error::Timeout`] (policy `Block`); [`Error::QueueFull`] with the
+    /// message handed back (policy `Fail`); `ConnectionClosed` with 1008
+    /// after closing the slow peer (policy `Disconnect`).
+    pub fn send(&self, message: impl Into<Message>) -> Result<()> {
+        let message = message.into();
+        match self.shared.config.overflow_policy {
+            OverflowPolicy::Block(timeout) => self.send_timeout(message, timeout),
+            OverflowPolicy::Fail => self.try_send(message),
+            OverflowPolicy::Disconnect => match self.try_send(message) {
+                Err(Error::QueueFull(_)) => {
+                    self.shared.close(
+                        CloseCode::POLICY_VIOLATION,
+                        "send queue full: peer too slow",
+                        CloseInitiator::Local,
+                    );
+                    Err(self.closed_error())
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// Queue a message if there is room now.
+    ///
+    /// # Errors
+    /// [`Error::QueueFull`] (the message handed back), or [`Error::ConnectionClosed`].
+    pub fn try_send(&self, message: impl Into<Message>) -> Result<()> {
+        if self.shared.send_closed() {
+            return Err(self.closed_error());
+        }
+        match self.out_tx.try_send(message.into()) {
+            Ok(()) => Ok(self.shared.touch_data()),
+            Err(TrySendError::Full(m)) => Err(Error::QueueFull(m)),
+            Err(TrySendError::Disconnected(_)) => Err(self.closed_error()),
+        }
+    }
+
+    /// Queue a message, waiting up to `timeout` for room.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or [`Error::ConnectionClosed`] (also when the
+    /// connection closes while waiting).
+    pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
+        if self.shared.send_closed() {
+            return Err(self.closed_error());
+        }
+        match self.out_tx.send_timeout(message.into(), timeout) {
+            Ok(()) => Ok(self.shared.touch_data()),
+            Err(SendTimeoutError::Timeout(_)) => Err(Error::Timeout),
+            Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
+        }
+    }
+
+    /// Send a ping with `payload` (at most 125 bytes), ahead of queued messages.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a payload over 125 bytes;
+    /// [`Error::QueueFull`] if the control lane is full (the writer is
+    /// stuck on a peer that does not read); [`Error::ConnectionClosed`].
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() > 125 {
+            return Err(Error::InvalidArgument(format!("ping payload of {} bytes (max 125)", payload.len())));
+        }
+        if self.shared.send_closed() {
+            return Err(self.closed_error());
+        }
+        match self.shared.ctrl_tx.try_send(super::shared::Control::Ping(payload.to_vec())) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::QueueFull(Message::Binary(match e.into_inner() {
+                super::shared::Control::Ping(p) | super::shared::Control::Pong(p) => p,
+            }))),
+        }
+    }
+
+    /// Wait for the next message.
+    ///
+    /// Messages that arrived before the connection closed are all delivered
+    /// before this reports the close. Taking the last of them also answers
+    /// a close the peer started, so replies sent to them go out first.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] once the connection is closed and drained.
+    pub fn recv(&self) -> Result<Message> {
+        self.in_rx.recv().map_err(|_| self.drained())
+    }
+
+    /// Wait up to `timeout` for the next message.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
+        self.in_rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::Timeout,
+            RecvTimeoutError::Disconnected => self.drained(),
+        })
+    }
+
+    /// The next message if one is waiting, without blocking.
+    ///
+    /// # Errors
+    /// [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
+    pub fn try_recv(&self) -> Result<Option<Message>> {
+        match self.in_rx.try_recv() {
+            Ok(m) => Ok(Some(m)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.drained()),
+        }
+    }
+
+    /// Start the close handshake with `code` and `reason`.
+    ///
+    /// Returns `Ok(true)` if this call started the close, `Ok(false)` if the
+    /// connection was already closing or closed (not an error: close is
+    /// idempotent and may be called from any thread). Messages already
+    /// queued are sent before the close frame; messages keep arriving until
+    /// the peer answers. The connection is torn down when the peer answers,
+    /// or after [`Config::close_timeout`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `code` may not be sent (only 1000-1003,
+    /// 1007-1014 and 3000-4999 may) or `reason` is over 123 bytes.
+    pub fn close(&self, code: impl Into<CloseCode>, reason: &str) -> Result<bool> {
+        let code = code.into();
+        if !code.is_valid_on_wire() {
+            return Err(Error::InvalidArgument(format!("close code {code} may not be sent")));
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "close reason of {} bytes (max {MAX_REASON_LEN})",
+                reason.len()
+            )));
+        }
+        Ok(self.shared.close(code, reason, CloseInitiator::Local))
+    }
+
+    /// How the connection ended, or `None` while it is open (no close started).
+    pub fn close_info(&self) -> Option<CloseInfo> {
+        self.shared.close_info()
+    }
+
+    /// Whether a close has started (no more messages can be sent).
+    pub fn is_closed(&self) -> bool {
+        self.shared.send_closed()
+    }
+
+    /// Wait up to `timeout` until the connection is fully torn down (socket
+    /// shut down, reader finished). Returns whether it was.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let _ = self.shared.killed.receiver().recv_timeout(timeout);
+        self.shared.is_done()
+    }
+
+    /// The opening handshake's details: path, query, headers, subprotocol, addresses.
+    pub fn request(&self) -> &RequestInfo {
+        &self.info
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.info.subprotocol.as_deref()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.info.peer_addr
+    }
+
+    /// Our address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.info.local_addr
+    }
+
+    /// Messages queued for sending and not yet taken by the writer.
+    pub fn send_queue_len(&self) -> usize {
+        self.out_tx.len()
+    }
+
+    /// Messages received and not yet taken by `recv`.
+    pub fn recv_queue_len(&self) -> usize {
+        self.in_rx.len()
+    }
+
+    /// Messages accepted by `send` that were never written because the
+    /// connection failed first.
+    pub fn unsent_count(&self) -> u64 {
+        self.shared.unsent.load(Ordering::Relaxed)
+    }
+
+    fn closed_error(&self) -> Error {
+        let info = self.shared.close_info().unwrap_or(CloseInfo {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            initiator: CloseInitiator::Transport,
+            clean: false,
+        });
+        Error::ConnectionClosed(Box::new(info))
+    }
+
+    /// The inbound queue is drained and will get no more messages.
+    fn drained(&self) -> Error {
+        self.shared.reply_to_peer_close();
+        self.closed_error()
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.shared.close(CloseCode::NORMAL, "", CloseInitiator::Local);
+    }
+}

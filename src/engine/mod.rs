@@ -1,0 +1,39 @@
+//! The threaded engine: sockets, threads, channels, timers.
+//!
+//! # Thread map
+//!
+//! ```text
+//!  Server::bind ── listener thread ── accept() ──┐ per TCP connection:
+//!                                                 ▼
+//!   reader thread: upgrade handshake (with a deadline), then
+//!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
+//!                  pings ─> control lane ─┐      close frames ─> close guard
+//!   writer thread: control lane (first) ──┴─> Encoder ─> socket (vectored writes)
+//!                  data lane (bounded) <── Conn::send
+//!   timer thread (one per process): close deadlines, keepalive pings, idle timeouts
+//! ```
+//!
+//! The reader owns the decoder and the writer owns the encoding; they share
+//! only the connection's [`Shared`](shared) state, whose close guard decides
+//! once how the connection ends. Every wait in the engine is on a bounded
+//! channel or a socket, and every one of them is woken when the connection
+//! is torn down, so no thread is left blocked and none outlives its
+//! connection by more than the close timeout.
+
+#![forbid(unsafe_code)]
+
+mod capacity;
+mod client;
+mod conn;
+mod head;
+mod reader;
+mod server;
+mod shared;
+mod signal;
+mod timer;
+mod writer;
+
+pub use client::connect;
+pub use conn::{Conn, RequestInfo};
+pub use server::Server;
+pub use shared::{CloseInfo, CloseInitiator};

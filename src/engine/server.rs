@@ -1,0 +1,365 @@
+//! `Server`: the listener thread, the handshake, and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
+use parking_lot::{Condvar, Mutex};
+
+use super::capacity::connection_capacity;
+use super::conn::{Conn, RequestInfo, establish};
+use super::head::read_head;
+use super::shared::{CloseInitiator, Shared};
+use super::signal::Signal;
+use super::timer;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::protocol::handshake::{self, HandshakeError, ServerOptions, http_error_response};
+use crate::protocol::{CloseCode, Role};
+
+/// A connection the server is tracking, for shutdown.
+enum Entry {
+    /// Handshake in progress: a handle on the socket so shutdown can cut it.
+    Handshaking(TcpStream),
+    /// Open: its shared state, to close it with 1001.
+    Open(Weak<Shared>),
+}
+
+struct Inner {
+    config: Arc<Config>,
+    /// Connections allowed at once: `max_connections`, capped by the OS capacity.
+    limit: usize,
+    live: Mutex<usize>,
+    all_gone: Condvar,
+    registry: Mutex<HashMap<u64, Entry>>,
+    next_id: AtomicU64,
+    shutdown: Signal,
+    accept_tx: Sender<Conn>,
+}
+
+/// Held by a connection's threads; when the last one exits the connection
+/// stops counting against the limit.
+struct Slot {
+    server: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.server.registry.lock().remove(&self.id);
+        let mut live = self.server.live.lock();
+        *live -= 1;
+        if *live == 0 {
+            self.server.all_gone.notify_all();
+        }
+    }
+}
+
+/// A WebSocket server: a listener thread that accepts TCP connections,
+/// runs each upgrade handshake on the connection's own thread (so a slow
+/// client delays nobody), and queues the open connections for [`accept`](Self::accept).
+///
+/// `Server` is `Send + Sync`; `accept` may be called from several threads.
+/// Dropping it shuts it down (see [`shutdown`](Self::shutdown)).
+pub struct Server {
+    inner: Arc<Inner>,
+    accept_rx: Receiver<Conn>,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("limit", &self.inner.limit)
+            .field("live", &*self.inner.live.lock())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Listen on `addr` (use port 0 for any free port) and start accepting.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an invalid config; [`Error::Io`] if the
+    /// address cannot be bound or the listener thread cannot start.
+    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Server> {
+        config.validate()?;
+        let listener = TcpListener::bind(addr)?;
+        let local_addr = listener.local_addr()?;
+        timer::init();
+        let (os_cap, _) = connection_capacity();
+        let limit = config.max_connections.min(os_cap).max(1);
+        let (accept_tx, accept_rx) = bounded(config.accept_queue_capacity);
+        let inner = Arc::new(Inner {
+            config: Arc::new(config),
+            limit,
+            live: Mutex::new(0),
+            all_gone: Condvar::new(),
+            registry: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown: Signal::new(),
+            accept_tx,
+        });
+        let for_thread = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
+            .name("wsengine-listener".into())
+            .stack_size(256 << 10)
+            .spawn(move || listen(&for_thread, &listener))?;
+        Ok(Server { inner, accept_rx, listener: Mutex::new(Some(handle)), local_addr })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The most connections this server holds at once: the configured
+    /// `max_connections`, lowered to what the OS limits allow.
+    pub fn connection_limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Connections open or in their handshake right now.
+    pub fn connection_count(&self) -> usize {
+        *self.inner.live.lock()
+    }
+
+    /// Wait for the next open connection.
+    ///
+    /// # Errors
+    /// [`Error::ServerShutdown`] once the server is shut down.
+    pub fn accept(&self) -> Result<Conn> {
+        self.accept_deadline(None)
+    }
+
+    /// Wait up to `timeout` for the next open connection.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] or [`Error::ServerShutdown`].
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Conn> {
+        self.accept_deadline(Some(timeout))
+    }
+
+    /// The next open connection if one is waiting.
+    ///
+    /// # Errors
+    /// [`Error::ServerShutdown`] once the server is shut down.
+    pub fn try_accept(&self) -> Result<Option<Conn>> {
+        match self.accept_deadline(Some(Duration::ZERO)) {
+            Ok(c) => Ok(Some(c)),
+            Err(Error::Timeout) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn accept_deadline(&self, timeout: Option<Duration>) -> Result<Conn> {
+        let stop = self.inner.shutdown.receiver();
+        if self.inner.shutdown.is_fired() {
+            return Err(Error::ServerShutdown);
+        }
+        let timeout = timeout.map(|t| crossbeam_channel::after(t)).unwrap_or_else(crossbeam_channel::never);
+        select_biased! {
+            recv(stop) -> _ => Err(Error::ServerShutdown),
+            recv(self.accept_rx) -> c => c.map_err(|_| Error::ServerShutdown),
+            recv(timeout) -> _ => Err(Error::Timeout),
+        }
+    }
+
+    /// Shut down gracefully: stop accepting, close every connection with
+    /// 1001 (going away), and wait until every connection thread has exited
+    /// (at most about [`Config::close_timeout`]). Idempotent; any thread.
+    pub fn shutdown(&self) {
+        if self.inner.shutdown.fire() {
+            // Wake the listener out of accept() with a connection of our own.
+            let mut wake = self.local_addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(if wake.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
+        if let Some(handle) = self.listener.lock().take() {
+            let _ = handle.join();
+        }
+        let entries: Vec<Entry> = {
+            let registry = self.inner.registry.lock();
+            registry
+                .values()
+                .map(|e| match e {
+                    Entry::Handshaking(s) => s.try_clone().map(Entry::Handshaking),
+                    Entry::Open(w) => Ok(Entry::Open(w.clone())),
+                })
+                .filter_map(std::result::Result::ok)
+                .collect()
+        };
+        for entry in entries {
+            match entry {
+                Entry::Handshaking(s) => {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                Entry::Open(w) => {
+                    if let Some(shared) = w.upgrade() {
+                        shared.close(CloseCode::GOING_AWAY, "server shutdown", CloseInitiator::Local);
+                    }
+                }
+            }
+        }
+        // Connections nobody accepted: close them the same way.
+        while let Ok(conn) = self.accept_rx.try_recv() {
+            let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
+        }
+        let deadline = Instant::now() + self.inner.config.close_timeout + Duration::from_secs(1);
+        let mut live = self.inner.live.lock();
+        while *live > 0 {
+            if self.inner.all_gone.wait_until(&mut live, deadline).timed_out() {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn listen(inner: &Arc<Inner>, listener: &TcpListener) {
+    loop {
+        let accepted = listener.accept();
+        if inner.shutdown.is_fired() {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => admit(inner, stream, peer),
+            // Out of file descriptors or memory, or the peer gave up before
+            // we accepted: back off briefly and keep serving.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Count the connection, register it, and hand it to its own thread.
+fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
+    {
+        let mut live = inner.live.lock();
+        if *live >= inner.limit {
+            drop(live);
+            reject(&stream, 503, "connection limit reached");
+            return;
+        }
+        *live += 1;
+    }
+    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+    let slot = Arc::new(Slot { server: Arc::clone(inner), id });
+    let Ok(handle) = stream.try_clone() else {
+        reject(&stream, 503, "out of file descriptors");
+        return; // `slot` drops: the count goes back down
+    };
+    inner.registry.lock().insert(id, Entry::Handshaking(handle));
+    let for_thread = Arc::clone(inner);
+    let spawned = std::thread::Builder::new()
+        .name("wsengine-conn".into())
+        .stack_size(inner.config.thread_stack_size)
+        .spawn(move || serve_connection(&for_thread, stream, peer, slot));
+    if spawned.is_err() {
+        if let Some(Entry::Handshaking(s)) = inner.registry.lock().remove(&id) {
+            reject(&s, 503, "cannot start a connection thread");
+        }
+    }
+}
+
+/// Answer with an HTTP error and close, without letting a slow client block us.
+fn reject(stream: &TcpStream, status: u16, why: &str) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = (&*stream).write_all(&http_error_response(status, "", why));
+    linger_close(stream);
+}
+
+/// Close after an error response: end our side, then read what the client
+/// still sends (briefly), so the response is not lost to a TCP reset.
+fn linger_close(mut stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut sink = [0u8; 1024];
+    for _ in 0..64 {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+}
+
+/// The connection thread: handshake, then it becomes the reader.
+fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slot: Arc<Slot>) {
+    let config = &inner.config;
+    let deadline = Instant::now() + config.handshake_timeout;
+    let _ = stream.set_nodelay(true);
+    let max = config.max_handshake_bytes;
+    let (request, leftover) = match read_head(&stream, deadline, max, |b| handshake::server::parse_request(b, max)) {
+        Ok(r) => r,
+        Err(Error::Handshake(e)) => return refuse(&stream, &e),
+        Err(_) => return, // timeout, reset or EOF: nobody to answer
+    };
+    if inner.shutdown.is_fired() {
+        return reject(&stream, 503, "server shutting down");
+    }
+    let options = ServerOptions {
+        subprotocols: &config.subprotocols,
+        allowed_origins: config.allowed_origins.as_deref(),
+    };
+    let accepted = match handshake::server::accept(request, &options) {
+        Ok(a) => a,
+        Err(e) => return refuse(&stream, &e),
+    };
+    if inner.accept_tx.is_full() {
+        return reject(&stream, 503, "server busy: accept queue full");
+    }
+    let info = RequestInfo {
+        path: accepted.request.path,
+        query: accepted.request.query,
+        headers: accepted.request.headers,
+        subprotocol: accepted.subprotocol,
+        peer_addr: peer,
+        local_addr: stream.local_addr().unwrap_or(peer),
+    };
+    let Ok(answer) = stream.try_clone() else {
+        return reject(&stream, 503, "out of file descriptors");
+    };
+    let _ = answer.set_write_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))));
+    let id = slot.id;
+    let (conn, reader) = match establish(stream, Role::Server, Arc::clone(config), info, leftover, slot) {
+        Ok(parts) => parts,
+        Err(_) => return reject(&answer, 503, "cannot start a connection thread"),
+    };
+    if (&answer).write_all(&accepted.response).is_err() {
+        return; // the client is gone; dropping `conn` tears the rest down
+    }
+    let _ = answer.set_read_timeout(None);
+    let _ = answer.set_write_timeout(None);
+    drop(answer);
+    inner.registry.lock().insert(id, Entry::Open(Arc::downgrade(&reader.shared)));
+    if inner.shutdown.is_fired() {
+        let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
+    }
+    if let Err(e) = inner.accept_tx.try_send(conn) {
+        let _ = e.into_inner().close(CloseCode::TRY_AGAIN_LATER, "server busy");
+    }
+    reader.run();
+}
+
+fn refuse(stream: &TcpStream, e: &HandshakeError) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
+    let _ = (&*stream).write_all(&e.response());
+    linger_close(stream);
+}

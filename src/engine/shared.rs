@@ -1,0 +1,403 @@
+//! The state every thread of one connection shares, and its close guard.
+//!
+//! All close decisions go through [`Shared`]: the application's `close`,
+//! a close frame from the peer, a protocol error found by the reader, an
+//! I/O error, a timer, server shutdown and `Drop`. The first decision wins
+//! and is recorded once; later ones are no-ops that return `false`.
+
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+
+use super::signal::Signal;
+use super::timer::{self, TimerKind};
+use crate::config::Config;
+use crate::protocol::{CloseCode, CloseFrame, Role};
+
+/// How long the engine waits for the application to take the messages that
+/// arrived before a peer's close frame, before it answers that close anyway.
+/// The application reading its last message (or calling `close`) answers at once.
+const PEER_CLOSE_REPLY_GRACE: Duration = Duration::from_secs(1);
+
+/// Who decided that the connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseInitiator {
+    /// This endpoint: the application (`close`, drop, server shutdown) or
+    /// the engine enforcing a rule (protocol violation by the peer, size
+    /// limit, idle timeout, slow-consumer policy). The reason says which.
+    Local,
+    /// The peer sent the first close frame.
+    Peer,
+    /// Neither: the TCP connection failed or went silent (reset, end of
+    /// stream without a close frame, keepalive timeout). The code is 1006.
+    Transport,
+}
+
+/// How a connection ended (or is ending).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code: the one sent by whoever initiated the close, 1005 if
+    /// the peer's close frame had none, 1006 if there was no close handshake.
+    pub code: CloseCode,
+    /// The close reason (may be empty).
+    pub reason: String,
+    /// Who initiated the close.
+    pub initiator: CloseInitiator,
+    /// `true` when the peer's close frame was received and the connection was
+    /// not failed (no protocol error, timeout or transport error).
+    pub clean: bool,
+}
+
+impl std::fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = match self.initiator {
+            CloseInitiator::Local => "locally",
+            CloseInitiator::Peer => "by peer",
+            CloseInitiator::Transport => "by transport failure",
+        };
+        write!(f, "code {} closed {who}", self.code)?;
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        f.write_str(if self.clean { ", clean" } else { ", not clean" })
+    }
+}
+
+/// A control frame for the writer's priority lane.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+}
+
+#[derive(Default)]
+struct State {
+    /// The first close decision: code, reason, initiator.
+    decision: Option<(CloseCode, String, CloseInitiator)>,
+    /// The peer's close frame arrived.
+    received_close: bool,
+    /// Our answer to the peer's close, waiting for the application to drain.
+    reply: Option<Option<CloseFrame>>,
+    /// A close frame was handed to the writer (no more data may be queued).
+    close_queued: bool,
+    /// The frame the writer should send next (taken by the writer).
+    pending: Option<Option<CloseFrame>>,
+    /// The writer wrote our close frame.
+    sent_close: bool,
+    /// The connection was failed (protocol error, timeout, transport error).
+    failed: bool,
+    /// Torn down: the reader has exited, the socket is shut down.
+    done: bool,
+}
+
+/// Shared by the reader, the writer, the timer and every `Conn` handle.
+pub(crate) struct Shared {
+    pub(crate) role: Role,
+    pub(crate) stream: TcpStream,
+    pub(crate) config: Arc<Config>,
+    pub(crate) ctrl_tx: Sender<Control>,
+    /// Fired when the writer must act on a close: a close frame is pending,
+    /// or the connection is torn down.
+    pub(crate) closing: Signal,
+    /// Fired when the connection is torn down; wakes a reader blocked on a
+    /// full inbound queue.
+    pub(crate) killed: Signal,
+    /// Mirrors `close_queued || done` for the lock-free check in `send`.
+    send_closed: AtomicBool,
+    state: Mutex<State>,
+    /// Milliseconds (on the engine clock) when bytes last arrived.
+    last_rx: AtomicU64,
+    /// When the last keepalive ping was queued.
+    last_ping: AtomicU64,
+    /// When a data message was last sent or received.
+    last_data: AtomicU64,
+    /// Messages accepted by `send` that were never written.
+    pub(crate) unsent: AtomicU64,
+}
+
+/// Milliseconds since the engine's clock started (monotonic).
+pub(crate) fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+impl Shared {
+    pub(crate) fn new(
+        role: Role,
+        stream: TcpStream,
+        config: Arc<Config>,
+        ctrl_tx: Sender<Control>,
+    ) -> Self {
+        let now = now_ms();
+        Shared {
+            role,
+            stream,
+            config,
+            ctrl_tx,
+            closing: Signal::new(),
+            killed: Signal::new(),
+            send_closed: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+            last_rx: AtomicU64::new(now),
+            last_ping: AtomicU64::new(0),
+            last_data: AtomicU64::new(now),
+            unsent: AtomicU64::new(0),
+        }
+    }
+
+    /// Start the keepalive and idle timers, if configured.
+    pub(crate) fn start_timers(self: &Arc<Self>) {
+        if let Some(interval) = self.config.ping_interval {
+            timer::schedule(Instant::now() + interval, self, TimerKind::Keepalive);
+        }
+        if let Some(idle) = self.config.idle_timeout {
+            timer::schedule(Instant::now() + idle, self, TimerKind::Idle);
+        }
+    }
+
+    /// Whether `send` must refuse new messages.
+    pub(crate) fn send_closed(&self) -> bool {
+        self.send_closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn touch_rx(&self) {
+        self.last_rx.store(now_ms(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn touch_data(&self) {
+        if self.config.idle_timeout.is_some() {
+            self.last_data.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Queue `frame` as our close frame (state locked by the caller).
+    fn queue_close(self: &Arc<Self>, st: &mut State, frame: Option<CloseFrame>) {
+        st.close_queued = true;
+        st.pending = Some(frame);
+        self.send_closed.store(true, Ordering::Release);
+        self.closing.fire();
+        timer::schedule(Instant::now() + self.config.close_timeout, self, TimerKind::CloseDeadline);
+    }
+
+    /// Start the close handshake with `code` and `reason` (already validated).
+    ///
+    /// Returns `true` if this call decided how the connection ends, `false`
+    /// if a close was already under way (in which case, if the peer closed
+    /// first and is waiting for our answer, the answer is sent now).
+    pub(crate) fn close(
+        self: &Arc<Self>,
+        code: CloseCode,
+        reason: &str,
+        initiator: CloseInitiator,
+    ) -> bool {
+        let mut st = self.state.lock();
+        if st.done || st.close_queued {
+            return false;
+        }
+        if let Some(reply) = st.reply.take() {
+            self.queue_close(&mut st, reply);
+            return false;
+        }
+        st.decision = Some((code, reason.to_owned(), initiator));
+        let frame = CloseFrame { code, reason: reason.to_owned() };
+        self.queue_close(&mut st, Some(frame));
+        true
+    }
+
+    /// Fail the connection: the peer broke a rule. Sends a close frame with
+    /// `code`, then drops the connection without waiting for the reply.
+    pub(crate) fn fail(self: &Arc<Self>, code: CloseCode, reason: String) {
+        let mut st = self.state.lock();
+        if st.done {
+            return;
+        }
+        st.failed = true;
+        if st.decision.is_none() || st.reply.is_some() {
+            st.decision = Some((code, reason.clone(), CloseInitiator::Local));
+        }
+        st.reply = None;
+        if st.close_queued {
+            // Our close frame is already out or on its way: nothing more to say.
+            drop(st);
+            self.shutdown(Shutdown::Both);
+            return;
+        }
+        self.queue_close(&mut st, Some(CloseFrame { code, reason }));
+    }
+
+    /// The peer's close frame arrived.
+    pub(crate) fn on_peer_close(self: &Arc<Self>, frame: Option<CloseFrame>) {
+        let mut st = self.state.lock();
+        st.received_close = true;
+        if st.done {
+            return;
+        }
+        if st.close_queued {
+            // The peer answered our close.
+            if st.sent_close {
+                self.handshake_complete(&st);
+            }
+            return;
+        }
+        let (code, reason) = match &frame {
+            Some(f) => (f.code, f.reason.clone()),
+            None => (CloseCode::NO_STATUS, String::new()),
+        };
+        st.decision = Some((code, reason, CloseInitiator::Peer));
+        // Echo the peer's code once the application has taken the messages
+        // that came before the close (see `reply_to_peer_close`).
+        st.reply = Some(frame.map(|f| CloseFrame { code: f.code, reason: String::new() }));
+        drop(st);
+        timer::schedule(Instant::now() + PEER_CLOSE_REPLY_GRACE, self, TimerKind::ReplyGrace);
+    }
+
+    /// Answer the peer's close now, if it is still waiting for an answer.
+    ///
+    /// Called when the application has drained every message that arrived
+    /// before the close (so replies it sent to them go out first), when it
+    /// closes, or when the grace period ends.
+    pub(crate) fn reply_to_peer_close(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        if st.done || st.close_queued {
+            return;
+        }
+        if let Some(reply) = st.reply.take() {
+            self.queue_close(&mut st, reply);
+        }
+    }
+
+    /// For the writer: the close frame to send, if one is pending.
+    pub(crate) fn take_pending_close(&self) -> Option<Option<CloseFrame>> {
+        self.state.lock().pending.take()
+    }
+
+    /// For the writer: our close frame has been written.
+    pub(crate) fn on_close_sent(&self) {
+        let mut st = self.state.lock();
+        st.sent_close = true;
+        if st.received_close || st.failed {
+            self.handshake_complete(&st);
+        }
+    }
+
+    /// Both close frames are exchanged (or we failed the connection and
+    /// said why): the server, or a failing endpoint, now ends its side of
+    /// TCP; a client waits for the server to do so (RFC 6455 section 7.1.1).
+    fn handshake_complete(&self, st: &State) {
+        if self.role == Role::Server || st.failed {
+            self.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Drop the connection at once, without a close handshake (timeouts,
+    /// dead peers). The reader notices and tears down.
+    pub(crate) fn kill(&self, code: CloseCode, reason: &str, initiator: CloseInitiator) {
+        let mut st = self.state.lock();
+        if st.done {
+            return;
+        }
+        if st.decision.is_none() || st.reply.is_some() {
+            st.decision = Some((code, reason.to_owned(), initiator));
+        }
+        st.failed = true;
+        drop(st);
+        self.shutdown(Shutdown::Both);
+        self.killed.fire();
+    }
+
+    /// For the reader, as it exits: the connection is over. Records the
+    /// final state, shuts the socket down and wakes every waiter.
+    pub(crate) fn finish(&self, why: &str) {
+        let mut st = self.state.lock();
+        if st.decision.is_none() {
+            st.decision = Some((CloseCode::ABNORMAL, why.to_owned(), CloseInitiator::Transport));
+        }
+        if !st.received_close {
+            st.failed = true;
+        }
+        st.reply = None;
+        st.done = true;
+        drop(st);
+        self.send_closed.store(true, Ordering::Release);
+        self.shutdown(Shutdown::Both);
+        self.killed.fire();
+        self.closing.fire();
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.lock().done
+    }
+
+    /// How the connection ended, or `None` while it is open.
+    pub(crate) fn close_info(&self) -> Option<CloseInfo> {
+        let st = self.state.lock();
+        let (code, reason, initiator) = st.decision.clone()?;
+        Some(CloseInfo { code, reason, initiator, clean: st.received_close && !st.failed })
+    }
+
+    fn shutdown(&self, how: Shutdown) {
+        // Errors only mean the socket is already shut down or reset.
+        let _ = self.stream.shutdown(how);
+    }
+
+    /// Run one timer.
+    pub(crate) fn on_timer(self: &Arc<Self>, kind: TimerKind) {
+        match kind {
+            TimerKind::CloseDeadline => {
+                if !self.is_done() {
+                    self.kill(CloseCode::ABNORMAL, "close handshake timed out", CloseInitiator::Transport);
+                }
+            }
+            TimerKind::ReplyGrace => self.reply_to_peer_close(),
+            TimerKind::Keepalive => self.keepalive(),
+            TimerKind::Idle => self.idle_check(),
+        }
+    }
+
+    fn keepalive(self: &Arc<Self>) {
+        let Some(interval) = self.config.ping_interval else { return };
+        if self.send_closed() {
+            return;
+        }
+        let (interval_ms, timeout_ms) =
+            (interval.as_millis() as u64, self.config.ping_timeout.as_millis() as u64);
+        let now = now_ms();
+        let last_rx = self.last_rx.load(Ordering::Relaxed);
+        let last_ping = self.last_ping.load(Ordering::Relaxed);
+        let next = if last_ping > last_rx && now >= last_ping + timeout_ms {
+            self.kill(CloseCode::ABNORMAL, "keepalive timeout: no answer to ping", CloseInitiator::Transport);
+            return;
+        } else if last_ping > last_rx {
+            last_ping + timeout_ms
+        } else if now >= last_rx + interval_ms {
+            self.last_ping.store(now, Ordering::Relaxed);
+            // A full control lane means the writer is stuck; the deadline still runs.
+            let _ = self.ctrl_tx.try_send(Control::Ping(Vec::new()));
+            now + timeout_ms
+        } else {
+            last_rx + interval_ms
+        };
+        let at = Instant::now() + Duration::from_millis(next.saturating_sub(now));
+        timer::schedule(at, self, TimerKind::Keepalive);
+    }
+
+    fn idle_check(self: &Arc<Self>) {
+        let Some(idle) = self.config.idle_timeout else { return };
+        if self.send_closed() {
+            return;
+        }
+        let idle_ms = idle.as_millis() as u64;
+        let now = now_ms();
+        let last = self.last_data.load(Ordering::Relaxed);
+        if now >= last + idle_ms {
+            self.close(CloseCode::GOING_AWAY, "idle timeout", CloseInitiator::Local);
+        } else {
+            let at = Instant::now() + Duration::from_millis(last + idle_ms - now);
+            timer::schedule(at, self, TimerKind::Idle);
+        }
+    }
+}

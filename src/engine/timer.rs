@@ -1,0 +1,132 @@
+//! One timer thread for the whole process.
+//!
+//! Connections register deadlines (close handshake, keepalive, idle) here
+//! instead of each keeping a thread awake: 10,000 idle connections cost one
+//! sleeping thread and a heap of 10,000 entries. Entries hold `Weak`
+//! references, so a timer never keeps a connection alive; a stale entry is
+//! dropped when it fires.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::shared::Shared;
+
+/// What a timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimerKind {
+    /// The close handshake must be over by now.
+    CloseDeadline,
+    /// Answer the peer's close even if the application has not drained.
+    ReplyGrace,
+    /// Check whether to ping, or whether the peer is dead.
+    Keepalive,
+    /// Check for an idle connection.
+    Idle,
+}
+
+struct Entry {
+    at: Instant,
+    seq: u64,
+    target: Weak<Shared>,
+    kind: TimerKind,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+}
+
+struct Timers {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+fn timers() -> &'static Timers {
+    static TIMERS: OnceLock<&'static Timers> = OnceLock::new();
+    TIMERS.get_or_init(|| {
+        let t: &'static Timers =
+            Box::leak(Box::new(Timers { queue: Mutex::new(Queue::default()), wake: Condvar::new() }));
+        // If the thread cannot start, timers never fire: connections then
+        // rely on peers and the application to close. Spawning is retried
+        // by nothing; this happens only when the process is out of threads.
+        let _ = std::thread::Builder::new()
+            .name("wsengine-timer".into())
+            .stack_size(64 << 10)
+            .spawn(move || run(t));
+        t
+    })
+}
+
+/// Make sure the timer thread exists (so callers can count threads stably).
+pub(crate) fn init() {
+    timers();
+}
+
+/// Call `target.on_timer(kind)` at (or soon after) `at`.
+pub(crate) fn schedule(at: Instant, target: &Arc<Shared>, kind: TimerKind) {
+    let t = timers();
+    let mut q = t.queue.lock();
+    q.seq += 1;
+    let seq = q.seq;
+    let earliest = q.heap.peek().is_none_or(|e| at < e.at);
+    q.heap.push(Entry { at, seq, target: Arc::downgrade(target), kind });
+    drop(q);
+    if earliest {
+        t.wake.notify_one();
+    }
+}
+
+fn run(t: &'static Timers) {
+    let mut q = t.queue.lock();
+    loop {
+        let now = Instant::now();
+        match q.heap.peek() {
+            None => t.wake.wait(&mut q),
+            Some(e) if e.at > now => {
+                let at = e.at;
+                t.wake.wait_until(&mut q, at);
+            }
+            Some(_) => {
+                let Some(entry) = q.heap.pop() else { continue };
+                // Never run connection code while holding the queue lock.
+                drop(q);
+                if let Some(target) = entry.target.upgrade() {
+                    let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        target.on_timer(entry.kind)
+                    }));
+                    if fired.is_err() {
+                        target.kill(
+                            crate::protocol::CloseCode::ABNORMAL,
+                            "internal error: timer panicked",
+                            super::CloseInitiator::Local,
+                        );
+                    }
+                }
+                q = t.queue.lock();
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The writer thread: control lane first, then queued messages, batched
+//! into as few write syscalls as possible.
+
+use std::io::{self, IoSlice, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, select_biased};
+
+use super::shared::{CloseInitiator, Control, Shared};
+use crate::protocol::encoder::{message_header, write_close, write_frame};
+use crate::protocol::mask::apply_mask;
+use crate::protocol::{CloseCode, Message, OpCode, Role};
+
+/// Payloads up to this size are copied next to their header; larger ones
+/// are written from the message's own buffer (no copy).
+const COPY_MAX: usize = 4096;
+/// Stop gathering a batch at this many bytes, so one write does not grow
+/// without bound and latency stays low.
+const BATCH_MAX_BYTES: usize = 256 << 10;
+/// Stop gathering at this many separately written payloads (each is an iovec).
+const BATCH_MAX_BODIES: usize = 128;
+
+pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Message>, ctrl_rx: Receiver<Control>) {
+    let mut batch = Batch::new(shared.role);
+    loop {
+        let mut closing = false;
+        select_biased! {
+            recv(ctrl_rx) -> c => if let Ok(c) = c { batch.control(c) },
+            recv(shared.closing.receiver()) -> _ => closing = true,
+            recv(out_rx) -> m => match m {
+                Ok(m) => batch.message(m),
+                // Every `Conn` is gone; its `Drop` already started the close.
+                Err(_) => closing = true,
+            },
+        }
+        if !closing {
+            while !batch.is_full() {
+                if let Ok(c) = ctrl_rx.try_recv() {
+                    batch.control(c);
+                } else if let Ok(m) = out_rx.try_recv() {
+                    batch.message(m);
+                } else {
+                    break;
+                }
+            }
+        }
+        if closing {
+            if let Some(frame) = shared.take_pending_close() {
+                // Messages accepted before the close go out before it.
+                while let Ok(m) = out_rx.try_recv() {
+                    batch.message(m);
+                    if batch.is_full() && !flush(&shared, &mut batch) {
+                        break;
+                    }
+                }
+                batch.close(frame.as_ref());
+                if flush(&shared, &mut batch) {
+                    shared.on_close_sent();
+                }
+            }
+            break;
+        }
+        if !flush(&shared, &mut batch) {
+            break;
+        }
+    }
+    let unsent = batch.messages + out_rx.try_iter().count();
+    if unsent > 0 {
+        shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
+    }
+}
+
+/// Write the batch; on failure drop the connection and return `false`.
+fn flush(shared: &Shared, batch: &mut Batch) -> bool {
+    match batch.write_to(&shared.stream) {
+        Ok(()) => true,
+        Err(e) => {
+            shared.kill(CloseCode::ABNORMAL, &format!("write failed: {e}"), CloseInitiator::Transport);
+            false
+        }
+    }
+}
+
+enum Segment {
+    /// A range of `Batch::head`.
+    Head(usize, usize),
+    /// One of `Batch::bodies`, written in place.
+    Body(usize),
+}
+
+/// Frames gathered for one vectored write.
+struct Batch {
+    role: Role,
+    keys: MaskKeys,
+    /// Headers and small payloads, contiguous.
+    head: Vec<u8>,
+    /// Start of the part of `head` not yet covered by a segment.
+    head_mark: usize,
+    bodies: Vec<Vec<u8>>,
+    segments: Vec<Segment>,
+    bytes: usize,
+    /// Data messages in the batch (for the unsent count if a write fails).
+    messages: usize,
+}
+
+impl Batch {
+    fn new(role: Role) -> Self {
+        Batch {
+            role,
+            keys: MaskKeys::new(),
+            head: Vec::with_capacity(1024),
+            head_mark: 0,
+            bodies: Vec::new(),
+            segments: Vec::new(),
+            bytes: 0,
+            messages: 0,
+        }
+    }
+
+    fn mask(&mut self) -> Option<[u8; 4]> {
+        (self.role == Role::Client).then(|| self.keys.next())
+    }
+
+    fn is_full(&self) -> bool {
+        self.bytes >= BATCH_MAX_BYTES || self.bodies.len() >= BATCH_MAX_BODIES
+    }
+
+    fn control(&mut self, c: Control) {
+        let mask = self.mask();
+        let before = self.head.len();
+        match c {
+            Control::Ping(p) => write_frame(&mut self.head, OpCode::Ping, true, &p, mask),
+            Control::Pong(p) => write_frame(&mut self.head, OpCode::Pong, true, &p, mask),
+        }
+        self.bytes += self.head.len() - before;
+    }
+
+    fn close(&mut self, frame: Option<&crate::protocol::CloseFrame>) {
+        let mask = self.mask();
+        write_close(&mut self.head, frame, mask);
+    }
+
+    fn message(&mut self, m: Message) {
+        let mask = self.mask();
+        message_header(&m, mask).write_to(&mut self.head);
+        self.messages += 1;
+        self.bytes += m.len();
+        if m.len() <= COPY_MAX {
+            let start = self.head.len();
+            self.head.extend_from_slice(m.as_bytes());
+            if let Some(key) = mask {
+                apply_mask(&mut self.head[start..], key, 0);
+            }
+            return;
+        }
+        // Large payload: mask in place (we own it) and write it from where it is.
+        let mut body = m.into_bytes();
+        if let Some(key) = mask {
+            apply_mask(&mut body, key, 0);
+        }
+        self.segments.push(Segment::Head(self.head_mark, self.head.len()));
+        self.head_mark = self.head.len();
+        self.segments.push(Segment::Body(self.bodies.len()));
+        self.bodies.push(body);
+    }
+
+    fn write_to(&mut self, stream: &TcpStream) -> io::Result<()> {
+        self.segments.push(Segment::Head(self.head_mark, self.head.len()));
+        let mut slices: Vec<IoSlice<'_>> = self
+            .segments
+            .iter()
+            .map(|s| match *s {
+                Segment::Head(a, b) => IoSlice::new(&self.head[a..b]),
+                Segment::Body(i) => IoSlice::new(&self.bodies[i]),
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        let result = write_all_vectored(stream, &mut slices);
+        drop(slices);
+        if result.is_ok() {
+            self.messages = 0;
+        }
+        self.head.clear();
+        self.head_mark = 0;
+        self.bodies.clear();
+        self.segments.clear();
+        self.bytes = 0;
+        // Do not keep a large buffer around on an idle connection.
+        if self.head.capacity() > 64 << 10 {
+            self.head = Vec::with_capacity(1024);
+        }
+        result
+    }
+}
+
+fn write_all_vectored(mut stream: &TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Masking keys from the OS CSPRNG, fetched 128 at a time.
+struct MaskKeys {
+    buf: [u8; 512],
+    pos: usize,
+}
+
+impl MaskKeys {
+    fn new() -> Self {
+        MaskKeys { buf: [0; 512], pos: 512 }
+    }
+
+    fn next(&mut self) -> [u8; 4] {
+        if self.pos == self.buf.len() {
+            getrandom::fill(&mut self.buf).expect("the OS random source failed");
+            self.pos = 0;
+        }
+        let k = [self.buf[self.pos], self.buf[self.pos + 1], self.buf[self.pos + 2], self.buf[self.pos + 3]];
+        self.pos += 4;
+        k
+    }
+}

@@ -1,0 +1,96 @@
+//! The crate's error type.
+
+use std::fmt;
+
+use crate::engine::CloseInfo;
+use crate::protocol::Message;
+use crate::protocol::ProtocolError;
+use crate::protocol::handshake::HandshakeError;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, kept apart by what the caller should do.
+///
+/// The normal end of a connection is [`Error::ConnectionClosed`]: it is not
+/// a bug and carries how the connection ended. Misuse by the caller (a
+/// reason too long, a ping payload over 125 bytes) is
+/// [`Error::InvalidArgument`]. Errors the peer causes on an open connection
+/// (protocol violations, invalid UTF-8, oversized messages) close it with
+/// the right code and surface as `ConnectionClosed` with that code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection is closed, or closing: nothing more can be sent, and
+    /// every message received before the close has been delivered. The
+    /// [`CloseInfo`] says who closed it, with which code and reason, and
+    /// whether the close handshake completed.
+    ConnectionClosed(Box<CloseInfo>),
+    /// The server was shut down; no more connections will be accepted.
+    ServerShutdown,
+    /// The operation did not complete within its timeout.
+    Timeout,
+    /// The send queue is full and the policy is to fail; the message is
+    /// handed back untouched.
+    QueueFull(Message),
+    /// The caller passed something invalid (the text says what).
+    InvalidArgument(String),
+    /// The peer violated the protocol during a client handshake's first
+    /// bytes (on open connections violations close the connection instead).
+    Protocol(ProtocolError),
+    /// The opening handshake failed (status and reason inside).
+    Handshake(HandshakeError),
+    /// The URL given to [`connect`](crate::connect) is not a usable `ws://` URL.
+    Url(String),
+    /// An operating-system I/O error (connect refused, bind failed, ...).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ConnectionClosed(info) => write!(f, "connection closed: {info}"),
+            Error::ServerShutdown => f.write_str("server shut down"),
+            Error::Timeout => f.write_str("timed out"),
+            Error::QueueFull(m) => write!(f, "send queue full ({} byte message not queued)", m.len()),
+            Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
+            Error::Protocol(e) => write!(f, "protocol error: {e}"),
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Url(why) => write!(f, "invalid URL: {why}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Protocol(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) {
+            Error::Timeout
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}

@@ -1,0 +1,40 @@
+//! wsengine: a threaded RFC 6455 WebSocket engine over a sans-IO protocol core.
+//!
+//! Layers, each using only the one below it:
+//!
+//! - [`protocol`]: frames, masking, the upgrade handshake, message assembly,
+//!   UTF-8 and close codes, as pure functions of bytes. No threads, sockets
+//!   or clocks; everything there is unit and property tested.
+//! - [`engine`] (re-exported at the crate root): [`Server`] and [`connect`]
+//!   drive the protocol over `std::net` sockets with one reader thread and one
+//!   writer thread per connection, joined by bounded channels. A [`Conn`] is
+//!   `Send + Sync`: send, receive and close from any thread.
+//!
+//! ```no_run
+//! use wsengine::{Config, Server, Message};
+//!
+//! let server = Server::bind("127.0.0.1:9001", Config::default())?;
+//! while let Ok(conn) = server.accept() {
+//!     std::thread::spawn(move || {
+//!         while let Ok(msg) = conn.recv() {
+//!             if conn.send(msg).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//! }
+//! # Ok::<(), wsengine::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod protocol;
+
+pub use config::{Config, OverflowPolicy};
+pub use engine::{CloseInfo, CloseInitiator, Conn, Server, connect};
+pub use error::{Error, Result};
+pub use protocol::{CloseCode, Message};

@@ -1,0 +1,143 @@
+//! The HTTP/1.1 upgrade handshake (RFC 6455 section 4), both sides.
+//!
+//! [`server`] parses an upgrade request from a bounded buffer and answers
+//! 101 or an HTTP error; [`client`] builds a request and checks the answer.
+//! Both are push parsers: they return `Ok(None)` until the head is complete.
+
+use base64::Engine;
+use sha1::Digest;
+
+pub mod client;
+pub mod server;
+
+pub use client::{ClientHandshake, ClientRequest, Response, WsUrl};
+pub use server::{Accepted, Request, ServerOptions};
+
+/// The GUID RFC 6455 appends to Sec-WebSocket-Key.
+pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Most header lines a handshake head may carry.
+pub const MAX_HEADERS: usize = 64;
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha = sha1::Sha1::new();
+    sha.update(key);
+    sha.update(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+}
+
+/// Why a handshake failed. On the server each variant has the HTTP status
+/// it is answered with ([`HandshakeError::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The head is not valid HTTP/1.1, or a required header is wrong (400).
+    BadRequest(String),
+    /// Sec-WebSocket-Version is missing or not 13 (426, with `Sec-WebSocket-Version: 13`).
+    UnsupportedVersion,
+    /// The head exceeded the configured size or header count (431).
+    HeadersTooLarge {
+        /// The configured limit in bytes.
+        max: usize,
+    },
+    /// The Origin header is not in the allowed list (403).
+    OriginRejected(String),
+    /// The server answered with a status other than 101 (client side).
+    Status(u16),
+    /// The server's answer was not a valid upgrade (client side).
+    InvalidResponse(String),
+}
+
+impl HandshakeError {
+    /// The HTTP status this error is answered with (server side), or the
+    /// status the server sent (client side; 0 for a malformed response).
+    pub fn status(&self) -> u16 {
+        match self {
+            HandshakeError::BadRequest(_) => 400,
+            HandshakeError::UnsupportedVersion => 426,
+            HandshakeError::HeadersTooLarge { .. } => 431,
+            HandshakeError::OriginRejected(_) => 403,
+            HandshakeError::Status(s) => *s,
+            HandshakeError::InvalidResponse(_) => 0,
+        }
+    }
+
+    /// The complete HTTP response a server sends for this error. The
+    /// response says `Connection: close`; the server closes TCP after it.
+    pub fn response(&self) -> Vec<u8> {
+        let extra = match self {
+            HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
+            _ => "",
+        };
+        http_error_response(self.status(), extra, &self.to_string())
+    }
+}
+
+/// A complete HTTP/1.1 error response with a plain-text body.
+pub fn http_error_response(status: u16, extra_headers: &str, body: &str) -> Vec<u8> {
+    let reason = match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::BadRequest(why) => write!(f, "bad upgrade request: {why}"),
+            HandshakeError::UnsupportedVersion => {
+                f.write_str("unsupported Sec-WebSocket-Version (13 is required)")
+            }
+            HandshakeError::HeadersTooLarge { max } => {
+                write!(f, "handshake headers exceed {max} bytes or {MAX_HEADERS} lines")
+            }
+            HandshakeError::OriginRejected(origin) => write!(f, "origin not allowed: {origin}"),
+            HandshakeError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
+            HandshakeError::InvalidResponse(why) => write!(f, "invalid upgrade response: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// Whether a comma-separated header value contains `token` (case-insensitive).
+pub(crate) fn has_token(value: &str, token: &str) -> bool {
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Headers as owned (name, value) pairs; values that are not UTF-8 are kept lossily.
+pub(crate) fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect()
+}
+
+/// The values of every header named `name` (case-insensitive).
+pub(crate) fn header_values<'a>(
+    headers: &'a [(String, String)],
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
+    headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6455_section_1_3_accept_key() {
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+}

@@ -1,0 +1,247 @@
+//! Server side of the upgrade: parse the request, answer 101 or an error.
+
+use base64::Engine;
+
+use super::{HandshakeError, MAX_HEADERS, accept_key, has_token, header_values, owned_headers};
+
+/// What the client asked for in its upgrade request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The request path, without the query (e.g. `/chat`).
+    pub path: String,
+    /// The query string without the `?`, if there was one.
+    pub query: Option<String>,
+    /// Every header line in order, names as sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Server-side handshake policy.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerOptions<'a> {
+    /// Subprotocols the server supports, most preferred first.
+    pub subprotocols: &'a [String],
+    /// If set, only requests whose `Origin` is in this list are accepted;
+    /// requests without an `Origin` (non-browser clients) are accepted.
+    pub allowed_origins: Option<&'a [String]>,
+}
+
+/// A validated upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The request, for the application.
+    pub request: Request,
+    /// The subprotocol the server chose, if any.
+    pub subprotocol: Option<String>,
+    /// The complete `101 Switching Protocols` response to send.
+    pub response: Vec<u8>,
+}
+
+/// Parse the request head at the start of `buf`.
+///
+/// Returns `Ok(None)` while the head is incomplete and smaller than
+/// `max_bytes`, and `Ok(Some((request, n)))` once it is complete; bytes after
+/// `n` already belong to the WebSocket stream. A head larger than
+/// `max_bytes`, or with more than [`MAX_HEADERS`] lines, is
+/// [`HandshakeError::HeadersTooLarge`] (431).
+pub fn parse_request(buf: &[u8], max_bytes: usize) -> Result<Option<(Request, usize)>, HandshakeError> {
+    let window = &buf[..buf.len().min(max_bytes)];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let n = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
+            return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
+        }
+        Err(e) => return Err(HandshakeError::BadRequest(e.to_string())),
+    };
+    if req.method != Some("GET") {
+        return Err(HandshakeError::BadRequest(format!(
+            "method {} (GET is required)",
+            req.method.unwrap_or("?")
+        )));
+    }
+    if req.version != Some(1) {
+        return Err(HandshakeError::BadRequest("HTTP/1.1 is required".into()));
+    }
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target.to_owned(), None),
+    };
+    Ok(Some((Request { path, query, headers: owned_headers(req.headers) }, n)))
+}
+
+/// Validate an upgrade request and build the 101 response.
+///
+/// Checks, in order: Host present; `Upgrade: websocket`; `Connection:
+/// upgrade`; `Sec-WebSocket-Version: 13` (else 426); a Sec-WebSocket-Key
+/// that is 16 bytes in base64; the Origin against the allowed list (403).
+/// Chooses the first subprotocol of the server's list that the client offered.
+pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted, HandshakeError> {
+    let bad = |why: &str| HandshakeError::BadRequest(why.to_owned());
+    let headers = &request.headers;
+    if request.header("host").is_none() {
+        return Err(bad("missing Host"));
+    }
+    if !header_values(headers, "upgrade").any(|v| has_token(v, "websocket")) {
+        return Err(bad("missing Upgrade: websocket"));
+    }
+    if !header_values(headers, "connection").any(|v| has_token(v, "upgrade")) {
+        return Err(bad("missing Connection: upgrade"));
+    }
+    // (Each iterator lives in its own block: an opaque iterator type
+    // keeps its borrow of `request` alive to the end of its scope.)
+    {
+        let mut versions = header_values(headers, "sec-websocket-version");
+        match (versions.next(), versions.next()) {
+            (Some(v), None) if v.trim() == "13" => {}
+            _ => return Err(HandshakeError::UnsupportedVersion),
+        }
+    }
+    let key = {
+        let mut keys = header_values(headers, "sec-websocket-key");
+        match (keys.next(), keys.next()) {
+            (Some(k), None) => k.trim().to_owned(),
+            (None, _) => return Err(bad("missing Sec-WebSocket-Key")),
+            (Some(_), Some(_)) => return Err(bad("more than one Sec-WebSocket-Key")),
+        }
+    };
+    match base64::engine::general_purpose::STANDARD.decode(&key) {
+        Ok(raw) if raw.len() == 16 => {}
+        _ => return Err(bad("Sec-WebSocket-Key is not 16 bytes in base64")),
+    }
+    if let (Some(allowed), Some(origin)) = (options.allowed_origins, request.header("origin")) {
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin.trim())) {
+            return Err(HandshakeError::OriginRejected(origin.to_owned()));
+        }
+    }
+    let subprotocol = options
+        .subprotocols
+        .iter()
+        .find(|ours| {
+            header_values(headers, "sec-websocket-protocol")
+                .flat_map(|v| v.split(','))
+                .any(|offered| offered.trim() == ours.as_str())
+        })
+        .cloned();
+
+    let mut response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
+        accept_key(key.as_bytes())
+    );
+    if let Some(p) = &subprotocol {
+        response.push_str("Sec-WebSocket-Protocol: ");
+        response.push_str(p);
+        response.push_str("\r\n");
+    }
+    response.push_str("\r\n");
+    Ok(Accepted { request, subprotocol, response: response.into_bytes() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC_REQUEST: &[u8] = b"GET /chat?room=a HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn opts<'a>(protocols: &'a [String], origins: Option<&'a [String]>) -> ServerOptions<'a> {
+        ServerOptions { subprotocols: protocols, allowed_origins: origins }
+    }
+
+    fn run(raw: &[u8], o: &ServerOptions<'_>) -> Result<Accepted, HandshakeError> {
+        let (req, n) = parse_request(raw, 8192)?.expect("complete");
+        assert_eq!(n, raw.len());
+        accept(req, o)
+    }
+
+    #[test]
+    fn rfc_example_is_accepted_with_the_rfc_accept_key() {
+        let protocols = vec!["superchat".to_string()];
+        let ok = run(RFC_REQUEST, &opts(&protocols, None)).unwrap();
+        let text = String::from_utf8(ok.response).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(text.contains("Sec-WebSocket-Protocol: superchat\r\n"));
+        assert_eq!(ok.subprotocol.as_deref(), Some("superchat"));
+        assert_eq!(ok.request.path, "/chat");
+        assert_eq!(ok.request.query.as_deref(), Some("room=a"));
+        assert_eq!(ok.request.header("ORIGIN"), Some("http://example.com"));
+    }
+
+    #[test]
+    fn partial_heads_wait_and_oversized_heads_get_431() {
+        for cut in 0..RFC_REQUEST.len() {
+            assert_eq!(parse_request(&RFC_REQUEST[..cut], 8192), Ok(None), "cut {cut}");
+        }
+        let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        huge.resize(9000, b'a');
+        assert_eq!(parse_request(&huge, 8192), Err(HandshakeError::HeadersTooLarge { max: 8192 }));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..100 {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse_request(&many, 8192).unwrap_err().status(), 431);
+    }
+
+    #[test]
+    fn each_missing_or_wrong_header_gets_its_status() {
+        let text = std::str::from_utf8(RFC_REQUEST).unwrap();
+        let cases: &[(&str, &str, u16)] = &[
+            ("GET /chat?room=a", "POST /chat", 400),
+            ("HTTP/1.1\r\nHost", "HTTP/1.0\r\nHost", 400),
+            ("Host: server.example.com\r\n", "", 400),
+            ("Upgrade: websocket", "Upgrade: h2c", 400),
+            ("Connection: Upgrade", "Connection: keep-alive", 400),
+            ("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 400),
+            ("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ=", 400),
+            ("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", 426),
+            ("Sec-WebSocket-Version: 13\r\n", "", 426),
+        ];
+        for (from, to, status) in cases {
+            let raw = text.replacen(from, to, 1);
+            let err = run(raw.as_bytes(), &opts(&[], None)).unwrap_err();
+            assert_eq!(err.status(), *status, "{from} -> {to}: {err}");
+        }
+        let resp = String::from_utf8(HandshakeError::UnsupportedVersion.response()).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        assert!(resp.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn tokens_are_case_insensitive_lists() {
+        let text = std::str::from_utf8(RFC_REQUEST).unwrap();
+        let raw = text
+            .replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE")
+            .replace("Upgrade: websocket", "Upgrade: WebSocket");
+        assert!(run(raw.as_bytes(), &opts(&[], None)).is_ok());
+    }
+
+    #[test]
+    fn origins_are_checked_when_configured() {
+        let allowed = vec!["https://good.example".to_string()];
+        let err = run(RFC_REQUEST, &opts(&[], Some(&allowed))).unwrap_err();
+        assert_eq!(err.status(), 403);
+        let allowed = vec!["http://example.com".to_string()];
+        assert!(run(RFC_REQUEST, &opts(&[], Some(&allowed))).is_ok());
+    }
+
+    #[test]
+    fn no_common_subprotocol_means_none() {
+        let protocols = vec!["mqtt".to_string()];
+        let ok = run(RFC_REQUEST, &opts(&protocols, None)).unwrap();
+        assert_eq!(ok.subprotocol, None);
+        assert!(!String::from_utf8(ok.response).unwrap().contains("Sec-WebSocket-Protocol"));
+    }
+}
