@@ -307,7 +307,7 @@ impl Conn {
 
     /// The inbound queue is drained and will get no more messages.
     fn drained(&self) -> Error {
-        self.shared.reply_to_peer_close();
+        self.shared.release_deferred_close();
         self.closed_error()
     }
 }

@@ -11,17 +11,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
 use crate::config::Config;
 use crate::protocol::{CloseCode, CloseFrame, Role};
 
-/// How long the engine waits for the application to take the messages that
-/// arrived before a peer's close frame, before it answers that close anyway.
-/// The application reading its last message (or calling `close`) answers at once.
-const PEER_CLOSE_REPLY_GRACE: Duration = Duration::from_secs(1);
+/// How long a close frame that follows received messages (the answer to a
+/// peer's close, or the close that fails a connection after a protocol
+/// error) waits for the application to take those messages, so that its
+/// replies to them go out first. The application reading past its last
+/// message, or calling `close`, releases it at once.
+const DEFERRED_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Who decided that the connection ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,8 +82,9 @@ struct State {
     decision: Option<(CloseCode, String, CloseInitiator)>,
     /// The peer's close frame arrived.
     received_close: bool,
-    /// Our answer to the peer's close, waiting for the application to drain.
-    reply: Option<Option<CloseFrame>>,
+    /// A close frame waiting for the application to drain the messages that
+    /// arrived before it: our answer to the peer's close, or a failure close.
+    deferred: Option<Option<CloseFrame>>,
     /// A close frame was handed to the writer (no more data may be queued).
     close_queued: bool,
     /// The frame the writer should send next (taken by the writer).
@@ -186,8 +189,8 @@ impl Shared {
     /// Start the close handshake with `code` and `reason` (already validated).
     ///
     /// Returns `true` if this call decided how the connection ends, `false`
-    /// if a close was already under way (in which case, if the peer closed
-    /// first and is waiting for our answer, the answer is sent now).
+    /// if a close was already under way (in which case a deferred close
+    /// frame, such as the answer to the peer's close, is sent now).
     pub(crate) fn close(
         self: &Arc<Self>,
         code: CloseCode,
@@ -198,7 +201,7 @@ impl Shared {
         if st.done || st.close_queued {
             return false;
         }
-        if let Some(reply) = st.reply.take() {
+        if let Some(reply) = st.deferred.take() {
             self.queue_close(&mut st, reply);
             return false;
         }
@@ -208,25 +211,33 @@ impl Shared {
         true
     }
 
-    /// Fail the connection: the peer broke a rule. Sends a close frame with
-    /// `code`, then drops the connection without waiting for the reply.
+    /// Fail the connection: the peer broke a rule. A close frame with `code`
+    /// is sent once the application has taken the messages that arrived
+    /// before the violation; then the connection is dropped without waiting
+    /// for the peer's answer.
     pub(crate) fn fail(self: &Arc<Self>, code: CloseCode, reason: String) {
         let mut st = self.state.lock();
         if st.done {
             return;
         }
         st.failed = true;
-        if st.decision.is_none() || st.reply.is_some() {
+        if st.decision.is_none() {
             st.decision = Some((code, reason.clone(), CloseInitiator::Local));
         }
-        st.reply = None;
         if st.close_queued {
             // Our close frame is already out or on its way: nothing more to say.
             drop(st);
             self.shutdown(Shutdown::Both);
             return;
         }
-        self.queue_close(&mut st, Some(CloseFrame { code, reason }));
+        self.defer_close(st, Some(CloseFrame { code, reason }));
+    }
+
+    /// Hold `frame` until the application drains (or the grace period ends).
+    fn defer_close(self: &Arc<Self>, mut st: MutexGuard<'_, State>, frame: Option<CloseFrame>) {
+        st.deferred = Some(frame);
+        drop(st);
+        timer::schedule(Instant::now() + DEFERRED_CLOSE_GRACE, self, TimerKind::DeferredClose);
     }
 
     /// The peer's close frame arrived.
@@ -249,23 +260,22 @@ impl Shared {
         };
         st.decision = Some((code, reason, CloseInitiator::Peer));
         // Echo the peer's code once the application has taken the messages
-        // that came before the close (see `reply_to_peer_close`).
-        st.reply = Some(frame.map(|f| CloseFrame { code: f.code, reason: String::new() }));
-        drop(st);
-        timer::schedule(Instant::now() + PEER_CLOSE_REPLY_GRACE, self, TimerKind::ReplyGrace);
+        // that came before the close.
+        let echo = frame.map(|f| CloseFrame { code: f.code, reason: String::new() });
+        self.defer_close(st, echo);
     }
 
-    /// Answer the peer's close now, if it is still waiting for an answer.
+    /// Send the deferred close frame now, if one is waiting.
     ///
     /// Called when the application has drained every message that arrived
-    /// before the close (so replies it sent to them go out first), when it
-    /// closes, or when the grace period ends.
-    pub(crate) fn reply_to_peer_close(self: &Arc<Self>) {
+    /// before it (so replies it sent to them go out first), or when the
+    /// grace period ends. (`close` and `Drop` release it through `close`.)
+    pub(crate) fn release_deferred_close(self: &Arc<Self>) {
         let mut st = self.state.lock();
         if st.done || st.close_queued {
             return;
         }
-        if let Some(reply) = st.reply.take() {
+        if let Some(reply) = st.deferred.take() {
             self.queue_close(&mut st, reply);
         }
     }
@@ -300,7 +310,7 @@ impl Shared {
         if st.done {
             return;
         }
-        if st.decision.is_none() || st.reply.is_some() {
+        if st.decision.is_none() {
             st.decision = Some((code, reason.to_owned(), initiator));
         }
         st.failed = true;
@@ -319,7 +329,7 @@ impl Shared {
         if !st.received_close {
             st.failed = true;
         }
-        st.reply = None;
+        st.deferred = None;
         st.done = true;
         drop(st);
         self.send_closed.store(true, Ordering::Release);
@@ -352,7 +362,7 @@ impl Shared {
                     self.kill(CloseCode::ABNORMAL, "close handshake timed out", CloseInitiator::Transport);
                 }
             }
-            TimerKind::ReplyGrace => self.reply_to_peer_close(),
+            TimerKind::DeferredClose => self.release_deferred_close(),
             TimerKind::Keepalive => self.keepalive(),
             TimerKind::Idle => self.idle_check(),
         }

@@ -20,8 +20,8 @@ use super::shared::Shared;
 pub(crate) enum TimerKind {
     /// The close handshake must be over by now.
     CloseDeadline,
-    /// Answer the peer's close even if the application has not drained.
-    ReplyGrace,
+    /// Send a deferred close frame even if the application has not drained.
+    DeferredClose,
     /// Check whether to ping, or whether the peer is dead.
     Keepalive,
     /// Check for an idle connection.
