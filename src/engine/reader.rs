@@ -98,6 +98,7 @@ impl ReadState<'_> {
             }
             Event::Pong(_) => {}
             Event::Close(frame) => {
+                // As for errors: record the close before waking `recv` callers.
                 self.shared.on_peer_close(frame);
                 self.in_tx = None;
             }
@@ -123,7 +124,9 @@ impl ReadState<'_> {
     }
 
     fn protocol_error(&mut self, e: ProtocolError) {
-        self.in_tx = None;
+        // Register the close before waking `recv` callers: the one that finds
+        // the queue drained is what releases the deferred close frame.
         self.shared.fail(e.close_code(), e.to_string());
+        self.in_tx = None;
     }
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run the Autobahn TestSuite, groups 1-10, against wsengine as a server (the
+# echo_server example) and as a client (the autobahn_client example), and diff
+# every case's result with the expected results committed in tests/autobahn/.
+#
+#   scripts/autobahn.sh            # both sides
+#   scripts/autobahn.sh server     # or: client
+#
+# Needs ../shared/autobahn (or WSENGINE_SHARED) and python3; the suite's venv is
+# made under target/autobahn-venv on first use. Release examples must be built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED="${WSENGINE_SHARED:-../shared}"
+AB="$SHARED/autobahn"
+VENV="$PWD/target/autobahn-venv"
+SIDES="${1:-server client}"
+
+[ -d "$AB" ] || { echo "autobahn.sh: $AB not found (set WSENGINE_SHARED)" >&2; exit 2; }
+
+# (Re)create the venv unless it exists with the current patch applied.
+site="$VENV/lib/python3.11/site-packages"
+stamp="$(ls -d "$VENV"/lib/python3*/site-packages/autobahntestsuite 2>/dev/null | head -1)/PY3_PORT_APPLIED"
+want="$(sha256sum "$AB/py3.patch" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/wstest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "==> setting up the Autobahn TestSuite in $VENV"
+  "$AB/setup.sh" "$VENV" >target/autobahn-setup.log 2>&1 || { tail -30 target/autobahn-setup.log; exit 1; }
+fi
+unset site
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+check() { # side
+  "$VENV/bin/python" "$AB/summarize.py" "target/autobahn/$1" --baseline "tests/autobahn/expected-$1.json" \
+    --fail-on-diff | sed -n '/^Baseline/,$p'
+}
+
+status=0
+for side in $SIDES; do
+  export VENV EXCLUDE_DEFLATE=1 REPORT_DIR="$PWD/target/autobahn/$side" SUITE_TIMEOUT=600
+  port="$(free_port)"
+  log="target/autobahn-$side.log"
+  echo "==> Autobahn $side suite (groups 1-10) on 127.0.0.1:$port"
+  if [ "$side" = server ]; then
+    target/release/examples/echo_server "127.0.0.1:$port" >target/autobahn-echo-server.log 2>&1 &
+    pid=$!
+    AGENT=wsengine "$AB/run-server-suite.sh" "127.0.0.1:$port" >"$log" 2>&1 || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    "$AB/run-client-suite.sh" "$port" target/release/examples/autobahn_client "ws://127.0.0.1:$port" >"$log" 2>&1 || true
+  fi
+  sed -n '/^  all /p' "$log"
+  if check "$side"; then
+    echo "autobahn $side: every case as expected"
+  else
+    echo "autobahn $side: results differ from tests/autobahn/expected-$side.json (log: $log)"
+    status=1
+  fi
+done
+exit $status
