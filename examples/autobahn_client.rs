@@ -18,7 +18,10 @@ fn main() {
     let config = Config::default().with_max_message_size(64 << 20);
 
     let count = match connect(&format!("{base}/getCaseCount"), &config).and_then(|c| c.recv()) {
-        Ok(m) => m.as_text().and_then(|t| t.trim().parse::<u32>().ok()).unwrap_or(0),
+        Ok(m) => m
+            .as_text()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(0),
         Err(e) => {
             eprintln!("autobahn_client: getCaseCount failed: {e}");
             std::process::exit(1);

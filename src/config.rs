@@ -248,9 +248,29 @@ mod tests {
 
     #[test]
     fn nonsense_is_refused() {
-        assert!(Config::default().with_max_frame_size(1 << 30).validate().is_err());
-        assert!(Config::default().with_send_queue_capacity(0).validate().is_err());
-        assert!(Config::default().with_close_timeout(Duration::ZERO).validate().is_err());
-        assert!(Config::default().with_thread_stack_size(4096).validate().is_err());
+        assert!(
+            Config::default()
+                .with_max_frame_size(1 << 30)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Config::default()
+                .with_send_queue_capacity(0)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Config::default()
+                .with_close_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Config::default()
+                .with_thread_stack_size(4096)
+                .validate()
+                .is_err()
+        );
     }
 }

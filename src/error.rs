@@ -52,7 +52,9 @@ impl fmt::Display for Error {
             Error::ConnectionClosed(info) => write!(f, "connection closed: {info}"),
             Error::ServerShutdown => f.write_str("server shut down"),
             Error::Timeout => f.write_str("timed out"),
-            Error::QueueFull(m) => write!(f, "send queue full ({} byte message not queued)", m.len()),
+            Error::QueueFull(m) => {
+                write!(f, "send queue full ({} byte message not queued)", m.len())
+            }
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
@@ -75,7 +77,10 @@ impl std::error::Error for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ) {
             Error::Timeout
         } else {
             Error::Io(e)

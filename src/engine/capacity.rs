@@ -30,7 +30,9 @@ pub(crate) fn connection_capacity() -> (usize, &'static str) {
             }
         }
     };
-    let maps_now = fs::read_to_string("/proc/self/maps").ok().map(|m| m.lines().count());
+    let maps_now = fs::read_to_string("/proc/self/maps")
+        .ok()
+        .map(|m| m.lines().count());
     consider(
         read_number("/proc/sys/vm/max_map_count")
             .zip(maps_now)
@@ -38,12 +40,17 @@ pub(crate) fn connection_capacity() -> (usize, &'static str) {
         "vm.max_map_count",
     );
     let threads_now = read_total_threads();
-    let pid_cap = [read_number("/proc/sys/kernel/pid_max"), read_number("/proc/sys/kernel/threads-max")]
-        .into_iter()
-        .flatten()
-        .min();
+    let pid_cap = [
+        read_number("/proc/sys/kernel/pid_max"),
+        read_number("/proc/sys/kernel/threads-max"),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     consider(
-        pid_cap.zip(threads_now).map(|(max, now)| max.saturating_sub(now + THREADS_RESERVE) / THREADS_PER_CONN),
+        pid_cap
+            .zip(threads_now)
+            .map(|(max, now)| max.saturating_sub(now + THREADS_RESERVE) / THREADS_PER_CONN),
         "kernel.pid_max/threads-max",
     );
     consider(
@@ -54,7 +61,9 @@ pub(crate) fn connection_capacity() -> (usize, &'static str) {
     );
     let fds_now = fs::read_dir("/proc/self/fd").ok().map(|d| d.count());
     consider(
-        read_limit("Max open files").zip(fds_now).map(|(max, now)| max.saturating_sub(now + FDS_RESERVE)),
+        read_limit("Max open files")
+            .zip(fds_now)
+            .map(|(max, now)| max.saturating_sub(now + FDS_RESERVE)),
         "RLIMIT_NOFILE",
     );
     best
@@ -67,7 +76,12 @@ fn read_number(path: &str) -> Option<usize> {
 /// Threads on the whole system (the 4th field of /proc/loadavg is running/total).
 fn read_total_threads() -> Option<usize> {
     let text = fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok()
+    text.split_whitespace()
+        .nth(3)?
+        .split('/')
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The soft limit from /proc/self/limits; `None` if unlimited or unknown.

@@ -45,7 +45,8 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
     stream.set_write_timeout(Some(config.handshake_timeout))?;
     (&stream).write_all(&bytes)?;
     let max = config.max_handshake_bytes;
-    let (response, leftover) = read_head(&stream, deadline, max, |b| handshake.parse_response(b, max))?;
+    let (response, leftover) =
+        read_head(&stream, deadline, max, |b| handshake.parse_response(b, max))?;
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(None)?;
 
@@ -62,9 +63,19 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         local_addr: stream.local_addr()?,
     };
     timer::init();
-    let (conn, reader) = establish(stream, Role::Client, Arc::new(config.clone()), info, leftover, Arc::new(()))?;
+    let (conn, reader) = establish(
+        stream,
+        Role::Client,
+        Arc::new(config.clone()),
+        info,
+        leftover,
+        Arc::new(()),
+    )?;
     let stack = config.thread_stack_size;
-    std::thread::Builder::new().name("wsengine-reader".into()).stack_size(stack).spawn(move || reader.run())?;
+    std::thread::Builder::new()
+        .name("wsengine-reader".into())
+        .stack_size(stack)
+        .spawn(move || reader.run())?;
     Ok(conn)
 }
 
@@ -77,5 +88,7 @@ fn tcp_connect(url: &WsUrl, config: &Config) -> Result<TcpStream> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last.map(Error::from).unwrap_or_else(|| Error::Url(format!("{} did not resolve", url.host))))
+    Err(last
+        .map(Error::from)
+        .unwrap_or_else(|| Error::Url(format!("{} did not resolve", url.host))))
 }

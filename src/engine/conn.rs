@@ -38,7 +38,10 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -87,16 +90,40 @@ pub(crate) fn establish(
     let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
-    std::thread::Builder::new().name("wsengine-writer".into()).stack_size(stack).spawn(move || {
-        let _guard = writer_guard;
-        let s = Arc::clone(&writer_shared);
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer::run(s, out_rx, ctrl_rx))).is_err() {
-            writer_shared.kill(CloseCode::INTERNAL_ERROR, "internal error: writer panicked", CloseInitiator::Local);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("wsengine-writer".into())
+        .stack_size(stack)
+        .spawn(move || {
+            let _guard = writer_guard;
+            let s = Arc::clone(&writer_shared);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                writer::run(s, out_rx, ctrl_rx)
+            }))
+            .is_err()
+            {
+                writer_shared.kill(
+                    CloseCode::INTERNAL_ERROR,
+                    "internal error: writer panicked",
+                    CloseInitiator::Local,
+                );
+            }
+        })?;
     shared.start_timers();
-    let reader = Reader { shared: Arc::clone(&shared), in_tx, leftover, _guard: guard };
-    Ok((Conn { shared, out_tx, in_rx, info }, reader))
+    let reader = Reader {
+        shared: Arc::clone(&shared),
+        in_tx,
+        leftover,
+        _guard: guard,
+    };
+    Ok((
+        Conn {
+            shared,
+            out_tx,
+            in_rx,
+            info,
+        },
+        reader,
+    ))
 }
 
 impl Conn {
@@ -138,7 +165,10 @@ impl Conn {
             return Err(self.closed_error());
         }
         match self.out_tx.try_send(message.into()) {
-            Ok(()) => Ok(self.shared.touch_data()),
+            Ok(()) => {
+                self.shared.touch_data();
+                Ok(())
+            }
             Err(TrySendError::Full(m)) => Err(Error::QueueFull(m)),
             Err(TrySendError::Disconnected(_)) => Err(self.closed_error()),
         }
@@ -154,7 +184,10 @@ impl Conn {
             return Err(self.closed_error());
         }
         match self.out_tx.send_timeout(message.into(), timeout) {
-            Ok(()) => Ok(self.shared.touch_data()),
+            Ok(()) => {
+                self.shared.touch_data();
+                Ok(())
+            }
             Err(SendTimeoutError::Timeout(_)) => Err(Error::Timeout),
             Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
         }
@@ -168,12 +201,19 @@ impl Conn {
     /// stuck on a peer that does not read); [`Error::ConnectionClosed`].
     pub fn ping(&self, payload: &[u8]) -> Result<()> {
         if payload.len() > 125 {
-            return Err(Error::InvalidArgument(format!("ping payload of {} bytes (max 125)", payload.len())));
+            return Err(Error::InvalidArgument(format!(
+                "ping payload of {} bytes (max 125)",
+                payload.len()
+            )));
         }
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self.shared.ctrl_tx.try_send(super::shared::Control::Ping(payload.to_vec())) {
+        match self
+            .shared
+            .ctrl_tx
+            .try_send(super::shared::Control::Ping(payload.to_vec()))
+        {
             Ok(()) => Ok(()),
             Err(e) => Err(Error::QueueFull(Message::Binary(match e.into_inner() {
                 super::shared::Control::Ping(p) | super::shared::Control::Pong(p) => p,
@@ -231,7 +271,9 @@ impl Conn {
     pub fn close(&self, code: impl Into<CloseCode>, reason: &str) -> Result<bool> {
         let code = code.into();
         if !code.is_valid_on_wire() {
-            return Err(Error::InvalidArgument(format!("close code {code} may not be sent")));
+            return Err(Error::InvalidArgument(format!(
+                "close code {code} may not be sent"
+            )));
         }
         if reason.len() > MAX_REASON_LEN {
             return Err(Error::InvalidArgument(format!(
@@ -255,8 +297,8 @@ impl Conn {
     /// Wait up to `timeout` until the connection is fully torn down (socket
     /// shut down, reader finished). Returns whether it was.
     pub fn wait_closed(&self, timeout: Duration) -> bool {
-        let _ = self.shared.killed.receiver().recv_timeout(timeout);
-        self.shared.is_done()
+        let _ = self.shared.finished.receiver().recv_timeout(timeout);
+        self.shared.finished.is_fired()
     }
 
     /// The opening handshake's details: path, query, headers, subprotocol, addresses.
@@ -314,6 +356,7 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        self.shared.close(CloseCode::NORMAL, "", CloseInitiator::Local);
+        self.shared
+            .close(CloseCode::NORMAL, "", CloseInitiator::Local);
     }
 }

@@ -23,17 +23,26 @@ pub(crate) struct Reader {
 impl Reader {
     /// Read until the connection ends, then tear it down.
     pub(crate) fn run(self) {
-        let Reader { shared, in_tx, leftover, _guard } = self;
+        let Reader {
+            shared,
+            in_tx,
+            leftover,
+            _guard,
+        } = self;
         let mut state = ReadState {
             decoder: Decoder::new(shared.role, shared.config.decoder_limits()),
             in_tx: Some(in_tx),
             shared: &shared,
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.read_loop(leftover)));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.read_loop(leftover)));
         let why = match outcome {
             Ok(why) => why,
             Err(_) => {
-                shared.fail(crate::CloseCode::INTERNAL_ERROR, "internal error: reader panicked".into());
+                shared.fail(
+                    crate::CloseCode::INTERNAL_ERROR,
+                    "internal error: reader panicked".into(),
+                );
                 "internal error: reader panicked".into()
             }
         };

@@ -112,7 +112,12 @@ impl Server {
             .name("wsengine-listener".into())
             .stack_size(256 << 10)
             .spawn(move || listen(&for_thread, &listener))?;
-        Ok(Server { inner, accept_rx, listener: Mutex::new(Some(handle)), local_addr })
+        Ok(Server {
+            inner,
+            accept_rx,
+            listener: Mutex::new(Some(handle)),
+            local_addr,
+        })
     }
 
     /// The address the server listens on.
@@ -164,7 +169,9 @@ impl Server {
         if self.inner.shutdown.is_fired() {
             return Err(Error::ServerShutdown);
         }
-        let timeout = timeout.map(|t| crossbeam_channel::after(t)).unwrap_or_else(crossbeam_channel::never);
+        let timeout = timeout
+            .map(crossbeam_channel::after)
+            .unwrap_or_else(crossbeam_channel::never);
         select_biased! {
             recv(stop) -> _ => Err(Error::ServerShutdown),
             recv(self.accept_rx) -> c => c.map_err(|_| Error::ServerShutdown),
@@ -209,7 +216,11 @@ impl Server {
                 }
                 Entry::Open(w) => {
                     if let Some(shared) = w.upgrade() {
-                        shared.close(CloseCode::GOING_AWAY, "server shutdown", CloseInitiator::Local);
+                        shared.close(
+                            CloseCode::GOING_AWAY,
+                            "server shutdown",
+                            CloseInitiator::Local,
+                        );
                     }
                 }
             }
@@ -221,7 +232,12 @@ impl Server {
         let deadline = Instant::now() + self.inner.config.close_timeout + Duration::from_secs(1);
         let mut live = self.inner.live.lock();
         while *live > 0 {
-            if self.inner.all_gone.wait_until(&mut live, deadline).timed_out() {
+            if self
+                .inner
+                .all_gone
+                .wait_until(&mut live, deadline)
+                .timed_out()
+            {
                 break;
             }
         }
@@ -261,7 +277,10 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
         *live += 1;
     }
     let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-    let slot = Arc::new(Slot { server: Arc::clone(inner), id });
+    let slot = Arc::new(Slot {
+        server: Arc::clone(inner),
+        id,
+    });
     let Ok(handle) = stream.try_clone() else {
         reject(&stream, 503, "out of file descriptors");
         return; // `slot` drops: the count goes back down
@@ -306,7 +325,9 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
     let max = config.max_handshake_bytes;
-    let (request, leftover) = match read_head(&stream, deadline, max, |b| handshake::server::parse_request(b, max)) {
+    let (request, leftover) = match read_head(&stream, deadline, max, |b| {
+        handshake::server::parse_request(b, max)
+    }) {
         Ok(r) => r,
         Err(Error::Handshake(e)) => return refuse(&stream, &e),
         Err(_) => return, // timeout, reset or EOF: nobody to answer
@@ -336,9 +357,20 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     let Ok(answer) = stream.try_clone() else {
         return reject(&stream, 503, "out of file descriptors");
     };
-    let _ = answer.set_write_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))));
+    let _ = answer.set_write_timeout(Some(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1)),
+    ));
     let id = slot.id;
-    let (conn, reader) = match establish(stream, Role::Server, Arc::clone(config), info, leftover, slot) {
+    let (conn, reader) = match establish(
+        stream,
+        Role::Server,
+        Arc::clone(config),
+        info,
+        leftover,
+        slot,
+    ) {
         Ok(parts) => parts,
         Err(_) => return reject(&answer, 503, "cannot start a connection thread"),
     };
@@ -348,12 +380,17 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     let _ = answer.set_read_timeout(None);
     let _ = answer.set_write_timeout(None);
     drop(answer);
-    inner.registry.lock().insert(id, Entry::Open(Arc::downgrade(&reader.shared)));
+    inner
+        .registry
+        .lock()
+        .insert(id, Entry::Open(Arc::downgrade(&reader.shared)));
     if inner.shutdown.is_fired() {
         let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
     }
     if let Err(e) = inner.accept_tx.try_send(conn) {
-        let _ = e.into_inner().close(CloseCode::TRY_AGAIN_LATER, "server busy");
+        let _ = e
+            .into_inner()
+            .close(CloseCode::TRY_AGAIN_LATER, "server busy");
     }
     reader.run();
 }

@@ -106,9 +106,11 @@ pub(crate) struct Shared {
     /// Fired when the writer must act on a close: a close frame is pending,
     /// or the connection is torn down.
     pub(crate) closing: Signal,
-    /// Fired when the connection is torn down; wakes a reader blocked on a
-    /// full inbound queue.
+    /// Fired when the connection is being torn down (killed or finished);
+    /// wakes a reader blocked on a full inbound queue.
     pub(crate) killed: Signal,
+    /// Fired once teardown is complete: the reader has exited.
+    pub(crate) finished: Signal,
     /// Mirrors `close_queued || done` for the lock-free check in `send`.
     send_closed: AtomicBool,
     state: Mutex<State>,
@@ -143,6 +145,7 @@ impl Shared {
             ctrl_tx,
             closing: Signal::new(),
             killed: Signal::new(),
+            finished: Signal::new(),
             send_closed: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             last_rx: AtomicU64::new(now),
@@ -183,7 +186,11 @@ impl Shared {
         st.pending = Some(frame);
         self.send_closed.store(true, Ordering::Release);
         self.closing.fire();
-        timer::schedule(Instant::now() + self.config.close_timeout, self, TimerKind::CloseDeadline);
+        timer::schedule(
+            Instant::now() + self.config.close_timeout,
+            self,
+            TimerKind::CloseDeadline,
+        );
     }
 
     /// Start the close handshake with `code` and `reason` (already validated).
@@ -206,7 +213,10 @@ impl Shared {
             return false;
         }
         st.decision = Some((code, reason.to_owned(), initiator));
-        let frame = CloseFrame { code, reason: reason.to_owned() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.to_owned(),
+        };
         self.queue_close(&mut st, Some(frame));
         true
     }
@@ -237,7 +247,11 @@ impl Shared {
     fn defer_close(self: &Arc<Self>, mut st: MutexGuard<'_, State>, frame: Option<CloseFrame>) {
         st.deferred = Some(frame);
         drop(st);
-        timer::schedule(Instant::now() + DEFERRED_CLOSE_GRACE, self, TimerKind::DeferredClose);
+        timer::schedule(
+            Instant::now() + DEFERRED_CLOSE_GRACE,
+            self,
+            TimerKind::DeferredClose,
+        );
     }
 
     /// The peer's close frame arrived.
@@ -261,7 +275,10 @@ impl Shared {
         st.decision = Some((code, reason, CloseInitiator::Peer));
         // Echo the peer's code once the application has taken the messages
         // that came before the close.
-        let echo = frame.map(|f| CloseFrame { code: f.code, reason: String::new() });
+        let echo = frame.map(|f| CloseFrame {
+            code: f.code,
+            reason: String::new(),
+        });
         self.defer_close(st, echo);
     }
 
@@ -324,7 +341,11 @@ impl Shared {
     pub(crate) fn finish(&self, why: &str) {
         let mut st = self.state.lock();
         if st.decision.is_none() {
-            st.decision = Some((CloseCode::ABNORMAL, why.to_owned(), CloseInitiator::Transport));
+            st.decision = Some((
+                CloseCode::ABNORMAL,
+                why.to_owned(),
+                CloseInitiator::Transport,
+            ));
         }
         if !st.received_close {
             st.failed = true;
@@ -336,17 +357,19 @@ impl Shared {
         self.shutdown(Shutdown::Both);
         self.killed.fire();
         self.closing.fire();
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.state.lock().done
+        self.finished.fire();
     }
 
     /// How the connection ended, or `None` while it is open.
     pub(crate) fn close_info(&self) -> Option<CloseInfo> {
         let st = self.state.lock();
         let (code, reason, initiator) = st.decision.clone()?;
-        Some(CloseInfo { code, reason, initiator, clean: st.received_close && !st.failed })
+        Some(CloseInfo {
+            code,
+            reason,
+            initiator,
+            clean: st.received_close && !st.failed,
+        })
     }
 
     fn shutdown(&self, how: Shutdown) {
@@ -358,8 +381,12 @@ impl Shared {
     pub(crate) fn on_timer(self: &Arc<Self>, kind: TimerKind) {
         match kind {
             TimerKind::CloseDeadline => {
-                if !self.is_done() {
-                    self.kill(CloseCode::ABNORMAL, "close handshake timed out", CloseInitiator::Transport);
+                if !self.finished.is_fired() {
+                    self.kill(
+                        CloseCode::ABNORMAL,
+                        "close handshake timed out",
+                        CloseInitiator::Transport,
+                    );
                 }
             }
             TimerKind::DeferredClose => self.release_deferred_close(),
@@ -369,17 +396,25 @@ impl Shared {
     }
 
     fn keepalive(self: &Arc<Self>) {
-        let Some(interval) = self.config.ping_interval else { return };
+        let Some(interval) = self.config.ping_interval else {
+            return;
+        };
         if self.send_closed() {
             return;
         }
-        let (interval_ms, timeout_ms) =
-            (interval.as_millis() as u64, self.config.ping_timeout.as_millis() as u64);
+        let (interval_ms, timeout_ms) = (
+            interval.as_millis() as u64,
+            self.config.ping_timeout.as_millis() as u64,
+        );
         let now = now_ms();
         let last_rx = self.last_rx.load(Ordering::Relaxed);
         let last_ping = self.last_ping.load(Ordering::Relaxed);
         let next = if last_ping > last_rx && now >= last_ping + timeout_ms {
-            self.kill(CloseCode::ABNORMAL, "keepalive timeout: no answer to ping", CloseInitiator::Transport);
+            self.kill(
+                CloseCode::ABNORMAL,
+                "keepalive timeout: no answer to ping",
+                CloseInitiator::Transport,
+            );
             return;
         } else if last_ping > last_rx {
             last_ping + timeout_ms
@@ -396,7 +431,9 @@ impl Shared {
     }
 
     fn idle_check(self: &Arc<Self>) {
-        let Some(idle) = self.config.idle_timeout else { return };
+        let Some(idle) = self.config.idle_timeout else {
+            return;
+        };
         if self.send_closed() {
             return;
         }

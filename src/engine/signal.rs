@@ -18,7 +18,10 @@ pub(crate) struct Signal {
 impl Signal {
     pub(crate) fn new() -> Self {
         let (tx, rx) = bounded(0);
-        Signal { tx: Mutex::new(Some(tx)), rx }
+        Signal {
+            tx: Mutex::new(Some(tx)),
+            rx,
+        }
     }
 
     /// Fire the signal; returns `true` if this call fired it.

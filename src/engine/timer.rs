@@ -67,8 +67,10 @@ struct Timers {
 fn timers() -> &'static Timers {
     static TIMERS: OnceLock<&'static Timers> = OnceLock::new();
     TIMERS.get_or_init(|| {
-        let t: &'static Timers =
-            Box::leak(Box::new(Timers { queue: Mutex::new(Queue::default()), wake: Condvar::new() }));
+        let t: &'static Timers = Box::leak(Box::new(Timers {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        }));
         // If the thread cannot start, timers never fire: connections then
         // rely on peers and the application to close. Spawning is retried
         // by nothing; this happens only when the process is out of threads.
@@ -92,7 +94,12 @@ pub(crate) fn schedule(at: Instant, target: &Arc<Shared>, kind: TimerKind) {
     q.seq += 1;
     let seq = q.seq;
     let earliest = q.heap.peek().is_none_or(|e| at < e.at);
-    q.heap.push(Entry { at, seq, target: Arc::downgrade(target), kind });
+    q.heap.push(Entry {
+        at,
+        seq,
+        target: Arc::downgrade(target),
+        kind,
+    });
     drop(q);
     if earliest {
         t.wake.notify_one();

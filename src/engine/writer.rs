@@ -77,7 +77,11 @@ fn flush(shared: &Shared, batch: &mut Batch) -> bool {
     match batch.write_to(&shared.stream) {
         Ok(()) => true,
         Err(e) => {
-            shared.kill(CloseCode::ABNORMAL, &format!("write failed: {e}"), CloseInitiator::Transport);
+            shared.kill(
+                CloseCode::ABNORMAL,
+                &format!("write failed: {e}"),
+                CloseInitiator::Transport,
+            );
             false
         }
     }
@@ -160,14 +164,16 @@ impl Batch {
         if let Some(key) = mask {
             apply_mask(&mut body, key, 0);
         }
-        self.segments.push(Segment::Head(self.head_mark, self.head.len()));
+        self.segments
+            .push(Segment::Head(self.head_mark, self.head.len()));
         self.head_mark = self.head.len();
         self.segments.push(Segment::Body(self.bodies.len()));
         self.bodies.push(body);
     }
 
     fn write_to(&mut self, stream: &TcpStream) -> io::Result<()> {
-        self.segments.push(Segment::Head(self.head_mark, self.head.len()));
+        self.segments
+            .push(Segment::Head(self.head_mark, self.head.len()));
         let mut slices: Vec<IoSlice<'_>> = self
             .segments
             .iter()
@@ -215,7 +221,10 @@ struct MaskKeys {
 
 impl MaskKeys {
     fn new() -> Self {
-        MaskKeys { buf: [0; 512], pos: 512 }
+        MaskKeys {
+            buf: [0; 512],
+            pos: 512,
+        }
     }
 
     fn next(&mut self) -> [u8; 4] {
@@ -223,7 +232,12 @@ impl MaskKeys {
             getrandom::fill(&mut self.buf).expect("the OS random source failed");
             self.pos = 0;
         }
-        let k = [self.buf[self.pos], self.buf[self.pos + 1], self.buf[self.pos + 2], self.buf[self.pos + 3]];
+        let k = [
+            self.buf[self.pos],
+            self.buf[self.pos + 1],
+            self.buf[self.pos + 2],
+            self.buf[self.pos + 3],
+        ];
         self.pos += 4;
         k
     }

@@ -20,7 +20,12 @@ pub(crate) struct Assembler {
 
 impl Assembler {
     pub(crate) fn new(max_message_size: usize) -> Self {
-        Assembler { in_progress: None, buf: Vec::new(), utf8: Utf8Progress::default(), max_message_size }
+        Assembler {
+            in_progress: None,
+            buf: Vec::new(),
+            utf8: Utf8Progress::default(),
+            max_message_size,
+        }
     }
 
     /// Account for a data frame header before any of its payload arrives:
@@ -42,9 +47,13 @@ impl Assembler {
         }
         let size = self.buf.len() as u64 + payload_len;
         if size > self.max_message_size as u64 {
-            return Err(ProtocolError::MessageTooBig { size, max: self.max_message_size });
+            return Err(ProtocolError::MessageTooBig {
+                size,
+                max: self.max_message_size,
+            });
         }
-        self.buf.reserve(payload_len.min(MAX_UPFRONT_RESERVE) as usize);
+        self.buf
+            .reserve(payload_len.min(MAX_UPFRONT_RESERVE) as usize);
         Ok(())
     }
 
@@ -62,7 +71,9 @@ impl Assembler {
             apply_mask(&mut self.buf[start..], key, offset);
         }
         if self.in_progress == Some(true) {
-            self.utf8.advance(&self.buf).map_err(|()| ProtocolError::InvalidUtf8)?;
+            self.utf8
+                .advance(&self.buf)
+                .map_err(|()| ProtocolError::InvalidUtf8)?;
         }
         Ok(())
     }

@@ -96,7 +96,10 @@ impl CloseFrame {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
                 let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-                Ok(Some(CloseFrame { code, reason: reason.to_owned() }))
+                Ok(Some(CloseFrame {
+                    code,
+                    reason: reason.to_owned(),
+                }))
             }
         }
     }
@@ -131,11 +134,19 @@ mod tests {
 
     #[test]
     fn close_code_table() {
-        let valid = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
-        let invalid = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
+        let valid = [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ];
+        let invalid = [
+            0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ];
         for c in valid {
             assert!(CloseCode(c).is_valid_on_wire(), "{c} should be valid");
-            let frame = CloseFrame { code: CloseCode(c), reason: "r".into() };
+            let frame = CloseFrame {
+                code: CloseCode(c),
+                reason: "r".into(),
+            };
             assert_eq!(CloseFrame::parse(&frame.payload()), Ok(Some(frame)));
         }
         for c in invalid {
@@ -150,14 +161,23 @@ mod tests {
     #[test]
     fn payload_shapes() {
         assert_eq!(CloseFrame::parse(&[]), Ok(None));
-        assert_eq!(CloseFrame::parse(&[0x03]), Err(ProtocolError::InvalidClosePayload));
-        assert_eq!(CloseFrame::parse(&[0x03, 0xe8, 0xff]), Err(ProtocolError::InvalidUtf8));
+        assert_eq!(
+            CloseFrame::parse(&[0x03]),
+            Err(ProtocolError::InvalidClosePayload)
+        );
+        assert_eq!(
+            CloseFrame::parse(&[0x03, 0xe8, 0xff]),
+            Err(ProtocolError::InvalidUtf8)
+        );
     }
 
     #[test]
     fn long_reasons_are_cut_on_a_character_boundary() {
         let reason = "é".repeat(100); // 200 bytes
-        let frame = CloseFrame { code: CloseCode::NORMAL, reason };
+        let frame = CloseFrame {
+            code: CloseCode::NORMAL,
+            reason,
+        };
         let payload = frame.payload();
         assert!(payload.len() <= 125);
         let parsed = CloseFrame::parse(&payload).unwrap().unwrap();

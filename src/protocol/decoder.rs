@@ -50,7 +50,11 @@ enum State {
     /// Waiting for (the rest of) a frame header.
     Header,
     /// Inside a frame's payload.
-    Payload { header: FrameHeader, remaining: u64, offset: u64 },
+    Payload {
+        header: FrameHeader,
+        remaining: u64,
+        offset: u64,
+    },
     /// A close frame was received or an error occurred: input is ignored.
     Done,
 }
@@ -123,7 +127,11 @@ impl Decoder {
                         }
                     }
                 }
-                State::Payload { header, remaining, offset } => {
+                State::Payload {
+                    header,
+                    remaining,
+                    offset,
+                } => {
                     if pos == input.len() {
                         return Ok((pos, None));
                     }
@@ -180,7 +188,11 @@ impl Decoder {
             }
         };
         self.check_header(&header)?;
-        self.state = State::Payload { header, remaining: header.payload_len, offset: 0 };
+        self.state = State::Payload {
+            header,
+            remaining: header.payload_len,
+            offset: 0,
+        };
         Ok(Some(used))
     }
 
@@ -222,7 +234,8 @@ impl Decoder {
 
     /// The current frame's payload is complete: produce its event, if any.
     fn finish_frame(&mut self) -> Result<Option<Event>, ProtocolError> {
-        let State::Payload { header, .. } = std::mem::replace(&mut self.state, State::Header) else {
+        let State::Payload { header, .. } = std::mem::replace(&mut self.state, State::Header)
+        else {
             unreachable!("finish_frame outside a payload");
         };
         let event = match header.opcode {

@@ -11,8 +11,18 @@ use super::{CloseFrame, Message, OpCode};
 
 /// The header for a whole message sent as one frame.
 pub fn message_header(message: &Message, mask: Option<[u8; 4]>) -> FrameHeader {
-    let opcode = if message.is_text() { OpCode::Text } else { OpCode::Binary };
-    FrameHeader { fin: true, rsv: 0, opcode, mask, payload_len: message.len() as u64 }
+    let opcode = if message.is_text() {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: message.len() as u64,
+    }
 }
 
 /// Encode a header into a fixed buffer; returns the buffer and the used length.
@@ -36,7 +46,13 @@ pub fn write_frame(
     mask: Option<[u8; 4]>,
 ) {
     debug_assert!(!opcode.is_control() || (fin && payload.len() <= 125));
-    let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
     header.write_to(out);
     let start = out.len();
     out.extend_from_slice(payload);
@@ -47,7 +63,11 @@ pub fn write_frame(
 
 /// Append a whole message as a single frame to `out`.
 pub fn write_message(out: &mut Vec<u8>, message: &Message, mask: Option<[u8; 4]>) {
-    let opcode = if message.is_text() { OpCode::Text } else { OpCode::Binary };
+    let opcode = if message.is_text() {
+        OpCode::Text
+    } else {
+        OpCode::Binary
+    };
     write_frame(out, opcode, true, message.as_bytes(), mask);
 }
 

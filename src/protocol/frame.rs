@@ -35,8 +35,7 @@ impl FrameHeader {
         let [b0, b1, ..] = *buf else {
             return Ok(None);
         };
-        let opcode =
-            OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
+        let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::ReservedOpcode(b0 & 0x0F))?;
         let masked = b1 & 0x80 != 0;
         let (payload_len, len_bytes) = match b1 & 0x7F {
             126 => {
@@ -130,17 +129,33 @@ mod tests {
     use super::*;
 
     fn header(len: u64, mask: Option<[u8; 4]>) -> FrameHeader {
-        FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask, payload_len: len }
+        FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Binary,
+            mask,
+            payload_len: len,
+        }
     }
 
     #[test]
     fn length_forms_use_the_shortest_encoding() {
-        for (len, expect) in [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10), (1 << 40, 10)] {
+        for (len, expect) in [
+            (0, 2),
+            (125, 2),
+            (126, 4),
+            (65535, 4),
+            (65536, 10),
+            (1 << 40, 10),
+        ] {
             let h = header(len, None);
             let mut buf = [0u8; MAX_HEADER_LEN];
             assert_eq!(h.encode(&mut buf), expect, "len {len}");
             assert_eq!(h.encoded_len(), expect);
-            assert_eq!(FrameHeader::parse(&buf[..expect]).unwrap(), Some((h, expect)));
+            assert_eq!(
+                FrameHeader::parse(&buf[..expect]).unwrap(),
+                Some((h, expect))
+            );
             let masked = header(len, Some([1, 2, 3, 4]));
             let n = masked.encode(&mut buf);
             assert_eq!(n, expect + 4);
@@ -154,14 +169,21 @@ mod tests {
         let mut buf = [0u8; MAX_HEADER_LEN];
         let n = h.encode(&mut buf);
         for cut in 0..n {
-            assert_eq!(FrameHeader::parse(&buf[..cut]).unwrap(), None, "cut at {cut}");
+            assert_eq!(
+                FrameHeader::parse(&buf[..cut]).unwrap(),
+                None,
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn reserved_opcodes_and_huge_lengths_are_rejected() {
         for op in [3u8, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-            assert_eq!(FrameHeader::parse(&[0x80 | op, 0]), Err(ProtocolError::ReservedOpcode(op)));
+            assert_eq!(
+                FrameHeader::parse(&[0x80 | op, 0]),
+                Err(ProtocolError::ReservedOpcode(op))
+            );
         }
         let mut buf = vec![0x82, 127];
         buf.extend_from_slice(&(1u64 << 63).to_be_bytes());

@@ -41,7 +41,10 @@ impl WsUrl {
             let (host, after) = v6.split_once(']').ok_or("unterminated IPv6 address")?;
             match after {
                 "" => (host, None),
-                p => (host, Some(p.strip_prefix(':').ok_or("junk after IPv6 address")?)),
+                p => (
+                    host,
+                    Some(p.strip_prefix(':').ok_or("junk after IPv6 address")?),
+                ),
             }
         } else {
             match authority.rsplit_once(':') {
@@ -59,14 +62,26 @@ impl WsUrl {
         if resource.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err("spaces or control characters in the path".into());
         }
-        Ok(WsUrl { host: host.to_owned(), port, resource })
+        Ok(WsUrl {
+            host: host.to_owned(),
+            port,
+            resource,
+        })
     }
 
     /// The `Host` header value: host, with brackets for IPv6, and the port
     /// when it is not 80.
     pub fn host_header(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 { host } else { format!("{host}:{}", self.port) }
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 }
 
@@ -105,7 +120,10 @@ impl ClientHandshake {
     ///
     /// Header names and values with CR, LF or NUL, and subprotocol names
     /// that are not plain tokens, are refused so they cannot inject lines.
-    pub fn new(request: &ClientRequest, key: [u8; 16]) -> Result<(ClientHandshake, Vec<u8>), String> {
+    pub fn new(
+        request: &ClientRequest,
+        key: [u8; 16],
+    ) -> Result<(ClientHandshake, Vec<u8>), String> {
         let key = base64::engine::general_purpose::STANDARD.encode(key);
         let bad = |s: &str| s.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0));
         let mut out = format!(
@@ -117,7 +135,9 @@ impl ClientHandshake {
         }
         if !request.subprotocols.is_empty() {
             let token = |p: &String| {
-                !p.is_empty() && p.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
             };
             if !request.subprotocols.iter().all(token) {
                 return Err("subprotocol names must be HTTP tokens".into());
@@ -193,9 +213,19 @@ impl ClientHandshake {
         let subprotocol = match header_values(&headers, "sec-websocket-protocol").next() {
             None => None,
             Some(p) if self.offered.iter().any(|o| o == p.trim()) => Some(p.trim().to_owned()),
-            Some(p) => return Err(invalid(&format!("server chose subprotocol {p:?}, not offered"))),
+            Some(p) => {
+                return Err(invalid(&format!(
+                    "server chose subprotocol {p:?}, not offered"
+                )));
+            }
         };
-        Ok(Some((Response { subprotocol, headers }, n)))
+        Ok(Some((
+            Response {
+                subprotocol,
+                headers,
+            },
+            n,
+        )))
     }
 }
 
@@ -207,15 +237,33 @@ mod tests {
     #[test]
     fn urls() {
         let u = WsUrl::parse("ws://example.com").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("example.com", 80, "/"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str()),
+            ("example.com", 80, "/")
+        );
         assert_eq!(u.host_header(), "example.com");
         let u = WsUrl::parse("ws://127.0.0.1:9001/runCase?case=3&agent=x").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("127.0.0.1", 9001, "/runCase?case=3&agent=x"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str()),
+            ("127.0.0.1", 9001, "/runCase?case=3&agent=x")
+        );
         assert_eq!(u.host_header(), "127.0.0.1:9001");
         let u = WsUrl::parse("WS://[::1]:8080?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("::1", 8080, "/?x=1"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.resource.as_str()),
+            ("::1", 8080, "/?x=1")
+        );
         assert_eq!(u.host_header(), "[::1]:8080");
-        for bad in ["http://x", "wss://x", "ws://", "ws://x:99999", "ws://u@x", "ws://x/#f", "ws://x/a b", "x"] {
+        for bad in [
+            "http://x",
+            "wss://x",
+            "ws://",
+            "ws://x:99999",
+            "ws://u@x",
+            "ws://x/#f",
+            "ws://x/a b",
+            "x",
+        ] {
             assert!(WsUrl::parse(bad).is_err(), "{bad}");
         }
     }
@@ -232,7 +280,14 @@ mod tests {
         let (parsed, _) = parse_request(&bytes, 8192).unwrap().unwrap();
         assert_eq!(parsed.path, "/p");
         let ours = vec!["b".to_string()];
-        let accepted = accept(parsed, &ServerOptions { subprotocols: &ours, allowed_origins: None }).unwrap();
+        let accepted = accept(
+            parsed,
+            &ServerOptions {
+                subprotocols: &ours,
+                allowed_origins: None,
+            },
+        )
+        .unwrap();
         let mut wire = accepted.response.clone();
         wire.extend_from_slice(b"\x81\x00");
         let (resp, n) = hs.parse_response(&wire, 8192).unwrap().unwrap();
@@ -242,10 +297,20 @@ mod tests {
 
     #[test]
     fn bad_responses_are_refused() {
-        let req = ClientRequest { host: "h".into(), resource: "/".into(), ..Default::default() };
+        let req = ClientRequest {
+            host: "h".into(),
+            resource: "/".into(),
+            ..Default::default()
+        };
         let (hs, _) = ClientHandshake::new(&req, [1; 16]).unwrap();
-        let good_accept = accept_key(base64::engine::general_purpose::STANDARD.encode([1u8; 16]).as_bytes());
-        let ok = format!("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: {good_accept}\r\n\r\n");
+        let good_accept = accept_key(
+            base64::engine::general_purpose::STANDARD
+                .encode([1u8; 16])
+                .as_bytes(),
+        );
+        let ok = format!(
+            "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: {good_accept}\r\n\r\n"
+        );
         assert!(hs.parse_response(ok.as_bytes(), 8192).unwrap().is_some());
         assert_eq!(hs.parse_response(&ok.as_bytes()[..20], 8192), Ok(None));
         let cases = [
@@ -253,17 +318,27 @@ mod tests {
             ok.replace(&good_accept, "AAAA"),
             ok.replace("Upgrade: websocket\r\n", ""),
             ok.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: x\r\n\r\n"),
-            ok.replace("\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"),
+            ok.replace(
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            ),
         ];
         for c in &cases {
             assert!(hs.parse_response(c.as_bytes(), 8192).is_err(), "{c}");
         }
-        assert_eq!(hs.parse_response(cases[0].as_bytes(), 8192), Err(HandshakeError::Status(403)));
+        assert_eq!(
+            hs.parse_response(cases[0].as_bytes(), 8192),
+            Err(HandshakeError::Status(403))
+        );
     }
 
     #[test]
     fn header_injection_is_refused() {
-        let mut req = ClientRequest { host: "h".into(), resource: "/".into(), ..Default::default() };
+        let mut req = ClientRequest {
+            host: "h".into(),
+            resource: "/".into(),
+            ..Default::default()
+        };
         req.headers.push(("X".into(), "a\r\nEvil: 1".into()));
         assert!(ClientHandshake::new(&req, [0; 16]).is_err());
     }

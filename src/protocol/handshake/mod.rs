@@ -100,7 +100,10 @@ impl std::fmt::Display for HandshakeError {
                 f.write_str("unsupported Sec-WebSocket-Version (13 is required)")
             }
             HandshakeError::HeadersTooLarge { max } => {
-                write!(f, "handshake headers exceed {max} bytes or {MAX_HEADERS} lines")
+                write!(
+                    f,
+                    "handshake headers exceed {max} bytes or {MAX_HEADERS} lines"
+                )
             }
             HandshakeError::OriginRejected(origin) => write!(f, "origin not allowed: {origin}"),
             HandshakeError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
@@ -113,14 +116,21 @@ impl std::error::Error for HandshakeError {}
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).
 pub(crate) fn has_token(value: &str, token: &str) -> bool {
-    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Headers as owned (name, value) pairs; values that are not UTF-8 are kept lossily.
 pub(crate) fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -129,7 +139,10 @@ pub(crate) fn header_values<'a>(
     headers: &'a [(String, String)],
     name: &str,
 ) -> impl Iterator<Item = &'a str> {
-    headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]
@@ -138,6 +151,9 @@ mod tests {
 
     #[test]
     fn rfc6455_section_1_3_accept_key() {
-        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 }

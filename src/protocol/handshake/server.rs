@@ -18,7 +18,10 @@ pub struct Request {
 impl Request {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,7 +53,10 @@ pub struct Accepted {
 /// `n` already belong to the WebSocket stream. A head larger than
 /// `max_bytes`, or with more than [`MAX_HEADERS`] lines, is
 /// [`HandshakeError::HeadersTooLarge`] (431).
-pub fn parse_request(buf: &[u8], max_bytes: usize) -> Result<Option<(Request, usize)>, HandshakeError> {
+pub fn parse_request(
+    buf: &[u8],
+    max_bytes: usize,
+) -> Result<Option<(Request, usize)>, HandshakeError> {
     let window = &buf[..buf.len().min(max_bytes)];
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -79,7 +85,14 @@ pub fn parse_request(buf: &[u8], max_bytes: usize) -> Result<Option<(Request, us
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (target.to_owned(), None),
     };
-    Ok(Some((Request { path, query, headers: owned_headers(req.headers) }, n)))
+    Ok(Some((
+        Request {
+            path,
+            query,
+            headers: owned_headers(req.headers),
+        },
+        n,
+    )))
 }
 
 /// Validate an upgrade request and build the 101 response.
@@ -122,7 +135,10 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
         _ => return Err(bad("Sec-WebSocket-Key is not 16 bytes in base64")),
     }
     if let (Some(allowed), Some(origin)) = (options.allowed_origins, request.header("origin")) {
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin.trim())) {
+        if !allowed
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(origin.trim()))
+        {
             return Err(HandshakeError::OriginRejected(origin.to_owned()));
         }
     }
@@ -146,7 +162,11 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
         response.push_str("\r\n");
     }
     response.push_str("\r\n");
-    Ok(Accepted { request, subprotocol, response: response.into_bytes() })
+    Ok(Accepted {
+        request,
+        subprotocol,
+        response: response.into_bytes(),
+    })
 }
 
 #[cfg(test)]
@@ -156,7 +176,10 @@ mod tests {
     const RFC_REQUEST: &[u8] = b"GET /chat?room=a HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     fn opts<'a>(protocols: &'a [String], origins: Option<&'a [String]>) -> ServerOptions<'a> {
-        ServerOptions { subprotocols: protocols, allowed_origins: origins }
+        ServerOptions {
+            subprotocols: protocols,
+            allowed_origins: origins,
+        }
     }
 
     fn run(raw: &[u8], o: &ServerOptions<'_>) -> Result<Accepted, HandshakeError> {
@@ -182,11 +205,18 @@ mod tests {
     #[test]
     fn partial_heads_wait_and_oversized_heads_get_431() {
         for cut in 0..RFC_REQUEST.len() {
-            assert_eq!(parse_request(&RFC_REQUEST[..cut], 8192), Ok(None), "cut {cut}");
+            assert_eq!(
+                parse_request(&RFC_REQUEST[..cut], 8192),
+                Ok(None),
+                "cut {cut}"
+            );
         }
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
         huge.resize(9000, b'a');
-        assert_eq!(parse_request(&huge, 8192), Err(HandshakeError::HeadersTooLarge { max: 8192 }));
+        assert_eq!(
+            parse_request(&huge, 8192),
+            Err(HandshakeError::HeadersTooLarge { max: 8192 })
+        );
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..100 {
             many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
@@ -242,6 +272,10 @@ mod tests {
         let protocols = vec!["mqtt".to_string()];
         let ok = run(RFC_REQUEST, &opts(&protocols, None)).unwrap();
         assert_eq!(ok.subprotocol, None);
-        assert!(!String::from_utf8(ok.response).unwrap().contains("Sec-WebSocket-Protocol"));
+        assert!(
+            !String::from_utf8(ok.response)
+                .unwrap()
+                .contains("Sec-WebSocket-Protocol")
+        );
     }
 }

@@ -1,0 +1,75 @@
+//! Process-wide resource checks. One test in its own binary, so that no
+//! other test's threads, sockets or memory disturb the counts.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use wsengine::{Error, OverflowPolicy, connect};
+
+const T: Duration = Duration::from_secs(10);
+
+#[test]
+fn threads_fds_and_memory_return_to_baseline() {
+    let server = server(fast_config());
+    // Warm up: the timer thread and any lazily created state.
+    {
+        let c = connect(&format!("ws://{}/", server.local_addr()), &fast_config()).unwrap();
+        let s = server.accept_timeout(T).unwrap();
+        drop(c);
+        assert!(s.wait_closed(T));
+    }
+    assert!(eventually(T, || server.connection_count() == 0));
+    let (threads0, fds0) = (thread_count(), fd_count());
+
+    // 200 connections opened, then dropped abruptly (TCP closed, no close frame).
+    let mut peers = Vec::new();
+    let mut conns = Vec::new();
+    for _ in 0..200 {
+        peers.push(RawPeer::connect(server.local_addr(), "/"));
+        conns.push(server.accept_timeout(T).unwrap());
+    }
+    assert_eq!(server.connection_count(), 200);
+    assert!(
+        thread_count() >= threads0 + 400,
+        "two threads per connection"
+    );
+    drop(peers);
+    for c in &conns {
+        assert!(c.wait_closed(T));
+        assert_eq!(c.close_info().unwrap().code.0, 1006);
+    }
+    drop(conns);
+    assert!(eventually(T, || server.connection_count() == 0));
+    assert!(
+        eventually(T, || thread_count() == threads0 && fd_count() == fds0),
+        "threads {} (baseline {threads0}), fds {} (baseline {fds0})",
+        thread_count(),
+        fd_count()
+    );
+
+    // A peer that never reads: the send queue bounds memory, whatever the
+    // application tries to send.
+    let config = fast_config()
+        .with_send_queue_capacity(8)
+        .with_overflow_policy(OverflowPolicy::Fail);
+    let server2 = wsengine::Server::bind("127.0.0.1:0", config).unwrap();
+    let _peer = RawPeer::connect(server2.local_addr(), "/");
+    let conn = server2.accept_timeout(T).unwrap();
+    let rss0 = rss_kib();
+    let (mut queued, mut refused) = (0, 0);
+    for _ in 0..400 {
+        match conn.send(vec![7u8; 1 << 20]) {
+            Ok(()) => queued += 1,
+            Err(Error::QueueFull(_)) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let grown_mib = rss_kib().saturating_sub(rss0) / 1024;
+    assert!(refused > 300, "queued {queued}, refused {refused}");
+    assert!(
+        grown_mib < 64,
+        "RSS grew by {grown_mib} MiB for {queued} queued 1 MiB messages"
+    );
+}
