@@ -18,14 +18,16 @@ SIDES="${1:-server client}"
 [ -d "$AB" ] || { echo "autobahn.sh: $AB not found (set WSENGINE_SHARED)" >&2; exit 2; }
 
 # (Re)create the venv unless it exists with the current patch applied.
-site="$VENV/lib/python3.11/site-packages"
-stamp="$(ls -d "$VENV"/lib/python3*/site-packages/autobahntestsuite 2>/dev/null | head -1)/PY3_PORT_APPLIED"
+mkdir -p target
 want="$(sha256sum "$AB/py3.patch" | cut -d' ' -f1)"
-if [ ! -x "$VENV/bin/wstest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "==> setting up the Autobahn TestSuite in $VENV"
-  "$AB/setup.sh" "$VENV" >target/autobahn-setup.log 2>&1 || { tail -30 target/autobahn-setup.log; exit 1; }
+have="$(cat "$VENV"/lib/python3*/site-packages/autobahntestsuite/PY3_PORT_APPLIED 2>/dev/null || true)"
+if [ ! -x "$VENV/bin/wstest" ] || [ "$have" != "$want" ]; then
+  echo "==> setting up the Autobahn TestSuite in $VENV (about a minute)"
+  if ! "$AB/setup.sh" "$VENV" >target/autobahn-setup.log 2>&1; then
+    tail -30 target/autobahn-setup.log
+    exit 1
+  fi
 fi
-unset site
 
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

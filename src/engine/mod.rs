@@ -14,7 +14,7 @@
 //! ```
 //!
 //! The reader owns the decoder and the writer owns the encoding; they share
-//! only the connection's [`Shared`](shared) state, whose close guard decides
+//! only the connection's shared state (`shared.rs`), whose close guard decides
 //! once how the connection ends. Every wait in the engine is on a bounded
 //! channel or a socket, and every one of them is woken when the connection
 //! is torn down, so no thread is left blocked and none outlives its
