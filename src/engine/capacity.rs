@@ -1,18 +1,17 @@
 //! How many connections this process can hold, from the operating system's limits.
 //!
-//! Each connection costs two threads, and each thread costs a pid and memory
-//! maps (glibc's stack with its guard page, and Rust's signal stack with its
-//! guard page). Linux's default `vm.max_map_count` of 65,530 therefore runs
-//! out near 8,000 connections, and when a thread's signal stack cannot be
-//! mapped Rust aborts the whole process from inside the new thread. So the
-//! server computes its capacity at start-up and refuses connections past it
-//! (HTTP 503) instead of ever reaching that point.
+//! Each connection costs two threads, and each thread a pid and two memory
+//! maps (its stack and guard page; `spawn.rs` says why not four). The
+//! server computes its capacity at start-up from the kernel's and the
+//! process's limits, and answers 503 past it, so that it never runs into
+//! them: a process out of memory maps or pids fails in places that cannot
+//! recover (allocations, other libraries' threads).
 
 use std::fs;
 
-/// Memory maps one connection costs: two threads of two guarded mappings
-/// each, plus one for allocations.
-const MAPS_PER_CONN: usize = 9;
+/// Memory maps one connection costs: two threads with a stack and a guard
+/// page each, plus one for allocator growth.
+const MAPS_PER_CONN: usize = 5;
 /// Threads per connection.
 const THREADS_PER_CONN: usize = 2;
 /// Headroom left for everything else in the process.

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::conn::{Conn, RequestInfo, establish};
 use super::head::read_head;
+use super::spawn::spawn_detached;
 use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -72,10 +73,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         Arc::new(()),
     )?;
     let stack = config.thread_stack_size;
-    std::thread::Builder::new()
-        .name("wsengine-reader".into())
-        .stack_size(stack)
-        .spawn(move || reader.run())?;
+    spawn_detached("wsengine-read", stack, move || reader.run())?;
     Ok(conn)
 }
 

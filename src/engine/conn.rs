@@ -9,6 +9,7 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySen
 
 use super::reader::Reader;
 use super::shared::{CloseInfo, CloseInitiator, Shared};
+use super::spawn::spawn_detached;
 use super::writer;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
@@ -90,24 +91,21 @@ pub(crate) fn establish(
     let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
-    std::thread::Builder::new()
-        .name("wsengine-writer".into())
-        .stack_size(stack)
-        .spawn(move || {
-            let _guard = writer_guard;
-            let s = Arc::clone(&writer_shared);
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                writer::run(s, out_rx, ctrl_rx)
-            }))
-            .is_err()
-            {
-                writer_shared.kill(
-                    CloseCode::INTERNAL_ERROR,
-                    "internal error: writer panicked",
-                    CloseInitiator::Local,
-                );
-            }
-        })?;
+    spawn_detached("wsengine-write", stack, move || {
+        let _guard = writer_guard;
+        let s = Arc::clone(&writer_shared);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            writer::run(s, out_rx, ctrl_rx)
+        }))
+        .is_err()
+        {
+            writer_shared.kill(
+                CloseCode::INTERNAL_ERROR,
+                "internal error: writer panicked",
+                CloseInitiator::Local,
+            );
+        }
+    })?;
     shared.start_timers();
     let reader = Reader {
         shared: Arc::clone(&shared),

@@ -16,6 +16,7 @@ use super::conn::{Conn, RequestInfo, establish};
 use super::head::read_head;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
+use super::spawn::spawn_detached;
 use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -287,10 +288,9 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     };
     inner.registry.lock().insert(id, Entry::Handshaking(handle));
     let for_thread = Arc::clone(inner);
-    let spawned = std::thread::Builder::new()
-        .name("wsengine-conn".into())
-        .stack_size(inner.config.thread_stack_size)
-        .spawn(move || serve_connection(&for_thread, stream, peer, slot));
+    let spawned = spawn_detached("wsengine-conn", inner.config.thread_stack_size, move || {
+        serve_connection(&for_thread, stream, peer, slot);
+    });
     if spawned.is_err() {
         if let Some(Entry::Handshaking(s)) = inner.registry.lock().remove(&id) {
             reject(&s, 503, "cannot start a connection thread");

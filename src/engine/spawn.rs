@@ -1,0 +1,108 @@
+//! Starting connection threads without the costs `std::thread` adds.
+//!
+//! A `std::thread` maps, besides its stack and guard page, a signal stack
+//! and its guard page (for the stack-overflow message): four memory maps
+//! per thread, eight per connection. Under Linux's default
+//! `vm.max_map_count` of 65,530 that caps a process near 8,000 connections,
+//! and when the signal stack cannot be mapped, std aborts the whole process
+//! from inside the new thread. Connection threads are therefore started
+//! with `pthread_create` directly: detached (nobody joins them; they end
+//! with their connection), with the configured stack and the default guard
+//! page, and nothing else. Two maps per thread; a failure is an `Err` the
+//! server answers with 503.
+//!
+//! This is the engine's only `unsafe` code.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// Run `f` on a new detached thread named `name` (at most 15 bytes) with a
+/// stack of `stack_size` bytes (raised to the platform minimum).
+///
+/// A panic in `f` is caught on that thread (it must not unwind into the C
+/// start routine); callers handle their own panics before that.
+pub(crate) fn spawn_detached(
+    name: &'static str,
+    stack_size: usize,
+    f: impl FnOnce() + Send + 'static,
+) -> io::Result<()> {
+    let task: Box<Task> = Box::new(Box::new(f));
+    let arg = Box::into_raw(task).cast::<c_void>();
+    let stack_size = stack_size.max(libc::PTHREAD_STACK_MIN);
+    // SAFETY: `attr` is initialised by `pthread_attr_init` before any other
+    // use and destroyed once `pthread_create` has copied it. `arg` is a
+    // leaked `Box<Task>`; exactly one side reclaims it: `start` when the
+    // thread was created, this function when it was not.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        let rc = libc::pthread_attr_init(&mut attr);
+        if rc != 0 {
+            drop(Box::from_raw(arg.cast::<Task>()));
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        let mut rc = libc::pthread_attr_setstacksize(&mut attr, stack_size);
+        if rc == 0 {
+            rc = libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        }
+        let mut thread: libc::pthread_t = std::mem::zeroed();
+        if rc == 0 {
+            rc = libc::pthread_create(&mut thread, &attr, start, arg);
+        }
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            drop(Box::from_raw(arg.cast::<Task>()));
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        set_name(thread, name);
+    }
+    Ok(())
+}
+
+extern "C" fn start(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `arg` is the `Box<Task>` leaked by `spawn_detached`, handed to
+    // exactly this thread, which takes it back exactly once.
+    let task = unsafe { Box::from_raw(arg.cast::<Task>()) };
+    // Unwinding out of an `extern "C"` function aborts: stop it here.
+    let _ = catch_unwind(AssertUnwindSafe(task));
+    std::ptr::null_mut()
+}
+
+#[cfg(target_os = "linux")]
+fn set_name(thread: libc::pthread_t, name: &'static str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: `buf` is NUL-terminated and at most 16 bytes, as Linux
+    // requires; `thread` is a thread we just created. The name is cosmetic,
+    // so a failure (the thread already exited) is ignored.
+    unsafe {
+        libc::pthread_setname_np(thread, buf.as_ptr().cast());
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_name(_thread: libc::pthread_t, _name: &'static str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_the_task_and_survives_its_panic() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let tx2 = tx.clone();
+        spawn_detached("wse-test", 64 << 10, move || tx.send(1).unwrap()).unwrap();
+        spawn_detached("wse-test", 64 << 10, move || {
+            tx2.send(2).unwrap();
+            panic!("caught on the thread");
+        })
+        .unwrap();
+        let mut got: Vec<i32> = rx.iter().take(2).collect();
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    }
+}
