@@ -4,7 +4,6 @@ use std::fmt;
 
 use crate::engine::CloseInfo;
 use crate::protocol::Message;
-use crate::protocol::ProtocolError;
 use crate::protocol::handshake::HandshakeError;
 
 /// A `Result` with this crate's [`Error`].
@@ -35,9 +34,6 @@ pub enum Error {
     QueueFull(Message),
     /// The caller passed something invalid (the text says what).
     InvalidArgument(String),
-    /// The peer violated the protocol during a client handshake's first
-    /// bytes (on open connections violations close the connection instead).
-    Protocol(ProtocolError),
     /// The opening handshake failed (status and reason inside).
     Handshake(HandshakeError),
     /// The URL given to [`connect`](crate::connect) is not a usable `ws://` URL.
@@ -56,7 +52,6 @@ impl fmt::Display for Error {
                 write!(f, "send queue full ({} byte message not queued)", m.len())
             }
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
-            Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Url(why) => write!(f, "invalid URL: {why}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
@@ -67,7 +62,6 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Protocol(e) => Some(e),
             Error::Handshake(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,
@@ -91,11 +85,5 @@ impl From<std::io::Error> for Error {
 impl From<HandshakeError> for Error {
     fn from(e: HandshakeError) -> Self {
         Error::Handshake(e)
-    }
-}
-
-impl From<ProtocolError> for Error {
-    fn from(e: ProtocolError) -> Self {
-        Error::Protocol(e)
     }
 }

@@ -551,3 +551,29 @@ fn pipelined_frames_right_after_the_handshake_are_not_lost() {
     let conn = server.accept_timeout(T).unwrap();
     assert_eq!(conn.recv_timeout(T).unwrap(), Message::Text("hi".into()));
 }
+
+#[test]
+fn a_client_whose_server_answers_close_but_keeps_tcp_is_still_clean() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = std::thread::spawn(move || RawPeer::accept(&listener));
+    let client = connect(&format!("ws://{addr}/"), &fast_config()).unwrap();
+    let mut peer = t.join().unwrap();
+    assert!(client.close(1000u16, "bye").unwrap());
+    assert_eq!(
+        peer.expect_close(T).map(|f| f.code),
+        Some(CloseCode::NORMAL)
+    );
+    peer.send_close(Some(CloseFrame {
+        code: CloseCode::NORMAL,
+        reason: String::new(),
+    }));
+    // The server never ends TCP; the client gives up after close_timeout.
+    assert!(client.wait_closed(T));
+    let info = client.close_info().unwrap();
+    assert_eq!(
+        (info.code, info.initiator, info.clean),
+        (CloseCode::NORMAL, CloseInitiator::Local, true)
+    );
+    assert!(peer.sees_eof(T));
+}

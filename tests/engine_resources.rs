@@ -5,7 +5,11 @@ mod support;
 
 use std::time::Duration;
 
+use std::io::Write;
 use support::*;
+
+use wsengine::protocol::OpCode;
+use wsengine::protocol::encoder::write_frame;
 use wsengine::{Error, OverflowPolicy, connect};
 
 const T: Duration = Duration::from_secs(10);
@@ -71,5 +75,47 @@ fn threads_fds_and_memory_return_to_baseline() {
     assert!(
         grown_mib < 64,
         "RSS grew by {grown_mib} MiB for {queued} queued 1 MiB messages"
+    );
+
+    // A peer that floods pings and never reads the pongs: pongs back up into
+    // its socket, the control lane fills, and we stop reading from it.
+    let server3 = wsengine::Server::bind("127.0.0.1:0", fast_config()).unwrap();
+    let mut flooder = RawPeer::connect(server3.local_addr(), "/");
+    let conn3 = server3.accept_timeout(T).unwrap();
+    let rss0 = rss_kib();
+    let mut frame = Vec::new();
+    write_frame(
+        &mut frame,
+        OpCode::Ping,
+        true,
+        &[b'p'; 125],
+        Some([1, 2, 3, 4]),
+    );
+    let burst: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 1000)
+        .collect();
+    flooder
+        .stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut sent_kib = 0;
+    while sent_kib < (512 << 10) && flooder.stream.write_all(&burst).is_ok() {
+        sent_kib += burst.len() >> 10;
+    }
+    let grown_mib = rss_kib().saturating_sub(rss0) / 1024;
+    assert!(
+        sent_kib < (512 << 10),
+        "the server kept reading a peer that never reads its pongs"
+    );
+    assert!(
+        grown_mib < 32,
+        "RSS grew by {grown_mib} MiB under a ping flood"
+    );
+    assert!(
+        conn3.close_info().is_none(),
+        "pings alone do not close the connection"
     );
 }

@@ -63,7 +63,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         peer_addr: stream.peer_addr()?,
         local_addr: stream.local_addr()?,
     };
-    timer::init();
+    timer::init()?;
     let (conn, reader) = establish(
         stream,
         Role::Client,

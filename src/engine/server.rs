@@ -94,7 +94,7 @@ impl Server {
         config.validate()?;
         let listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
-        timer::init();
+        timer::init()?;
         let (os_cap, _) = connection_capacity();
         let limit = config.max_connections.min(os_cap).max(1);
         let (accept_tx, accept_rx) = bounded(config.accept_queue_capacity);
@@ -374,8 +374,15 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         Ok(parts) => parts,
         Err(_) => return reject(&answer, 503, "cannot start a connection thread"),
     };
-    if (&answer).write_all(&accepted.response).is_err() {
-        return; // the client is gone; dropping `conn` tears the rest down
+    if let Err(e) = (&answer).write_all(&accepted.response) {
+        // The client is gone or stalled: tear down through the reader, which
+        // records how it ended and releases the connection's slot.
+        let why = format!("handshake response not sent: {e}");
+        reader
+            .shared
+            .kill(CloseCode::ABNORMAL, &why, CloseInitiator::Transport);
+        drop(conn);
+        return reader.run();
     }
     let _ = answer.set_read_timeout(None);
     let _ = answer.set_write_timeout(None);

@@ -330,7 +330,11 @@ impl Shared {
         if st.decision.is_none() {
             st.decision = Some((code, reason.to_owned(), initiator));
         }
-        st.failed = true;
+        // After both close frames were exchanged, only TCP teardown was
+        // left (a client waits for the server to end TCP): still clean.
+        if !(st.received_close && st.sent_close) {
+            st.failed = true;
+        }
         drop(st);
         self.shutdown(Shutdown::Both);
         self.killed.fire();

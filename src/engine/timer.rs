@@ -8,7 +8,7 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
@@ -53,10 +53,18 @@ impl Ord for Entry {
     }
 }
 
-#[derive(Default)]
 struct Queue {
     heap: BinaryHeap<Entry>,
     seq: u64,
+}
+
+impl Queue {
+    const fn new() -> Self {
+        Queue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
 }
 
 struct Timers {
@@ -64,27 +72,29 @@ struct Timers {
     wake: Condvar,
 }
 
+static TIMERS: Timers = Timers {
+    queue: Mutex::new(Queue::new()),
+    wake: Condvar::new(),
+};
+static STARTED: Mutex<bool> = Mutex::new(false);
+
 fn timers() -> &'static Timers {
-    static TIMERS: OnceLock<&'static Timers> = OnceLock::new();
-    TIMERS.get_or_init(|| {
-        let t: &'static Timers = Box::leak(Box::new(Timers {
-            queue: Mutex::new(Queue::default()),
-            wake: Condvar::new(),
-        }));
-        // If the thread cannot start, timers never fire: connections then
-        // rely on peers and the application to close. Spawning is retried
-        // by nothing; this happens only when the process is out of threads.
-        let _ = std::thread::Builder::new()
-            .name("wsengine-timer".into())
-            .stack_size(64 << 10)
-            .spawn(move || run(t));
-        t
-    })
+    &TIMERS
 }
 
-/// Make sure the timer thread exists (so callers can count threads stably).
-pub(crate) fn init() {
-    timers();
+/// Start the timer thread if it is not running. Servers and clients call
+/// this before creating connections, so a process that cannot start it gets
+/// an error up front instead of connections whose deadlines never fire.
+pub(crate) fn init() -> std::io::Result<()> {
+    let mut started = STARTED.lock();
+    if !*started {
+        std::thread::Builder::new()
+            .name("wsengine-timer".into())
+            .stack_size(64 << 10)
+            .spawn(|| run(&TIMERS))?;
+        *started = true;
+    }
+    Ok(())
 }
 
 /// Call `target.on_timer(kind)` at (or soon after) `at`.
