@@ -58,6 +58,12 @@ pub struct Config {
     /// Complete messages a connection buffers for `recv`. When full, the
     /// reader stops reading and TCP flow control slows the peer. Default 256.
     pub recv_queue_capacity: usize,
+    /// Bytes of complete messages a connection buffers for `recv`. Past
+    /// this the reader stops as for a full queue; a single message larger
+    /// than this is still taken when the queue is empty. With
+    /// `max_message_size`, it bounds what a peer can make one connection
+    /// hold: about `recv_queue_bytes + max_message_size`. Default 16 MiB.
+    pub recv_queue_bytes: usize,
     /// Server: handshaken connections waiting for `accept`. When full, new
     /// upgrades are answered 503. Default 128.
     pub accept_queue_capacity: usize,
@@ -108,6 +114,7 @@ impl Default for Config {
             max_connections: 10_000,
             send_queue_capacity: 1024,
             recv_queue_capacity: 256,
+            recv_queue_bytes: 16 << 20,
             accept_queue_capacity: 128,
             overflow_policy: OverflowPolicy::Block(Duration::from_secs(10)),
             handshake_timeout: Duration::from_secs(10),
@@ -153,6 +160,8 @@ impl Config {
         with_send_queue_capacity: send_queue_capacity: usize;
         /// Set [`recv_queue_capacity`](Self::recv_queue_capacity).
         with_recv_queue_capacity: recv_queue_capacity: usize;
+        /// Set [`recv_queue_bytes`](Self::recv_queue_bytes).
+        with_recv_queue_bytes: recv_queue_bytes: usize;
         /// Set [`accept_queue_capacity`](Self::accept_queue_capacity).
         with_accept_queue_capacity: accept_queue_capacity: usize;
         /// Set [`overflow_policy`](Self::overflow_policy).
@@ -203,6 +212,7 @@ impl Config {
         if self.max_connections == 0
             || self.send_queue_capacity == 0
             || self.recv_queue_capacity == 0
+            || self.recv_queue_bytes == 0
             || self.accept_queue_capacity == 0
         {
             return fail("connection limits and queue capacities must be positive");

@@ -577,3 +577,32 @@ fn a_client_whose_server_answers_close_but_keeps_tcp_is_still_clean() {
     );
     assert!(peer.sees_eof(T));
 }
+
+#[test]
+fn the_receive_queue_is_bounded_in_bytes_too() {
+    let config = fast_config()
+        .with_recv_queue_capacity(1000)
+        .with_recv_queue_bytes(1 << 20);
+    let (_server, conn, client) = pair(config);
+    // The application does not read; the peer sends 64 x 256 KiB.
+    let sender = std::thread::spawn(move || {
+        for _ in 0..64 {
+            if client.send(vec![9u8; 256 << 10]).is_err() {
+                break;
+            }
+        }
+        client
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // At most 1 MiB is queued (4 messages), however many are in flight.
+    assert!(
+        conn.recv_queue_len() <= 4,
+        "{} messages queued",
+        conn.recv_queue_len()
+    );
+    // Reading drains it and lets the rest through, in order and complete.
+    for _ in 0..64 {
+        assert_eq!(conn.recv_timeout(T).unwrap().len(), 256 << 10);
+    }
+    drop(sender.join().unwrap());
+}

@@ -228,7 +228,10 @@ impl Conn {
     /// # Errors
     /// [`Error::ConnectionClosed`] once the connection is closed and drained.
     pub fn recv(&self) -> Result<Message> {
-        self.in_rx.recv().map_err(|_| self.drained())
+        self.in_rx
+            .recv()
+            .map(|m| self.taken(m))
+            .map_err(|_| self.drained())
     }
 
     /// Wait up to `timeout` for the next message.
@@ -236,10 +239,13 @@ impl Conn {
     /// # Errors
     /// [`Error::Timeout`], or [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.in_rx.recv_timeout(timeout).map_err(|e| match e {
-            RecvTimeoutError::Timeout => Error::Timeout,
-            RecvTimeoutError::Disconnected => self.drained(),
-        })
+        self.in_rx
+            .recv_timeout(timeout)
+            .map(|m| self.taken(m))
+            .map_err(|e| match e {
+                RecvTimeoutError::Timeout => Error::Timeout,
+                RecvTimeoutError::Disconnected => self.drained(),
+            })
     }
 
     /// The next message if one is waiting, without blocking.
@@ -248,7 +254,7 @@ impl Conn {
     /// [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn try_recv(&self) -> Result<Option<Message>> {
         match self.in_rx.try_recv() {
-            Ok(m) => Ok(Some(m)),
+            Ok(m) => Ok(Some(self.taken(m))),
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(self.drained()),
         }
@@ -343,6 +349,12 @@ impl Conn {
             clean: false,
         });
         Error::ConnectionClosed(Box::new(info))
+    }
+
+    /// Account for a message leaving the inbound queue.
+    fn taken(&self, m: Message) -> Message {
+        self.shared.taken(m.len());
+        m
     }
 
     /// The inbound queue is drained and will get no more messages.

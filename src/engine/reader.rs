@@ -3,6 +3,7 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Sender, TrySendError, select};
 
@@ -115,8 +116,18 @@ impl ReadState<'_> {
     }
 
     fn deliver(&mut self, m: Message) {
-        let Some(tx) = &self.in_tx else { return };
+        if self.in_tx.is_none() {
+            return;
+        }
         self.shared.touch_data();
+        if !self.wait_for_room(m.len()) {
+            self.in_tx = None;
+            return;
+        }
+        let Some(tx) = &self.in_tx else { return };
+        self.shared
+            .inbound_bytes
+            .fetch_add(m.len(), Ordering::AcqRel);
         match tx.try_send(m) {
             Ok(()) => {}
             Err(TrySendError::Disconnected(_)) => self.in_tx = None,
@@ -128,6 +139,23 @@ impl ReadState<'_> {
                     send(tx, m) -> r => if r.is_err() { self.in_tx = None },
                     recv(killed) -> _ => self.in_tx = None,
                 }
+            }
+        }
+    }
+
+    /// Wait until the inbound queue's bytes leave room for `len` more (an
+    /// empty queue always does). Returns `false` if the connection was torn
+    /// down while waiting. Not reading meanwhile is the backpressure.
+    fn wait_for_room(&self, len: usize) -> bool {
+        let budget = self.shared.config.recv_queue_bytes;
+        loop {
+            let queued = self.shared.inbound_bytes.load(Ordering::Acquire);
+            if queued == 0 || queued.saturating_add(len) <= budget {
+                return true;
+            }
+            select! {
+                recv(self.shared.room_rx) -> _ => {},
+                recv(self.shared.killed.receiver()) -> _ => return false,
             }
         }
     }

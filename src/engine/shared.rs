@@ -7,10 +7,10 @@
 
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::signal::Signal;
@@ -122,6 +122,11 @@ pub(crate) struct Shared {
     last_data: AtomicU64,
     /// Messages accepted by `send` that were never written.
     pub(crate) unsent: AtomicU64,
+    /// Payload bytes in the inbound queue (see `Config::recv_queue_bytes`).
+    pub(crate) inbound_bytes: AtomicUsize,
+    /// A token posted when `recv` frees inbound bytes, for a waiting reader.
+    room_tx: Sender<()>,
+    pub(crate) room_rx: Receiver<()>,
 }
 
 /// Milliseconds since the engine's clock started (monotonic).
@@ -138,6 +143,7 @@ impl Shared {
         ctrl_tx: Sender<Control>,
     ) -> Self {
         let now = now_ms();
+        let (room_tx, room_rx) = bounded(1);
         Shared {
             role,
             stream,
@@ -152,6 +158,9 @@ impl Shared {
             last_ping: AtomicU64::new(0),
             last_data: AtomicU64::new(now),
             unsent: AtomicU64::new(0),
+            inbound_bytes: AtomicUsize::new(0),
+            room_tx,
+            room_rx,
         }
     }
 
@@ -168,6 +177,13 @@ impl Shared {
     /// Whether `send` must refuse new messages.
     pub(crate) fn send_closed(&self) -> bool {
         self.send_closed.load(Ordering::Acquire)
+    }
+
+    /// For `recv`: a message of `len` bytes left the inbound queue.
+    pub(crate) fn taken(&self, len: usize) {
+        self.inbound_bytes.fetch_sub(len, Ordering::AcqRel);
+        // One token is enough: the reader re-checks the count after waking.
+        let _ = self.room_tx.try_send(());
     }
 
     pub(crate) fn touch_rx(&self) {
