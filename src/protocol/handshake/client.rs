@@ -2,7 +2,9 @@
 
 use base64::Engine;
 
-use super::{HandshakeError, MAX_HEADERS, accept_key, has_token, header_values, owned_headers};
+use super::{
+    HandshakeError, MAX_HEADERS, accept_key, has_token, head_status, header_values, owned_headers,
+};
 
 /// A parsed `ws://host[:port][/path][?query]` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,16 +180,12 @@ impl ClientHandshake {
         let window = &buf[..buf.len().min(max_bytes)];
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        let n = match resp.parse(window) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
-                return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
-            }
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
-            }
-            Err(e) => return Err(HandshakeError::InvalidResponse(e.to_string())),
+        let parsed = resp.parse(window);
+        let Some(n) = head_status(parsed, buf.len(), max_bytes, |e| {
+            HandshakeError::InvalidResponse(e.to_string())
+        })?
+        else {
+            return Ok(None);
         };
         let invalid = |why: &str| HandshakeError::InvalidResponse(why.to_owned());
         match resp.code {

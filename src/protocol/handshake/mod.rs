@@ -114,6 +114,25 @@ impl std::fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
+/// Turn httparse's verdict on the first `max` bytes of a `len`-byte buffer
+/// into ours: `Some(head length)` when complete, `None` to wait for more,
+/// 431 when the head cannot fit in `max` bytes or [`MAX_HEADERS`] lines, and
+/// `malformed` for anything httparse rejects.
+pub(crate) fn head_status(
+    parsed: httparse::Result<usize>,
+    len: usize,
+    max: usize,
+    malformed: impl FnOnce(httparse::Error) -> HandshakeError,
+) -> Result<Option<usize>, HandshakeError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if len >= max => Err(HandshakeError::HeadersTooLarge { max }),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HandshakeError::HeadersTooLarge { max }),
+        Err(e) => Err(malformed(e)),
+    }
+}
+
 /// Whether a comma-separated header value contains `token` (case-insensitive).
 pub(crate) fn has_token(value: &str, token: &str) -> bool {
     value

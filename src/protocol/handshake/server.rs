@@ -2,7 +2,9 @@
 
 use base64::Engine;
 
-use super::{HandshakeError, MAX_HEADERS, accept_key, has_token, header_values, owned_headers};
+use super::{
+    HandshakeError, MAX_HEADERS, accept_key, has_token, head_status, header_values, owned_headers,
+};
 
 /// What the client asked for in its upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,16 +62,12 @@ pub fn parse_request(
     let window = &buf[..buf.len().min(max_bytes)];
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let n = match req.parse(window) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
-            return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::HeadersTooLarge { max: max_bytes });
-        }
-        Err(e) => return Err(HandshakeError::BadRequest(e.to_string())),
+    let parsed = req.parse(window);
+    let Some(n) = head_status(parsed, buf.len(), max_bytes, |e| {
+        HandshakeError::BadRequest(e.to_string())
+    })?
+    else {
+        return Ok(None);
     };
     if req.method != Some("GET") {
         return Err(HandshakeError::BadRequest(format!(
