@@ -395,8 +395,10 @@ fn keepalive_detects_a_silent_peer() {
 fn keepalive_keeps_a_responsive_peer() {
     let config = fast_config()
         .with_ping_interval(Some(Duration::from_millis(100)))
-        .with_ping_timeout(Duration::from_millis(200));
+        // Generous: a pong delayed by a busy machine must not count as death.
+        .with_ping_timeout(Duration::from_secs(2));
     let (_server, conn, client) = pair(config);
+    // Several ping intervals pass with no application traffic.
     std::thread::sleep(Duration::from_millis(800));
     assert!(conn.close_info().is_none() && client.close_info().is_none());
     client.send("still here").unwrap();
