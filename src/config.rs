@@ -67,6 +67,14 @@ pub struct Config {
     /// Server: handshaken connections waiting for `accept`. When full, new
     /// upgrades are answered 503. Default 128.
     pub accept_queue_capacity: usize,
+    /// Server: deliver connections, messages and closes as events through
+    /// [`Server::poll`](crate::Server::poll) (the game-loop pattern: drain
+    /// events on your own thread, no thread per connection) instead of
+    /// `accept` and `Conn::recv`. Default `false`.
+    pub poll_events: bool,
+    /// Server in poll mode: message events waiting for `poll` at most; past
+    /// this, connections stop being read until `poll` catches up. Default 1024.
+    pub event_queue_capacity: usize,
     /// What `send` does on a full send queue. Default: block up to 10 s.
     pub overflow_policy: OverflowPolicy,
     /// Server: time a client has to send its complete upgrade request;
@@ -116,6 +124,8 @@ impl Default for Config {
             recv_queue_capacity: 256,
             recv_queue_bytes: 16 << 20,
             accept_queue_capacity: 128,
+            poll_events: false,
+            event_queue_capacity: 1024,
             overflow_policy: OverflowPolicy::Block(Duration::from_secs(10)),
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
@@ -164,6 +174,10 @@ impl Config {
         with_recv_queue_bytes: recv_queue_bytes: usize;
         /// Set [`accept_queue_capacity`](Self::accept_queue_capacity).
         with_accept_queue_capacity: accept_queue_capacity: usize;
+        /// Set [`poll_events`](Self::poll_events).
+        with_poll_events: poll_events: bool;
+        /// Set [`event_queue_capacity`](Self::event_queue_capacity).
+        with_event_queue_capacity: event_queue_capacity: usize;
         /// Set [`overflow_policy`](Self::overflow_policy).
         with_overflow_policy: overflow_policy: OverflowPolicy;
         /// Set [`handshake_timeout`](Self::handshake_timeout).
@@ -214,6 +228,7 @@ impl Config {
             || self.recv_queue_capacity == 0
             || self.recv_queue_bytes == 0
             || self.accept_queue_capacity == 0
+            || self.event_queue_capacity == 0
         {
             return fail("connection limits and queue capacities must be positive");
         }

@@ -39,6 +39,6 @@ pub mod error;
 pub mod protocol;
 
 pub use config::{Config, OverflowPolicy};
-pub use engine::{CloseInfo, CloseInitiator, Conn, Server, connect};
+pub use engine::{CloseInfo, CloseInitiator, Conn, Server, ServerEvent, connect};
 pub use error::{Error, Result};
 pub use protocol::{CloseCode, Message};

@@ -71,6 +71,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         info,
         leftover,
         Arc::new(()),
+        false,
     )?;
     let stack = config.thread_stack_size;
     spawn_detached("wsengine-read", stack, move || reader.run())?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
 
-use super::reader::Reader;
+use super::reader::{Reader, Sink};
 use super::shared::{CloseInfo, CloseInitiator, Shared};
 use super::spawn::spawn_detached;
 use super::writer;
@@ -60,6 +60,8 @@ pub struct Conn {
     out_tx: crossbeam_channel::Sender<Message>,
     in_rx: crossbeam_channel::Receiver<Message>,
     info: RequestInfo,
+    /// Messages go to the server's event FIFO, not to `recv`.
+    polled: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -83,9 +85,16 @@ pub(crate) fn establish(
     info: RequestInfo,
     leftover: Vec<u8>,
     guard: Arc<dyn Send + Sync>,
+    polled: bool,
 ) -> std::io::Result<(Conn, Reader)> {
     let (out_tx, out_rx) = bounded(config.send_queue_capacity);
-    let (in_tx, in_rx) = bounded(config.recv_queue_capacity);
+    // A polled connection's messages go to the server's hub (the reader is
+    // pointed there by `Reader::deliver_to`); its own queue stays empty.
+    let (in_tx, in_rx) = if polled {
+        (bounded(0).0, crossbeam_channel::never())
+    } else {
+        bounded(config.recv_queue_capacity)
+    };
     let (ctrl_tx, ctrl_rx) = bounded(CONTROL_LANE);
     let stack = config.thread_stack_size;
     let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
@@ -109,19 +118,18 @@ pub(crate) fn establish(
     shared.start_timers();
     let reader = Reader {
         shared: Arc::clone(&shared),
-        in_tx,
+        sink: Sink::Queue(in_tx),
         leftover,
         _guard: guard,
     };
-    Ok((
-        Conn {
-            shared,
-            out_tx,
-            in_rx,
-            info,
-        },
-        reader,
-    ))
+    let conn = Conn {
+        shared,
+        out_tx,
+        in_rx,
+        info,
+        polled,
+    };
+    Ok((conn, reader))
 }
 
 impl Conn {
@@ -226,8 +234,11 @@ impl Conn {
     /// a close the peer started, so replies sent to them go out first.
     ///
     /// # Errors
-    /// [`Error::ConnectionClosed`] once the connection is closed and drained.
+    /// [`Error::ConnectionClosed`] once the connection is closed and drained;
+    /// [`Error::InvalidArgument`] on a connection of a poll-mode server
+    /// (its messages come from [`Server::poll`](crate::Server::poll)).
     pub fn recv(&self) -> Result<Message> {
+        self.check_pull()?;
         self.in_rx
             .recv()
             .map(|m| self.taken(m))
@@ -239,6 +250,7 @@ impl Conn {
     /// # Errors
     /// [`Error::Timeout`], or [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
+        self.check_pull()?;
         self.in_rx
             .recv_timeout(timeout)
             .map(|m| self.taken(m))
@@ -253,6 +265,7 @@ impl Conn {
     /// # Errors
     /// [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn try_recv(&self) -> Result<Option<Message>> {
+        self.check_pull()?;
         match self.in_rx.try_recv() {
             Ok(m) => Ok(Some(self.taken(m))),
             Err(TryRecvError::Empty) => Ok(None),
@@ -349,6 +362,21 @@ impl Conn {
             clean: false,
         });
         Error::ConnectionClosed(Box::new(info))
+    }
+
+    /// `recv` is for connections not delivered through `Server::poll`.
+    fn check_pull(&self) -> Result<()> {
+        if self.polled {
+            return Err(Error::InvalidArgument(
+                "this connection's messages are delivered by Server::poll".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine state shared with this connection's threads.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Account for a message leaving the inbound queue.

@@ -26,6 +26,7 @@
 mod capacity;
 mod client;
 mod conn;
+mod events;
 mod head;
 mod reader;
 mod server;
@@ -37,5 +38,6 @@ mod writer;
 
 pub use client::connect;
 pub use conn::{Conn, RequestInfo};
+pub use events::ServerEvent;
 pub use server::Server;
 pub use shared::{CloseInfo, CloseInitiator};

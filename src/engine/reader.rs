@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Sender, TrySendError, select};
 
+use super::conn::Conn;
+use super::events::Hub;
 use super::shared::{Control, Shared};
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
@@ -14,25 +16,42 @@ use crate::protocol::{Decoder, Event, Message, ProtocolError};
 /// the thread that did the handshake).
 pub(crate) struct Reader {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) in_tx: Sender<Message>,
+    pub(crate) sink: Sink,
     /// Bytes that arrived with the handshake and already belong to frames.
     pub(crate) leftover: Vec<u8>,
     /// Held while the reader runs (a server's connection slot).
     pub(crate) _guard: Arc<dyn Send + Sync>,
 }
 
+/// Where the reader delivers messages.
+pub(crate) enum Sink {
+    /// The connection's own queue, read by `Conn::recv`.
+    Queue(Sender<Message>),
+    /// The server's event FIFO, read by `Server::poll`.
+    Events(Arc<Hub>, Arc<Conn>),
+}
+
 impl Reader {
+    /// Deliver this connection's messages to a poll-mode server's hub.
+    pub(crate) fn deliver_to(&mut self, hub: Arc<Hub>, conn: Arc<Conn>) {
+        self.sink = Sink::Events(hub, conn);
+    }
+
     /// Read until the connection ends, then tear it down.
     pub(crate) fn run(self) {
         let Reader {
             shared,
-            in_tx,
+            sink,
             leftover,
             _guard,
         } = self;
+        let hub = match &sink {
+            Sink::Events(hub, conn) => Some((Arc::clone(hub), Arc::clone(conn))),
+            Sink::Queue(_) => None,
+        };
         let mut state = ReadState {
             decoder: Decoder::new(shared.role, shared.config.decoder_limits()),
-            in_tx: Some(in_tx),
+            sink: Some(sink),
             shared: &shared,
         };
         let outcome =
@@ -50,13 +69,17 @@ impl Reader {
         // Record how it ended before `recv` callers wake up to ask.
         shared.finish(&why);
         drop(state);
+        if let Some((hub, conn)) = hub {
+            let info = shared.close_info().expect("finish records how it ended");
+            hub.closed(conn, info);
+        }
     }
 }
 
 struct ReadState<'a> {
     decoder: Decoder,
     /// `None` once no more messages will be delivered (close or error).
-    in_tx: Option<Sender<Message>>,
+    sink: Option<Sink>,
     shared: &'a Arc<Shared>,
 }
 
@@ -110,37 +133,50 @@ impl ReadState<'_> {
             Event::Close(frame) => {
                 // As for errors: record the close before waking `recv` callers.
                 self.shared.on_peer_close(frame);
-                self.in_tx = None;
+                self.end_input();
             }
         }
     }
 
     fn deliver(&mut self, m: Message) {
-        if self.in_tx.is_none() {
+        if self.sink.is_none() {
             return;
         }
         self.shared.touch_data();
         if !self.wait_for_room(m.len()) {
-            self.in_tx = None;
+            self.sink = None;
             return;
         }
-        let Some(tx) = &self.in_tx else { return };
         self.shared
             .inbound_bytes
             .fetch_add(m.len(), Ordering::AcqRel);
-        match tx.try_send(m) {
-            Ok(()) => {}
-            Err(TrySendError::Disconnected(_)) => self.in_tx = None,
-            Err(TrySendError::Full(m)) => {
-                // The application is behind: stop reading (TCP backpressure)
-                // until it catches up or the connection is torn down.
-                let killed = self.shared.killed.receiver();
-                select! {
-                    send(tx, m) -> r => if r.is_err() { self.in_tx = None },
-                    recv(killed) -> _ => self.in_tx = None,
-                }
-            }
+        let killed = self.shared.killed.receiver();
+        // While the application is behind, we stop reading (TCP
+        // backpressure) until it catches up or the connection is torn down.
+        let delivered = match &self.sink {
+            Some(Sink::Queue(tx)) => match tx.try_send(m) {
+                Ok(()) => true,
+                Err(TrySendError::Disconnected(_)) => false,
+                Err(TrySendError::Full(m)) => select! {
+                    send(tx, m) -> r => r.is_ok(),
+                    recv(killed) -> _ => false,
+                },
+            },
+            Some(Sink::Events(hub, conn)) => hub.deliver(conn, m, killed),
+            None => false,
+        };
+        if !delivered {
+            self.sink = None;
         }
+    }
+
+    /// No more messages will be delivered: wake `recv` callers (they find
+    /// the queue drained) or tell the hub.
+    fn end_input(&mut self) {
+        if let Some(Sink::Events(hub, _)) = &self.sink {
+            hub.input_ended(self.shared);
+        }
+        self.sink = None;
     }
 
     /// Wait until the inbound queue's bytes leave room for `len` more (an
@@ -164,6 +200,6 @@ impl ReadState<'_> {
         // Register the close before waking `recv` callers: the one that finds
         // the queue drained is what releases the deferred close frame.
         self.shared.fail(e.close_code(), e.to_string());
-        self.in_tx = None;
+        self.end_input();
     }
 }

@@ -13,6 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::capacity::connection_capacity;
 use super::conn::{Conn, RequestInfo, establish};
+use super::events::{Hub, ServerEvent};
 use super::head::read_head;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
@@ -27,8 +28,13 @@ use crate::protocol::{CloseCode, Role};
 enum Entry {
     /// Handshake in progress: a handle on the socket so shutdown can cut it.
     Handshaking(TcpStream),
-    /// Open: its shared state, to close it with 1001.
-    Open(Weak<Shared>),
+    /// Open: its shared state, to close it with 1001; in poll mode also the
+    /// connection itself, which the server owns until it closes.
+    Open {
+        shared: Weak<Shared>,
+        /// Poll mode: the connection, kept alive until it closes.
+        _owned: Option<Arc<Conn>>,
+    },
 }
 
 struct Inner {
@@ -41,6 +47,8 @@ struct Inner {
     next_id: AtomicU64,
     shutdown: Signal,
     accept_tx: Sender<Conn>,
+    /// Poll mode: the event FIFO all connections feed.
+    hub: Option<Arc<Hub>>,
 }
 
 /// Held by a connection's threads; when the last one exits the connection
@@ -98,6 +106,9 @@ impl Server {
         let (os_cap, _) = connection_capacity();
         let limit = config.max_connections.min(os_cap).max(1);
         let (accept_tx, accept_rx) = bounded(config.accept_queue_capacity);
+        let hub = config
+            .poll_events
+            .then(|| Arc::new(Hub::new(config.event_queue_capacity)));
         let inner = Arc::new(Inner {
             config: Arc::new(config),
             limit,
@@ -107,6 +118,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             shutdown: Signal::new(),
             accept_tx,
+            hub,
         });
         let for_thread = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -166,6 +178,11 @@ impl Server {
     }
 
     fn accept_deadline(&self, timeout: Option<Duration>) -> Result<Conn> {
+        if self.inner.hub.is_some() {
+            return Err(Error::InvalidArgument(
+                "this server delivers connections through poll (Config::poll_events)".into(),
+            ));
+        }
         let stop = self.inner.shutdown.receiver();
         if self.inner.shutdown.is_fired() {
             return Err(Error::ServerShutdown);
@@ -177,6 +194,33 @@ impl Server {
             recv(stop) -> _ => Err(Error::ServerShutdown),
             recv(self.accept_rx) -> c => c.map_err(|_| Error::ServerShutdown),
             recv(timeout) -> _ => Err(Error::Timeout),
+        }
+    }
+
+    /// The next event of a poll-mode server ([`Config::poll_events`]),
+    /// waiting up to `timeout`: `Duration::ZERO` only looks, `Duration::MAX`
+    /// waits for as long as it takes. Any thread may poll; each event goes
+    /// to one caller. `Ok(None)` means nothing happened within `timeout`.
+    ///
+    /// A game loop calls `poll(Duration::ZERO)` until it returns `Ok(None)`
+    /// once per frame. Replies sent to a connection's messages go out before
+    /// the answer to that connection's close: the answer is sent at the
+    /// next `poll` after its last message was taken.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the server is not in poll mode;
+    /// [`Error::ServerShutdown`] after [`shutdown`](Self::shutdown), once
+    /// every remaining event (each connection's `Closed`) has been taken.
+    pub fn poll(&self, timeout: Duration) -> Result<Option<ServerEvent>> {
+        let Some(hub) = &self.inner.hub else {
+            return Err(Error::InvalidArgument(
+                "poll needs a server bound with Config::poll_events".into(),
+            ));
+        };
+        match hub.poll(timeout, self.inner.shutdown.receiver()) {
+            Ok(None) if self.inner.shutdown.is_fired() => Err(Error::ServerShutdown),
+            Ok(event) => Ok(event),
+            Err(()) => Err(Error::ServerShutdown),
         }
     }
 
@@ -205,7 +249,10 @@ impl Server {
                 .values()
                 .map(|e| match e {
                     Entry::Handshaking(s) => s.try_clone().map(Entry::Handshaking),
-                    Entry::Open(w) => Ok(Entry::Open(w.clone())),
+                    Entry::Open { shared, .. } => Ok(Entry::Open {
+                        shared: shared.clone(),
+                        _owned: None,
+                    }),
                 })
                 .filter_map(std::result::Result::ok)
                 .collect()
@@ -215,7 +262,7 @@ impl Server {
                 Entry::Handshaking(s) => {
                     let _ = s.shutdown(Shutdown::Both);
                 }
-                Entry::Open(w) => {
+                Entry::Open { shared: w, .. } => {
                     if let Some(shared) = w.upgrade() {
                         shared.close(
                             CloseCode::GOING_AWAY,
@@ -343,7 +390,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         Ok(a) => a,
         Err(e) => return refuse(&stream, &e),
     };
-    if inner.accept_tx.is_full() {
+    if inner.hub.is_none() && inner.accept_tx.is_full() {
         return reject(&stream, 503, "server busy: accept queue full");
     }
     let info = RequestInfo {
@@ -370,6 +417,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         info,
         leftover,
         slot,
+        inner.hub.is_some(),
     ) {
         Ok(parts) => parts,
         Err(_) => return reject(&answer, 503, "cannot start a connection thread"),
@@ -387,17 +435,36 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     let _ = answer.set_read_timeout(None);
     let _ = answer.set_write_timeout(None);
     drop(answer);
-    inner
-        .registry
-        .lock()
-        .insert(id, Entry::Open(Arc::downgrade(&reader.shared)));
+    let weak = Arc::downgrade(&reader.shared);
     if inner.shutdown.is_fired() {
         let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
     }
-    if let Err(e) = inner.accept_tx.try_send(conn) {
-        let _ = e
-            .into_inner()
-            .close(CloseCode::TRY_AGAIN_LATER, "server busy");
+    let mut reader = reader;
+    if let Some(hub) = &inner.hub {
+        // Poll mode: the server owns the connection until it closes.
+        let conn = Arc::new(conn);
+        inner.registry.lock().insert(
+            id,
+            Entry::Open {
+                shared: weak,
+                _owned: Some(Arc::clone(&conn)),
+            },
+        );
+        hub.open(Arc::clone(&conn));
+        reader.deliver_to(Arc::clone(hub), conn);
+    } else {
+        inner.registry.lock().insert(
+            id,
+            Entry::Open {
+                shared: weak,
+                _owned: None,
+            },
+        );
+        if let Err(e) = inner.accept_tx.try_send(conn) {
+            let _ = e
+                .into_inner()
+                .close(CloseCode::TRY_AGAIN_LATER, "server busy");
+        }
     }
     reader.run();
 }

@@ -124,6 +124,10 @@ pub(crate) struct Shared {
     pub(crate) unsent: AtomicU64,
     /// Payload bytes in the inbound queue (see `Config::recv_queue_bytes`).
     pub(crate) inbound_bytes: AtomicUsize,
+    /// Poll mode: message events of this connection not yet taken.
+    pub(crate) in_flight: AtomicUsize,
+    /// Poll mode: the reader will deliver no more messages.
+    pub(crate) input_ended: AtomicBool,
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
     room_tx: Sender<()>,
     pub(crate) room_rx: Receiver<()>,
@@ -159,6 +163,8 @@ impl Shared {
             last_data: AtomicU64::new(now),
             unsent: AtomicU64::new(0),
             inbound_bytes: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            input_ended: AtomicBool::new(false),
             room_tx,
             room_rx,
         }

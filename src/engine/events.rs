@@ -1,0 +1,231 @@
+//! Event delivery for servers in poll mode ([`Config::poll_events`]).
+//!
+//! Instead of an accept queue and one receive queue per connection, every
+//! connection of the server feeds one FIFO of [`ServerEvent`]s that the
+//! application drains with [`Server::poll`](super::Server::poll), from any
+//! thread, typically once per frame of a game loop. Events of one
+//! connection come in order: `Open`, its messages, then `Closed`.
+//!
+//! Message events are bounded: at most `Config::event_queue_capacity` wait
+//! at once, and each connection's `recv_queue_bytes` still applies; a
+//! connection whose messages cannot be queued stops being read (TCP
+//! backpressure). `Open` and `Closed` never wait, and there are at most two
+//! per connection.
+//!
+//! [`Config::poll_events`]: crate::Config::poll_events
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, after, bounded, never, select_biased, unbounded};
+use parking_lot::Mutex;
+
+use super::conn::Conn;
+use super::shared::{CloseInfo, Shared};
+use super::signal::Never;
+use crate::protocol::Message;
+
+/// Something that happened on one of a poll-mode server's connections.
+///
+/// Each event holds the connection; reply or close through it. The server
+/// keeps every connection alive until it closes, so dropping events (and
+/// the handles in them) never closes a connection by itself.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// A connection completed its opening handshake.
+    Open(Arc<Conn>),
+    /// A complete message arrived.
+    Message(Arc<Conn>, Message),
+    /// The connection is closed and torn down: its last event.
+    Closed(Arc<Conn>, CloseInfo),
+}
+
+impl ServerEvent {
+    /// The connection the event is about.
+    pub fn conn(&self) -> &Arc<Conn> {
+        match self {
+            ServerEvent::Open(c) | ServerEvent::Message(c, _) | ServerEvent::Closed(c, _) => c,
+        }
+    }
+}
+
+/// The shared FIFO of one poll-mode server.
+pub(crate) struct Hub {
+    tx: Sender<ServerEvent>,
+    rx: Receiver<ServerEvent>,
+    /// Message events waiting in `rx`.
+    messages: AtomicUsize,
+    capacity: usize,
+    /// One token per message taken, for readers waiting for room (a token
+    /// per freed slot, so no waiting reader is forgotten).
+    room_tx: Sender<()>,
+    room_rx: Receiver<()>,
+    /// Connections whose deferred close waits for the application to be
+    /// done with their last messages.
+    releases: Mutex<Releases>,
+    /// Wakes a blocked `poll` so it can release them.
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+}
+
+/// Deferred closes to release, by how sure we are that the application has
+/// handled (and replied to) the messages before them.
+#[derive(Default)]
+struct Releases {
+    /// Pending since before the last non-blocking poll that found nothing:
+    /// a game loop has finished that frame, so its replies are queued.
+    ready: Vec<Arc<Shared>>,
+    /// Pending since then: the application may still be handling them.
+    fresh: Vec<Arc<Shared>>,
+}
+
+impl Hub {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (tx, rx) = unbounded();
+        let (room_tx, room_rx) = bounded(capacity);
+        let (wake_tx, wake_rx) = bounded(1);
+        Hub {
+            tx,
+            rx,
+            messages: AtomicUsize::new(0),
+            capacity,
+            room_tx,
+            room_rx,
+            releases: Mutex::new(Releases::default()),
+            wake_tx,
+            wake_rx,
+        }
+    }
+
+    pub(crate) fn open(&self, conn: Arc<Conn>) {
+        // The hub owns `rx`, so the channel never disconnects.
+        let _ = self.tx.send(ServerEvent::Open(conn));
+    }
+
+    pub(crate) fn closed(&self, conn: Arc<Conn>, info: CloseInfo) {
+        let _ = self.tx.send(ServerEvent::Closed(conn, info));
+    }
+
+    /// For the reader: queue a message event, waiting for room. Returns
+    /// `false` if the connection was torn down while waiting.
+    pub(crate) fn deliver(&self, conn: &Arc<Conn>, m: Message, killed: &Receiver<Never>) -> bool {
+        loop {
+            let n = self.messages.load(Ordering::Acquire);
+            if n < self.capacity {
+                if self
+                    .messages
+                    .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    break;
+                }
+                continue;
+            }
+            select_biased! {
+                recv(killed) -> _ => return false,
+                recv(self.room_rx) -> _ => {},
+            }
+        }
+        conn.shared().in_flight.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(ServerEvent::Message(Arc::clone(conn), m));
+        true
+    }
+
+    /// For the reader: no more messages will come from this connection (a
+    /// close arrived or it failed). If the application has taken them all,
+    /// the next `poll` releases the deferred close.
+    pub(crate) fn input_ended(&self, shared: &Arc<Shared>) {
+        shared.input_ended.store(true, Ordering::SeqCst);
+        if shared.in_flight.load(Ordering::SeqCst) == 0 {
+            // Everything was taken before: a poller waiting now is done with it.
+            self.push_release(shared, true);
+        }
+    }
+
+    /// Queue a deferred close for release. `wake` wakes a blocked poller to
+    /// release it; the thread that took a connection's last message does not
+    /// wake others (it releases the close itself when it polls again, after
+    /// its replies, even while other threads poll too).
+    fn push_release(&self, shared: &Arc<Shared>, wake: bool) {
+        self.releases.lock().fresh.push(Arc::clone(shared));
+        if wake {
+            let _ = self.wake_tx.try_send(());
+        }
+    }
+
+    /// Release deferred closes: all of them when `all` (the application is
+    /// back to wait for more, so it is done with what it took), else only
+    /// the ones from before its last completed drain.
+    fn release(&self, all: bool) {
+        let list = {
+            let mut r = self.releases.lock();
+            let mut list = std::mem::take(&mut r.ready);
+            if all {
+                list.append(&mut r.fresh);
+            }
+            list
+        };
+        for shared in list {
+            shared.release_deferred_close();
+        }
+    }
+
+    /// The next event, waiting up to `timeout` (`Duration::MAX`: no limit).
+    /// `Ok(None)` on timeout; `Err(())` once `stop` has fired and no event is left.
+    ///
+    /// The answer to a peer's close waits until the application is done
+    /// with the messages before it. A blocking poll (nonzero `timeout`)
+    /// means it is, for everything it took. A non-blocking poll that finds
+    /// nothing ends a game loop's drain; the replies of that frame follow
+    /// it, so those closes are answered at the next frame's first poll.
+    pub(crate) fn poll(
+        &self,
+        timeout: Duration,
+        stop: &Receiver<Never>,
+    ) -> Result<Option<ServerEvent>, ()> {
+        self.release(!timeout.is_zero());
+        let event = match self.rx.try_recv() {
+            Ok(ev) => ev,
+            Err(_) if timeout.is_zero() => {
+                let mut r = self.releases.lock();
+                let fresh = std::mem::take(&mut r.fresh);
+                r.ready.extend(fresh);
+                return Ok(None);
+            }
+            Err(_) => {
+                let timer = if timeout == Duration::MAX {
+                    never()
+                } else {
+                    after(timeout)
+                };
+                loop {
+                    select_biased! {
+                        recv(self.rx) -> ev => match ev {
+                            Ok(ev) => break ev,
+                            Err(_) => return Err(()),
+                        },
+                        recv(stop) -> _ => match self.rx.try_recv() {
+                            Ok(ev) => break ev,
+                            Err(_) => return Err(()),
+                        },
+                        recv(self.wake_rx) -> _ => self.release(true),
+                        recv(timer) -> _ => return Ok(None),
+                    }
+                }
+            }
+        };
+        if let ServerEvent::Message(conn, m) = &event {
+            self.messages.fetch_sub(1, Ordering::AcqRel);
+            let _ = self.room_tx.try_send(());
+            let shared = conn.shared();
+            shared.taken(m.len());
+            if shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
+                && shared.input_ended.load(Ordering::SeqCst)
+            {
+                self.push_release(shared, false);
+            }
+        }
+        Ok(Some(event))
+    }
+}
