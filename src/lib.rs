@@ -33,6 +33,8 @@
     clippy::missing_safety_doc
 )]
 
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod config;
 pub mod engine;
 pub mod error;

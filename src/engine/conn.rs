@@ -374,6 +374,12 @@ impl Conn {
         Ok(())
     }
 
+    /// For event APIs over `recv`: `true` the first time only, so the
+    /// close is reported as an event exactly once.
+    pub(crate) fn take_close_event(&self) -> bool {
+        !self.shared.close_event_taken.swap(true, Ordering::AcqRel)
+    }
+
     /// The engine state shared with this connection's threads.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared

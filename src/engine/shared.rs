@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: AtomicUsize,
     /// Poll mode: the reader will deliver no more messages.
     pub(crate) input_ended: AtomicBool,
+    /// A "closed" event for this connection was handed out (C `wse_conn_poll`).
+    pub(crate) close_event_taken: AtomicBool,
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
     room_tx: Sender<()>,
     pub(crate) room_rx: Receiver<()>,
@@ -165,6 +167,7 @@ impl Shared {
             inbound_bytes: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             input_ended: AtomicBool::new(false),
+            close_event_taken: AtomicBool::new(false),
             room_tx,
             room_rx,
         }

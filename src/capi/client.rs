@@ -1,0 +1,56 @@
+//! Clients: connect to a `ws://` URL.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::boundary::ffi_boundary;
+use super::config::wse_config;
+use super::conn::wse_conn;
+use super::handles::{borrow, c_str, into_arc, null, write_out};
+use super::result::{fail, wse_result};
+use super::timeout;
+use crate::config::Config;
+
+/// Connect to `url` (`ws://host[:port][/path][?query]`) and complete the
+/// opening handshake, blocking the calling thread for at most `timeout_ms`
+/// for each of the TCP connect and the handshake (`WSE_TIMEOUT_INFINITE`:
+/// the config's own connect and handshake timeouts).
+///
+/// `config` may be NULL for the defaults; subprotocols to offer and extra
+/// headers come from it.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*conn_out` is a new connection owned by
+/// the caller; release it with `wse_conn_free`. Otherwise it is unchanged.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_INVALID_URL` (also for `wss://`, not supported yet);
+/// `WSE_RESULT_IO` (refused, unreachable); `WSE_RESULT_TIMEOUT`;
+/// `WSE_RESULT_HANDSHAKE` (see `wse_last_error_http_status`);
+/// `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+/// `WSE_RESULT_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_client_connect(
+    url: *const c_char,
+    config: *const wse_config,
+    timeout_ms: u32,
+    conn_out: *mut *mut wse_conn,
+) -> wse_result {
+    ffi_boundary! {
+        let url = match c_str(url, "url") { Ok(u) => u, Err(rc) => return rc };
+        if conn_out.is_null() {
+            return null("conn_out");
+        }
+        let mut config = borrow(config).cloned().unwrap_or_else(Config::default);
+        if timeout_ms != u32::MAX {
+            let t = timeout(timeout_ms.max(1));
+            config.connect_timeout = t;
+            config.handshake_timeout = t;
+        }
+        match crate::engine::connect(url, &config) {
+            Ok(conn) => {
+                write_out(conn_out, into_arc::<wse_conn>(Arc::new(conn)).cast_mut());
+                wse_result::Ok
+            }
+            Err(e) => fail(&e),
+        }
+    }
+}

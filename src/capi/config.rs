@@ -1,0 +1,447 @@
+//! Configuration: a mutable builder, frozen into a shareable config.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::boundary::ffi_boundary;
+use super::handles::{
+    Handle, borrow_mut, c_str, free_arc, into_arc, into_box, null, take_box, write_out,
+};
+use super::result::{fail, wse_result};
+use crate::config::{Config, OverflowPolicy};
+
+/// A configuration being built: every limit, timeout and policy of servers
+/// and clients, starting from safe defaults.
+///
+/// Methods: `wse_config_builder_new`, `wse_config_builder_set_*`,
+/// `wse_config_builder_add_*`, `wse_config_builder_build`,
+/// `wse_config_builder_free`.
+pub struct wse_config_builder {
+    _private: [u8; 0],
+}
+
+impl Handle for wse_config_builder {
+    type Rust = Config;
+}
+
+/// A frozen configuration, shareable between servers and clients and safe to
+/// use from any thread. Methods: `wse_config_free`.
+pub struct wse_config {
+    _private: [u8; 0],
+}
+
+impl Handle for wse_config {
+    type Rust = Config;
+}
+
+/// What sending does when a connection's send queue is full (see
+/// `wse_config_builder_set_overflow_policy`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wse_overflow_policy {
+    /// Wait up to a timeout for room, then fail with `WSE_RESULT_TIMEOUT`.
+    Block = 0,
+    /// Fail at once with `WSE_RESULT_QUEUE_FULL`.
+    Fail = 1,
+    /// Close the slow peer with 1008 and fail with `WSE_RESULT_CLOSED`.
+    Disconnect = 2,
+}
+
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+fn with_builder(builder: *mut wse_config_builder, set: impl FnOnce(&mut Config)) -> wse_result {
+    match borrow_mut(builder) {
+        Some(config) => {
+            set(config);
+            wse_result::Ok
+        }
+        None => null("builder"),
+    }
+}
+
+/// A new builder holding the default configuration.
+///
+/// Ownership: the caller owns the builder; pass it to
+/// `wse_config_builder_build` (which consumes it) or `wse_config_builder_free`.
+/// Thread safety: any thread.
+/// Errors: returns NULL only if a panic was caught.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_new() -> *mut wse_config_builder {
+    ffi_boundary! { into_box::<wse_config_builder>(Config::default()) }
+}
+
+/// Free a builder that was not built. Calling with NULL is fine. Must not
+/// be called twice with the same value, nor after `wse_config_builder_build`.
+///
+/// Thread safety: the builder must not be in use on another thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_free(builder: *mut wse_config_builder) {
+    ffi_boundary! { drop(take_box(builder)); }
+}
+
+/// Check the builder's values and freeze them into a config.
+///
+/// Ownership: consumes `builder` whether or not it succeeds (do not free it
+/// afterwards). On `WSE_RESULT_OK`, `*config_out` is a new config owned by
+/// the caller; release it with `wse_config_free` (servers and connections
+/// keep their own copy, so it may be freed right after use). On failure
+/// `*config_out` is unchanged.
+/// Thread safety: the builder must not be in use on another thread.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for
+/// values that make no sense together (see `wse_last_error_message`).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_build(
+    builder: *mut wse_config_builder,
+    config_out: *mut *const wse_config,
+) -> wse_result {
+    ffi_boundary! {
+        let Some(config) = take_box(builder) else { return null("builder") };
+        if config_out.is_null() {
+            return null("config_out");
+        }
+        if let Err(e) = config.validate() {
+            return fail(&e);
+        }
+        write_out(config_out, into_arc::<wse_config>(Arc::new(config)));
+        wse_result::Ok
+    }
+}
+
+/// Release a config. Calling with NULL is fine. Must not be called twice
+/// with the same value.
+///
+/// Thread safety: any thread, once no other thread is using `config`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_free(config: *const wse_config) {
+    ffi_boundary! { free_arc(config) }
+}
+
+/// Choose what sending does on a full send queue: `policy` is a
+/// `wse_overflow_policy` value; `block_timeout_ms` is how long
+/// `WSE_OVERFLOW_POLICY_BLOCK` waits (`WSE_TIMEOUT_INFINITE`: as long as the
+/// connection lives). Default: block up to 10,000 ms.
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for an
+/// unknown policy.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_overflow_policy(
+    builder: *mut wse_config_builder,
+    policy: u32,
+    block_timeout_ms: u32,
+) -> wse_result {
+    ffi_boundary! {
+        let policy = match policy {
+            0 => OverflowPolicy::Block(super::timeout(block_timeout_ms)),
+            1 => OverflowPolicy::Fail,
+            2 => OverflowPolicy::Disconnect,
+            other => {
+                super::result::set_last_error(&format!("unknown overflow policy {other}"), 0);
+                return wse_result::InvalidArgument;
+            }
+        };
+        with_builder(builder, |c| c.overflow_policy = policy)
+    }
+}
+
+/// Add a subprotocol: for a server, one it supports (in preference order);
+/// for a client, one it offers. `name` is NUL-terminated and copied.
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_subprotocol(
+    builder: *mut wse_config_builder,
+    name: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let name = match c_str(name, "name") { Ok(n) => n.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| c.subprotocols.push(name))
+    }
+}
+
+/// Server: accept upgrades only from this `Origin` (call once per allowed
+/// origin; requests without an Origin header are still accepted; others get
+/// 403). `origin` is NUL-terminated and copied.
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_allowed_origin(
+    builder: *mut wse_config_builder,
+    origin: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let origin = match c_str(origin, "origin") { Ok(o) => o.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| c.allowed_origins.get_or_insert_with(Vec::new).push(origin))
+    }
+}
+
+/// Client: send this extra header line with the upgrade request (e.g.
+/// `Authorization`). Both strings are NUL-terminated and copied; CR and LF
+/// are refused when connecting.
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_header(
+    builder: *mut wse_config_builder,
+    name: *const c_char,
+    value: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let name = match c_str(name, "name") { Ok(n) => n.to_owned(), Err(rc) => return rc };
+        let value = match c_str(value, "value") { Ok(v) => v.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| c.extra_headers.push((name, value)))
+    }
+}
+
+/// Largest message accepted from the peer, all fragments together (default 64 MiB; larger ones close with 1009).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_max_message_size(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.max_message_size = value) }
+}
+
+/// Largest single frame accepted from the peer (default 16 MiB).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_max_frame_size(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.max_frame_size = value) }
+}
+
+/// Largest upgrade request or response head (default 8 KiB; larger ones get 431).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_max_handshake_bytes(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.max_handshake_bytes = value) }
+}
+
+/// Server: most connections at once (default 10,000, lowered to what the OS allows; more get 503).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_max_connections(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.max_connections = value) }
+}
+
+/// Messages queued for sending per connection before the overflow policy applies (default 1024).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_send_queue_capacity(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.send_queue_capacity = value) }
+}
+
+/// Complete messages buffered per connection for `wse_conn_recv` (default 256).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_recv_queue_capacity(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.recv_queue_capacity = value) }
+}
+
+/// Bytes of complete messages buffered per connection before reading stops (default 16 MiB).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_recv_queue_bytes(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.recv_queue_bytes = value) }
+}
+
+/// Server: handshaken connections waiting for `wse_server_accept` (default 128; beyond, 503).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_accept_queue_capacity(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.accept_queue_capacity = value) }
+}
+
+/// Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_event_queue_capacity(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.event_queue_capacity = value) }
+}
+
+/// Stack size of each connection thread, at least 64 KiB (default 128 KiB).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_thread_stack_size(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.thread_stack_size = value) }
+}
+
+/// Bytes read from the socket at a time, at least 512 (default 16 KiB).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_read_buffer_size(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.read_buffer_size = value) }
+}
+
+/// Time for the opening handshake (default 10,000 ms).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_handshake_timeout_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.handshake_timeout = millis(value)) }
+}
+
+/// Client: time to establish the TCP connection (default 10,000 ms).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_connect_timeout_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.connect_timeout = millis(value)) }
+}
+
+/// Time the close handshake may take before the socket is dropped (default 5,000 ms).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_close_timeout_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.close_timeout = millis(value)) }
+}
+
+/// Time to wait for an answer to a keepalive ping before dropping the peer (default 20,000 ms).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_ping_timeout_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.ping_timeout = millis(value)) }
+}
+
+/// Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_ping_interval_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.ping_interval = (value != 0).then(|| millis(value))) }
+}
+
+/// Close with 1001 after this long without a message either way; 0 never does (the default).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_idle_timeout_ms(
+    builder: *mut wse_config_builder,
+    value: u32,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.idle_timeout = (value != 0).then(|| millis(value))) }
+}
+
+/// Server: deliver connections, messages and closes as events through `wse_server_poll` instead of `wse_server_accept` and `wse_conn_recv` (default false).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_poll_events(
+    builder: *mut wse_config_builder,
+    value: bool,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.poll_events = value) }
+}
+
+/// Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
+///
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_accept_unmasked_frames(
+    builder: *mut wse_config_builder,
+    value: bool,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.accept_unmasked_frames = value) }
+}

@@ -1,0 +1,471 @@
+//! Connections: send, receive, poll, close, and what the handshake said.
+
+use std::ffi::c_char;
+
+use super::boundary::ffi_boundary;
+use super::event::wse_event;
+use super::handles::{
+    Handle, borrow, bytes, c_str, clone_arc, copy_str, free_arc, into_arc, into_box, null,
+    write_out,
+};
+use super::message::wse_message;
+use super::result::{fail, set_last_error, wse_result};
+use super::timeout;
+use crate::engine::{CloseInitiator, Conn, ServerEvent};
+use crate::error::Error;
+use crate::protocol::Message;
+use crate::protocol::close::truncate_reason;
+
+/// One open WebSocket connection, from `wse_server_accept`,
+/// `wse_client_connect`, or an event (borrowed).
+///
+/// Every function taking `const wse_conn *` may be called from any thread
+/// at the same time as any other: send from several threads while another
+/// receives and a third closes. Messages are delivered in order.
+///
+/// Methods: `wse_conn_send_text`, `wse_conn_send_binary`,
+/// `wse_conn_try_send_text`, `wse_conn_try_send_binary`, `wse_conn_ping`,
+/// `wse_conn_recv`, `wse_conn_poll`, `wse_conn_close`, `wse_conn_close_info`,
+/// `wse_conn_is_closed`, `wse_conn_path`, `wse_conn_query`, `wse_conn_header`,
+/// `wse_conn_subprotocol`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
+/// `wse_conn_retain`, `wse_conn_free`.
+pub struct wse_conn {
+    _private: [u8; 0],
+}
+
+impl Handle for wse_conn {
+    type Rust = Conn;
+}
+
+/// Who initiated a close.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wse_close_initiator {
+    /// This side: the application, server shutdown, or the library
+    /// enforcing a rule (the reason says which).
+    Local = 1,
+    /// The peer sent the first close frame.
+    Peer = 2,
+    /// Nobody: the TCP connection failed or the peer went silent (code 1006).
+    Transport = 3,
+}
+
+/// How a connection closed, from `wse_conn_close_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wse_close_info {
+    /// The close code (1005: the peer sent none; 1006: no close handshake).
+    pub code: u16,
+    /// The peer's close frame arrived and nothing failed.
+    pub clean: bool,
+    /// Who started the close.
+    pub initiator: wse_close_initiator,
+    /// The reason, NUL-terminated UTF-8 (at most 123 bytes).
+    pub reason: [c_char; 124],
+}
+
+fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
+    borrow(conn).ok_or_else(|| null("conn"))
+}
+
+fn done(result: crate::Result<()>) -> wse_result {
+    match result {
+        Ok(()) => wse_result::Ok,
+        Err(e) => fail(&e),
+    }
+}
+
+fn text_message(data: *const c_char, len: usize) -> Result<Message, wse_result> {
+    let raw = bytes(data.cast(), len, "data")?;
+    match std::str::from_utf8(raw) {
+        Ok(s) => Ok(Message::Text(s.to_owned())),
+        Err(e) => {
+            set_last_error(
+                &format!("text is not UTF-8 (at byte {})", e.valid_up_to()),
+                0,
+            );
+            Err(wse_result::InvalidUtf8)
+        }
+    }
+}
+
+fn binary_message(data: *const u8, len: usize) -> Result<Message, wse_result> {
+    Ok(Message::Binary(bytes(data, len, "data")?.to_vec()))
+}
+
+/// Send `len` bytes of UTF-8 text (copied; no NUL needed), applying the
+/// configured overflow policy if the send queue is full.
+///
+/// `WSE_RESULT_OK` means the message is queued; it is written unless the
+/// connection fails first.
+/// Thread safety: any thread, concurrently with any other call on `conn`.
+/// Errors: `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_CLOSED` once a close has
+/// started; `WSE_RESULT_TIMEOUT` or `WSE_RESULT_QUEUE_FULL` (by policy);
+/// `WSE_RESULT_NULL_PARAMETER` (`data` may be NULL only when `len` is 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_send_text(
+    conn: *const wse_conn,
+    data: *const c_char,
+    len: usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        match text_message(data, len) { Ok(m) => done(conn.send(m)), Err(rc) => rc }
+    }
+}
+
+/// Send `len` bytes of binary data (copied), applying the configured
+/// overflow policy if the send queue is full.
+///
+/// Thread safety: any thread, concurrently with any other call on `conn`.
+/// Errors: as `wse_conn_send_text`, without `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_send_binary(
+    conn: *const wse_conn,
+    data: *const u8,
+    len: usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        match binary_message(data, len) { Ok(m) => done(conn.send(m)), Err(rc) => rc }
+    }
+}
+
+/// Queue text only if there is room now (never waits, whatever the policy).
+///
+/// Thread safety: any thread, concurrently with any other call on `conn`.
+/// Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_text`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_try_send_text(
+    conn: *const wse_conn,
+    data: *const c_char,
+    len: usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        match text_message(data, len) { Ok(m) => done(conn.try_send(m)), Err(rc) => rc }
+    }
+}
+
+/// Queue binary data only if there is room now (never waits).
+///
+/// Thread safety: any thread, concurrently with any other call on `conn`.
+/// Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_binary`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_try_send_binary(
+    conn: *const wse_conn,
+    data: *const u8,
+    len: usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        match binary_message(data, len) { Ok(m) => done(conn.try_send(m)), Err(rc) => rc }
+    }
+}
+
+/// Send a ping with up to 125 bytes of payload, ahead of queued messages.
+/// The engine answers the peer's pings by itself.
+///
+/// Thread safety: any thread, concurrently with any other call on `conn`.
+/// Errors: `WSE_RESULT_INVALID_ARGUMENT` (over 125 bytes);
+/// `WSE_RESULT_QUEUE_FULL`; `WSE_RESULT_CLOSED`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_ping(conn: *const wse_conn, data: *const u8, len: usize) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        match bytes(data, len, "data") { Ok(p) => done(conn.ping(p)), Err(rc) => rc }
+    }
+}
+
+/// Wait up to `timeout_ms` for the next message.
+///
+/// Every message that arrived before the connection closed is delivered
+/// before this reports `WSE_RESULT_CLOSED`.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*msg_out` is a new message owned by the
+/// caller; release it with `wse_message_free`. Otherwise it is unchanged.
+/// Thread safety: any thread; several may receive at once, each message
+/// goes to one of them.
+/// Errors: `WSE_RESULT_TIMEOUT`; `WSE_RESULT_CLOSED` (see
+/// `wse_conn_close_info`); `WSE_RESULT_INVALID_ARGUMENT` on a poll-mode
+/// server's connection (use `wse_server_poll`); `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_recv(
+    conn: *const wse_conn,
+    timeout_ms: u32,
+    msg_out: *mut *mut wse_message,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        if msg_out.is_null() {
+            return null("msg_out");
+        }
+        let received = match timeout_ms {
+            0 => conn.try_recv().and_then(|m| m.ok_or(Error::Timeout)),
+            ms => conn.recv_timeout(timeout(ms)),
+        };
+        match received {
+            Ok(m) => {
+                write_out(msg_out, into_box::<wse_message>(m));
+                wse_result::Ok
+            }
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// The next event of a client connection (or an accepted one): a message
+/// (`WSE_EVENT_KIND_MESSAGE`) or, once, its close (`WSE_EVENT_KIND_CLOSED`),
+/// waiting up to `timeout_ms`. The same event API as `wse_server_poll`, for
+/// a game loop that drives a client once per frame.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*event_out` is a new event owned by the
+/// caller; release it with `wse_event_free`. Otherwise it is unchanged.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_TIMEOUT` (no event); `WSE_RESULT_CLOSED` after the
+/// close event was delivered; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_poll(
+    conn: *const wse_conn,
+    timeout_ms: u32,
+    event_out: *mut *mut wse_event,
+) -> wse_result {
+    ffi_boundary! {
+        let Some(c) = borrow(conn) else { return null("conn") };
+        if event_out.is_null() {
+            return null("event_out");
+        }
+        let received = match timeout_ms {
+            0 => c.try_recv().and_then(|m| m.ok_or(Error::Timeout)),
+            ms => c.recv_timeout(timeout(ms)),
+        };
+        // The event holds its own reference to the connection.
+        let Some(arc) = clone_arc(conn) else { return null("conn") };
+        let event = match received {
+            Ok(m) => ServerEvent::Message(arc, m),
+            Err(Error::ConnectionClosed(info)) => {
+                if !c.take_close_event() {
+                    return fail(&Error::ConnectionClosed(info));
+                }
+                ServerEvent::Closed(arc, *info)
+            }
+            Err(e) => return fail(&e),
+        };
+        write_out(event_out, into_box::<wse_event>(event));
+        wse_result::Ok
+    }
+}
+
+/// Start the close handshake with `code` and `reason` (NUL-terminated, at
+/// most 123 bytes; NULL for none). Queued messages are sent first; the
+/// connection is torn down when the peer answers or after the close timeout.
+/// Does not free `conn`.
+///
+/// Thread safety: any thread, any number of times.
+/// Errors: `WSE_RESULT_CLOSED` if a close had already started (closing is
+/// idempotent: nothing else happens); `WSE_RESULT_INVALID_ARGUMENT` for a
+/// code that may not be sent (only 1000-1003, 1007-1014, 3000-4999) or a
+/// reason over 123 bytes; `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_close(
+    conn: *const wse_conn,
+    code: u16,
+    reason: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        let reason = if reason.is_null() {
+            ""
+        } else {
+            match c_str(reason, "reason") { Ok(r) => r, Err(rc) => return rc }
+        };
+        match conn.close(code, reason) {
+            Ok(true) => wse_result::Ok,
+            Ok(false) => wse_result::Closed,
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// How the connection closed (or is closing): code, reason, initiator and
+/// whether it was clean.
+///
+/// Ownership: `*info_out` is the caller's struct, written on success.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_CLOSED` while no close has started;
+/// `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_close_info(
+    conn: *const wse_conn,
+    info_out: *mut wse_close_info,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        if info_out.is_null() {
+            return null("info_out");
+        }
+        let Some(info) = conn.close_info() else { return wse_result::NotClosed };
+        let mut reason = [0 as c_char; 124];
+        for (dst, src) in reason.iter_mut().zip(truncate_reason(&info.reason).bytes()) {
+            *dst = src as c_char;
+        }
+        let initiator = match info.initiator {
+            CloseInitiator::Local => wse_close_initiator::Local,
+            CloseInitiator::Peer => wse_close_initiator::Peer,
+            CloseInitiator::Transport => wse_close_initiator::Transport,
+        };
+        write_out(info_out, wse_close_info { code: info.code.0, clean: info.clean, initiator, reason });
+        wse_result::Ok
+    }
+}
+
+/// Whether a close has started (nothing more can be sent); true for NULL.
+///
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_is_closed(conn: *const wse_conn) -> bool {
+    ffi_boundary! { borrow(conn).is_none_or(Conn::is_closed) }
+}
+
+/// Copy the request path (without the query) into `buf`, NUL-terminated.
+/// For a client connection, the path it requested.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size
+/// needed); `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_path(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        match conn_ref(conn) { Ok(c) => copy_str(&c.request().path, buf, len, out_n), Err(rc) => rc }
+    }
+}
+
+/// Copy the query string (without `?`) into `buf`, NUL-terminated.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_FOUND` if the request had no query;
+/// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_query(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        match conn_ref(conn) {
+            Ok(c) => match &c.request().query {
+                Some(q) => copy_str(q, buf, len, out_n),
+                None => wse_result::NotFound,
+            },
+            Err(rc) => rc,
+        }
+    }
+}
+
+/// Copy the value of the first header called `name` (case-insensitive)
+/// into `buf`, NUL-terminated. Server side: the client's request headers;
+/// client side: the server's response headers.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
+/// `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for the name.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_header(
+    conn: *const wse_conn,
+    name: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        let name = match c_str(name, "name") { Ok(n) => n, Err(rc) => return rc };
+        match conn.request().header(name) {
+            Some(v) => copy_str(v, buf, len, out_n),
+            None => wse_result::NotFound,
+        }
+    }
+}
+
+/// Copy the negotiated subprotocol into `buf`, NUL-terminated.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_FOUND` if none was negotiated;
+/// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_subprotocol(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        match conn_ref(conn) {
+            Ok(c) => match c.subprotocol() {
+                Some(p) => copy_str(p, buf, len, out_n),
+                None => wse_result::NotFound,
+            },
+            Err(rc) => rc,
+        }
+    }
+}
+
+/// Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
+/// `buf`, NUL-terminated.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_peer_address(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        match conn_ref(conn) { Ok(c) => copy_str(&c.peer_addr().to_string(), buf, len, out_n), Err(rc) => rc }
+    }
+}
+
+/// Messages queued for sending and not yet taken by the writer; 0 for NULL.
+///
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_send_queue_len(conn: *const wse_conn) -> usize {
+    ffi_boundary! { borrow(conn).map_or(0, Conn::send_queue_len) }
+}
+
+/// Take another reference to `conn` (for example, to keep a connection
+/// from an event after freeing the event). Returns `conn` itself, now with
+/// one more owner; each reference is released with its own `wse_conn_free`.
+///
+/// Ownership: the caller owns the returned reference.
+/// Thread safety: any thread.
+/// Errors: NULL if `conn` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_retain(conn: *const wse_conn) -> *mut wse_conn {
+    ffi_boundary! {
+        match clone_arc(conn) {
+            Some(arc) => into_arc::<wse_conn>(arc).cast_mut(),
+            None => std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Release a reference to a connection. Releasing the last reference of
+/// an open connection (outside a poll-mode server, which keeps its own)
+/// closes it with 1000. Never blocks: the connection's threads finish the
+/// close handshake, or give up after the close timeout, on their own.
+/// Calling with NULL is fine. Must not be called twice for one reference.
+///
+/// Thread safety: any thread, once no other thread uses this reference.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_free(conn: *mut wse_conn) {
+    ffi_boundary! { free_arc(conn.cast_const()) }
+}

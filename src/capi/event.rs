@@ -1,0 +1,141 @@
+//! Events from `wse_server_poll` and `wse_conn_poll`.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::boundary::ffi_boundary;
+use super::conn::wse_conn;
+use super::handles::{Handle, borrow, copy_str, null, take_box};
+use super::message::wse_message;
+use super::result::wse_result;
+use crate::engine::ServerEvent;
+
+/// Something that happened on a connection: it opened, a message arrived,
+/// or it closed.
+///
+/// Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_message`,
+/// `wse_event_close_code`, `wse_event_close_clean`, `wse_event_close_reason`,
+/// `wse_event_free`.
+pub struct wse_event {
+    _private: [u8; 0],
+}
+
+impl Handle for wse_event {
+    type Rust = ServerEvent;
+}
+
+/// The kind of an event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wse_event_kind {
+    /// Not an event (the handle was NULL).
+    None = 0,
+    /// A connection completed its handshake (server poll only).
+    Open = 1,
+    /// A message arrived; see `wse_event_message`.
+    Message = 2,
+    /// The connection closed; its last event. See `wse_event_close_code`.
+    Closed = 3,
+}
+
+/// The kind of `event`; `WSE_EVENT_KIND_NONE` for NULL.
+///
+/// Thread safety: any thread, while `event` is alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(ServerEvent::Open(_)) => wse_event_kind::Open,
+            Some(ServerEvent::Message(..)) => wse_event_kind::Message,
+            Some(ServerEvent::Closed(..)) => wse_event_kind::Closed,
+            None => wse_event_kind::None,
+        }
+    }
+}
+
+/// The connection the event is about: use it to reply or close.
+///
+/// Ownership: borrowed, valid until `wse_event_free(event)`. To keep the
+/// connection longer, take your own reference with `wse_conn_retain`.
+/// (A poll-mode server keeps its connections alive until they close.)
+/// Thread safety: any thread, while `event` is alive.
+/// Errors: NULL if `event` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_conn(event: *const wse_event) -> *const wse_conn {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(ev) => Arc::as_ptr(ev.conn()).cast(),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// The message of a `WSE_EVENT_KIND_MESSAGE` event, else NULL.
+///
+/// Ownership: borrowed, valid until `wse_event_free(event)`; do not free it.
+/// Thread safety: any thread, while `event` is alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_message {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(ServerEvent::Message(_, m)) => (m as *const crate::protocol::Message).cast(),
+            _ => std::ptr::null(),
+        }
+    }
+}
+
+/// The close code of a `WSE_EVENT_KIND_CLOSED` event (1005: the peer sent
+/// none; 1006: no close handshake), else 0.
+///
+/// Thread safety: any thread, while `event` is alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_close_code(event: *const wse_event) -> u16 {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(ServerEvent::Closed(_, info)) => info.code.0,
+            _ => 0,
+        }
+    }
+}
+
+/// Whether a `WSE_EVENT_KIND_CLOSED` event's connection closed cleanly (the
+/// peer's close frame arrived and nothing failed); false otherwise.
+///
+/// Thread safety: any thread, while `event` is alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_close_clean(event: *const wse_event) -> bool {
+    ffi_boundary! { matches!(borrow(event), Some(ServerEvent::Closed(_, info)) if info.clean) }
+}
+
+/// Copy the close reason of a `WSE_EVENT_KIND_CLOSED` event into `buf`
+/// (NUL-terminated; at most 124 bytes are ever needed); `*out_n` gets its
+/// length. Other events give an empty string.
+///
+/// Ownership: `buf` and `out_n` are the caller's.
+/// Thread safety: any thread, while `event` is alive.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_BUFFER_TOO_SMALL` (then
+/// `*out_n` is the size needed).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_close_reason(
+    event: *const wse_event,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(ServerEvent::Closed(_, info)) => copy_str(&info.reason, buf, len, out_n),
+            Some(_) => copy_str("", buf, len, out_n),
+            None => null("event"),
+        }
+    }
+}
+
+/// Free an event (and the borrowed connection pointer and message it
+/// handed out). Calling with NULL is fine. Must not be called twice.
+///
+/// Thread safety: any thread, once no other thread uses `event`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_free(event: *mut wse_event) {
+    ffi_boundary! { drop(take_box(event)); }
+}

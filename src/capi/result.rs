@@ -1,0 +1,151 @@
+//! Result codes, their descriptions, and the calling thread's last error.
+
+use std::cell::RefCell;
+use std::ffi::c_char;
+
+use crate::error::Error;
+
+/// The outcome of a fallible call. `WSE_RESULT_OK` is 0, so
+/// `if (rc != WSE_RESULT_OK)` checks for failure.
+///
+/// Values are fixed and only ever appended to. `wse_result_str` describes
+/// each; `wse_last_error_message` gives details of the last failure on the
+/// calling thread.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wse_result {
+    /// Success.
+    Ok = 0,
+    /// Nothing happened within the timeout (or, with `WSE_TIMEOUT_NONE`,
+    /// nothing was ready).
+    Timeout = 1,
+    /// The connection is closed or closing; `wse_conn_close_info` says how.
+    Closed = 2,
+    /// The send queue (or control lane) is full; nothing was queued.
+    QueueFull = 3,
+    /// A required pointer argument was NULL.
+    NullParameter = 4,
+    /// An argument was invalid (see `wse_last_error_message`).
+    InvalidArgument = 5,
+    /// A bug in wsengine was caught at the API boundary; the call did nothing useful.
+    Panic = 6,
+    /// The opening handshake failed; `wse_last_error_http_status` gives the
+    /// HTTP status when there was one.
+    Handshake = 7,
+    /// An operating-system I/O error (bind or connect failed, ...).
+    Io = 8,
+    /// The URL is not a usable `ws://` URL.
+    InvalidUrl = 9,
+    /// The server has been shut down.
+    ServerShutdown = 10,
+    /// The caller's buffer is too small; the size needed was stored.
+    BufferTooSmall = 11,
+    /// Text (or a string argument) is not valid UTF-8.
+    InvalidUtf8 = 12,
+    /// The connection is still open, so there is no close information yet.
+    NotClosed = 13,
+    /// The requested item (a header, a subprotocol) is not present.
+    NotFound = 14,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<(String, u16)> = const { RefCell::new((String::new(), 0)) };
+}
+
+/// Record the detail of a failure on this thread.
+pub(crate) fn set_last_error(message: &str, http_status: u16) {
+    LAST_ERROR.with(|e| {
+        let mut e = e.borrow_mut();
+        e.0.clear();
+        e.0.push_str(message);
+        e.1 = http_status;
+    });
+}
+
+/// Record `error` as this thread's last error and return its code.
+pub(crate) fn fail(error: &Error) -> wse_result {
+    let status = match error {
+        Error::Handshake(h) => h.status(),
+        _ => 0,
+    };
+    set_last_error(&error.to_string(), status);
+    wse_result::from(error)
+}
+
+impl From<&Error> for wse_result {
+    // Exhaustive on purpose: a new error variant must choose its C code.
+    fn from(error: &Error) -> Self {
+        match error {
+            Error::ConnectionClosed(_) => wse_result::Closed,
+            Error::ServerShutdown => wse_result::ServerShutdown,
+            Error::Timeout => wse_result::Timeout,
+            Error::QueueFull(_) => wse_result::QueueFull,
+            Error::InvalidArgument(_) => wse_result::InvalidArgument,
+            Error::Handshake(_) => wse_result::Handshake,
+            Error::Url(_) => wse_result::InvalidUrl,
+            Error::Io(_) => wse_result::Io,
+        }
+    }
+}
+
+/// A static, NUL-terminated description of a result code.
+///
+/// Ownership: the string is static; never free it.
+/// Thread safety: any thread.
+/// Errors: none; an unknown code gives "unknown result code".
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_result_str(code: u32) -> *const c_char {
+    let text: &'static [u8] = match code {
+        0 => b"ok\0",
+        1 => b"timed out\0",
+        2 => b"connection closed\0",
+        3 => b"queue full\0",
+        4 => b"NULL parameter\0",
+        5 => b"invalid argument\0",
+        6 => b"internal error (panic caught)\0",
+        7 => b"handshake failed\0",
+        8 => b"I/O error\0",
+        9 => b"invalid URL\0",
+        10 => b"server shut down\0",
+        11 => b"buffer too small\0",
+        12 => b"invalid UTF-8\0",
+        13 => b"connection not closed\0",
+        14 => b"not found\0",
+        _ => b"unknown result code\0",
+    };
+    text.as_ptr().cast()
+}
+
+/// Copy the detail of the last failure on the calling thread (e.g.
+/// "handshake failed: server answered HTTP 403 instead of 101") into `buf`,
+/// NUL-terminated; `*out_n` gets its length without the NUL. An empty
+/// string if no call has failed on this thread.
+///
+/// Only calls that fail on the caller's thread set it (config, bind,
+/// connect, send, ...). What happens on engine threads is read from the
+/// connection with `wse_conn_close_info`.
+///
+/// Ownership: `buf` and `out_n` are the caller's.
+/// Thread safety: any thread; each thread has its own last error.
+/// Errors: `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size
+/// needed, NUL included); `WSE_RESULT_NULL_PARAMETER` if `out_n` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_last_error_message(
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    super::boundary::ffi_boundary! {
+        let message = LAST_ERROR.with(|e| e.borrow().0.clone());
+        super::handles::copy_str(&message, buf, len, out_n)
+    }
+}
+
+/// The HTTP status of the last failed handshake on the calling thread
+/// (e.g. 403, 404, 503), or 0 if the last failure had none.
+///
+/// Thread safety: any thread; each thread has its own last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_last_error_http_status() -> u16 {
+    super::boundary::ffi_boundary! { LAST_ERROR.with(|e| e.borrow().1) }
+}

@@ -1,0 +1,178 @@
+//! Servers: bind, accept or poll, shut down.
+
+use std::ffi::c_char;
+
+use super::boundary::ffi_boundary;
+use super::config::wse_config;
+use super::conn::wse_conn;
+use super::event::wse_event;
+use super::handles::{Handle, borrow, c_str, into_arc, into_box, null, take_box, write_out};
+use super::result::{fail, wse_result};
+use super::timeout;
+use crate::config::Config;
+use crate::engine::Server;
+use crate::error::Error;
+
+/// A listening WebSocket server. A listener thread accepts TCP connections
+/// and runs each handshake on the connection's own thread.
+///
+/// Methods: `wse_server_bind`, `wse_server_accept`, `wse_server_poll`,
+/// `wse_server_local_port`, `wse_server_connection_count`,
+/// `wse_server_shutdown`, `wse_server_free`.
+pub struct wse_server {
+    _private: [u8; 0],
+}
+
+impl Handle for wse_server {
+    type Rust = Server;
+}
+
+/// Listen on `addr` ("127.0.0.1:9001"; port 0 picks a free port) and start
+/// accepting connections.
+///
+/// `config` may be NULL for the defaults; the server keeps its own copy.
+/// With `wse_config_builder_set_poll_events`, connections and messages
+/// arrive through `wse_server_poll`; otherwise through `wse_server_accept`
+/// and `wse_conn_recv`.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*server_out` is a new server owned by the
+/// caller; release it with `wse_server_free`. Otherwise it is unchanged.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+/// `WSE_RESULT_IO` (the address cannot be bound, threads cannot start);
+/// `WSE_RESULT_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_bind(
+    addr: *const c_char,
+    config: *const wse_config,
+    server_out: *mut *mut wse_server,
+) -> wse_result {
+    ffi_boundary! {
+        let addr = match c_str(addr, "addr") { Ok(a) => a, Err(rc) => return rc };
+        if server_out.is_null() {
+            return null("server_out");
+        }
+        let config = borrow(config).cloned().unwrap_or_else(Config::default);
+        match Server::bind(addr, config) {
+            Ok(server) => {
+                write_out(server_out, into_box::<wse_server>(server));
+                wse_result::Ok
+            }
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// Wait up to `timeout_ms` for the next open connection.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*conn_out` is a new connection owned by
+/// the caller; release it with `wse_conn_free` (which closes it with 1000
+/// if it is still open). Otherwise `*conn_out` is unchanged.
+/// Thread safety: any thread; several threads may accept at once, each
+/// connection goes to one of them.
+/// Errors: `WSE_RESULT_TIMEOUT`; `WSE_RESULT_SERVER_SHUTDOWN`;
+/// `WSE_RESULT_INVALID_ARGUMENT` for a poll-mode server;
+/// `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_accept(
+    server: *const wse_server,
+    timeout_ms: u32,
+    conn_out: *mut *mut wse_conn,
+) -> wse_result {
+    ffi_boundary! {
+        let Some(server) = borrow(server) else { return null("server") };
+        if conn_out.is_null() {
+            return null("conn_out");
+        }
+        let accepted = match timeout_ms {
+            0 => server.try_accept().and_then(|c| c.ok_or(Error::Timeout)),
+            ms => server.accept_timeout(timeout(ms)),
+        };
+        match accepted {
+            Ok(conn) => {
+                write_out(conn_out, into_arc::<wse_conn>(std::sync::Arc::new(conn)).cast_mut());
+                wse_result::Ok
+            }
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// The next event of a poll-mode server, waiting up to `timeout_ms`.
+///
+/// A game loop calls `wse_server_poll(server, WSE_TIMEOUT_NONE, &ev)` until
+/// it returns `WSE_RESULT_TIMEOUT`, once per frame, on its own thread. The
+/// answer to a peer's close is sent after the replies of the frame in which
+/// the connection's last message was taken.
+///
+/// Ownership: on `WSE_RESULT_OK`, `*event_out` is a new event owned by the
+/// caller; release it with `wse_event_free`. Otherwise it is unchanged.
+/// Thread safety: any thread; each event goes to one caller.
+/// Errors: `WSE_RESULT_TIMEOUT` (no event); `WSE_RESULT_SERVER_SHUTDOWN`
+/// once shut down and drained; `WSE_RESULT_INVALID_ARGUMENT` if the server
+/// is not in poll mode; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_poll(
+    server: *const wse_server,
+    timeout_ms: u32,
+    event_out: *mut *mut wse_event,
+) -> wse_result {
+    ffi_boundary! {
+        let Some(server) = borrow(server) else { return null("server") };
+        if event_out.is_null() {
+            return null("event_out");
+        }
+        match server.poll(timeout(timeout_ms)) {
+            Ok(Some(event)) => {
+                write_out(event_out, into_box::<wse_event>(event));
+                wse_result::Ok
+            }
+            Ok(None) => wse_result::Timeout,
+            Err(e) => fail(&e),
+        }
+    }
+}
+
+/// The TCP port the server listens on (useful after binding port 0); 0 for NULL.
+///
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_local_port(server: *const wse_server) -> u16 {
+    ffi_boundary! { borrow(server).map_or(0, |s| s.local_addr().port()) }
+}
+
+/// Connections open or in their handshake right now; 0 for NULL.
+///
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_connection_count(server: *const wse_server) -> usize {
+    ffi_boundary! { borrow(server).map_or(0, Server::connection_count) }
+}
+
+/// Shut down: stop accepting, close every connection with 1001 (going
+/// away), and wait until their threads have exited (about the close
+/// timeout at most). Blocked accepts and polls return
+/// `WSE_RESULT_SERVER_SHUTDOWN`. Idempotent. The handle stays valid until
+/// `wse_server_free`.
+///
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_shutdown(server: *const wse_server) -> wse_result {
+    ffi_boundary! {
+        let Some(server) = borrow(server) else { return null("server") };
+        server.shutdown();
+        wse_result::Ok
+    }
+}
+
+/// Shut the server down (as `wse_server_shutdown`) and free it. Calling
+/// with NULL is fine. Must not be called twice, nor while another thread
+/// is still using `server`. Connections handed out stay valid handles
+/// (closed) until their own `wse_conn_free`.
+///
+/// Thread safety: no other thread may use `server` during or after this.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_server_free(server: *mut wse_server) {
+    ffi_boundary! { drop(take_box(server)); }
+}
