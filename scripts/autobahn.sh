@@ -5,7 +5,11 @@
 #
 #   scripts/autobahn.sh            # both sides
 #   scripts/autobahn.sh server     # or: client
+#   ECHO_SERVER=target/c-examples/echo_server LABEL=c scripts/autobahn.sh server
 #
+# ECHO_SERVER is the server under test (default: the Rust echo_server
+# example); every echo server of the project must match the same expected
+# results. LABEL names its report directory and log.
 # Needs ../shared/autobahn (or WSENGINE_SHARED) and python3; the suite's venv is
 # made under target/autobahn-venv on first use. Release examples must be built.
 set -euo pipefail
@@ -14,6 +18,8 @@ SHARED="${WSENGINE_SHARED:-../shared}"
 AB="$SHARED/autobahn"
 VENV="$PWD/target/autobahn-venv"
 SIDES="${1:-server client}"
+ECHO_SERVER="${ECHO_SERVER:-target/release/examples/echo_server}"
+LABEL="${LABEL:-rust}"
 
 [ -d "$AB" ] || { echo "autobahn.sh: $AB not found (set WSENGINE_SHARED)" >&2; exit 2; }
 
@@ -34,18 +40,18 @@ free_port() {
 }
 
 check() { # side
-  "$VENV/bin/python" "$AB/summarize.py" "target/autobahn/$1" --baseline "tests/autobahn/expected-$1.json" \
+  "$VENV/bin/python" "$AB/summarize.py" "target/autobahn/$LABEL-$1" --baseline "tests/autobahn/expected-$1.json" \
     --fail-on-diff | sed -n '/^Baseline/,$p'
 }
 
 status=0
 for side in $SIDES; do
-  export VENV EXCLUDE_DEFLATE=1 REPORT_DIR="$PWD/target/autobahn/$side" SUITE_TIMEOUT=600
+  export VENV EXCLUDE_DEFLATE=1 REPORT_DIR="$PWD/target/autobahn/$LABEL-$side" SUITE_TIMEOUT=600
   port="$(free_port)"
-  log="target/autobahn-$side.log"
-  echo "==> Autobahn $side suite (groups 1-10) on 127.0.0.1:$port"
+  log="target/autobahn-$LABEL-$side.log"
+  echo "==> Autobahn $side suite (groups 1-10), $LABEL, on 127.0.0.1:$port"
   if [ "$side" = server ]; then
-    target/release/examples/echo_server "127.0.0.1:$port" >target/autobahn-echo-server.log 2>&1 &
+    "$ECHO_SERVER" "127.0.0.1:$port" >"target/autobahn-$LABEL-echo-server.log" 2>&1 &
     pid=$!
     AGENT=wsengine "$AB/run-server-suite.sh" "127.0.0.1:$port" >"$log" 2>&1 || true
     kill "$pid" 2>/dev/null || true
@@ -55,9 +61,9 @@ for side in $SIDES; do
   fi
   sed -n '/^  all /p' "$log"
   if check "$side"; then
-    echo "autobahn $side: every case as expected"
+    echo "autobahn $side ($LABEL): every case as expected"
   else
-    echo "autobahn $side: results differ from tests/autobahn/expected-$side.json (log: $log)"
+    echo "autobahn $side ($LABEL): results differ from tests/autobahn/expected-$side.json (log: $log)"
     status=1
   fi
 done

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Every test wsengine has: formatting, lints, layering, Rust unit/property/
-# integration/doc tests, docs, and the Autobahn conformance suites.
+# Every test wsengine has: formatting, lints, layering, the generated C
+# header being current, Rust unit/property/integration/doc tests, docs, the
+# C side (install, examples via pkg-config and CMake, C tests under
+# ASan+UBSan and valgrind), and the Autobahn conformance suites against the
+# Rust and C echo servers and the Rust client.
 #
 #   scripts/test.sh
 #
@@ -36,13 +39,28 @@ layering() {
   fi
 }
 
+header_current() {
+  # build.rs rewrites include/wsengine.h when src/capi changed; the committed
+  # header must already be what it generates.
+  cargo build --quiet --lib &&
+    git ls-files --error-unmatch include/wsengine.h >/dev/null &&
+    git diff --exit-code -- include/wsengine.h
+}
+
+autobahn_all() {
+  scripts/autobahn.sh server client &&
+    ECHO_SERVER=target/c/examples-pkgconfig/echo_server LABEL=c scripts/autobahn.sh server
+}
+
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
 stage "layering" layering
+stage "C header is current" header_current
 stage "cargo test" cargo test --quiet
 stage "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 stage "release build of the examples" cargo build --release --examples --quiet
-stage "Autobahn TestSuite (server and client)" scripts/autobahn.sh
+stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
+stage "Autobahn TestSuite (Rust server and client, C server)" autobahn_all
 
 echo
 if [ "$failed" -gt 0 ]; then

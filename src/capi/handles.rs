@@ -128,14 +128,9 @@ pub(crate) fn copy_str(text: &str, buf: *mut c_char, len: usize, out_n: *mut usi
         return null("out_n");
     }
     if len < text.len() + 1 || buf.is_null() {
+        // The size report says it all; the last error is left alone, so
+        // `wse_last_error_message` can be retried with a bigger buffer.
         write_out(out_n, text.len() + 1);
-        set_last_error(
-            &format!(
-                "buffer of {len} bytes is too small, {} needed",
-                text.len() + 1
-            ),
-            0,
-        );
         return wse_result::BufferTooSmall;
     }
     // SAFETY: `buf` is non-null and valid for `len` bytes (header rule),
