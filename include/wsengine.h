@@ -265,6 +265,7 @@ extern "C" {
  *
  * Ownership: static; never free it.
  * Thread safety: any thread.
+ * Errors: none.
  */
 const char *wse_version(void);
 
@@ -305,7 +306,9 @@ wse_config_builder *wse_config_builder_new(void);
  * Free a builder that was not built. Calling with NULL is fine. Must not
  * be called twice with the same value, nor after `wse_config_builder_build`.
  *
+ * Ownership: gives the builder back; it must not be used again.
  * Thread safety: the builder must not be in use on another thread.
+ * Errors: none (NULL is ignored).
  */
 void wse_config_builder_free(wse_config_builder *builder);
 
@@ -327,7 +330,9 @@ wse_result wse_config_builder_build(wse_config_builder *builder, const wse_confi
  * Release a config. Calling with NULL is fine. Must not be called twice
  * with the same value.
  *
+ * Ownership: releases the caller's reference; servers and connections built from the config keep their own copy.
  * Thread safety: any thread, once no other thread is using `config`.
+ * Errors: none (NULL is ignored).
  */
 void wse_config_free(const wse_config *config);
 
@@ -337,6 +342,7 @@ void wse_config_free(const wse_config *config);
  * `WSE_OVERFLOW_POLICY_BLOCK` waits (`WSE_TIMEOUT_INFINITE`: as long as the
  * connection lives). Default: block up to 10,000 ms.
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for an
  * unknown policy.
@@ -349,6 +355,7 @@ wse_result wse_config_builder_set_overflow_policy(wse_config_builder *builder,
  * Add a subprotocol: for a server, one it supports (in preference order);
  * for a client, one it offers. `name` is NUL-terminated and copied.
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
@@ -359,6 +366,7 @@ wse_result wse_config_builder_add_subprotocol(wse_config_builder *builder, const
  * origin; requests without an Origin header are still accepted; others get
  * 403). `origin` is NUL-terminated and copied.
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
@@ -369,6 +377,7 @@ wse_result wse_config_builder_add_allowed_origin(wse_config_builder *builder, co
  * `Authorization`). Both strings are NUL-terminated and copied; CR and LF
  * are refused when connecting.
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
@@ -379,6 +388,7 @@ wse_result wse_config_builder_add_header(wse_config_builder *builder,
 /**
  * Largest message accepted from the peer, all fragments together (default 64 MiB; larger ones close with 1009).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -389,6 +399,7 @@ wse_result wse_config_builder_set_max_message_size(wse_config_builder *builder,
 /**
  * Largest single frame accepted from the peer (default 16 MiB).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -398,6 +409,7 @@ wse_result wse_config_builder_set_max_frame_size(wse_config_builder *builder, si
 /**
  * Largest upgrade request or response head (default 8 KiB; larger ones get 431).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -407,6 +419,7 @@ wse_result wse_config_builder_set_max_handshake_bytes(wse_config_builder *builde
 /**
  * Server: most connections at once (default 10,000, lowered to what the OS allows; more get 503).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -416,6 +429,7 @@ wse_result wse_config_builder_set_max_connections(wse_config_builder *builder, s
 /**
  * Messages queued for sending per connection before the overflow policy applies (default 1024).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -425,6 +439,7 @@ wse_result wse_config_builder_set_send_queue_capacity(wse_config_builder *builde
 /**
  * Complete messages buffered per connection for `wse_conn_recv` (default 256).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -434,6 +449,7 @@ wse_result wse_config_builder_set_recv_queue_capacity(wse_config_builder *builde
 /**
  * Bytes of complete messages buffered per connection before reading stops (default 16 MiB).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -443,6 +459,7 @@ wse_result wse_config_builder_set_recv_queue_bytes(wse_config_builder *builder, 
 /**
  * Server: handshaken connections waiting for `wse_server_accept` (default 128; beyond, 503).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -452,6 +469,7 @@ wse_result wse_config_builder_set_accept_queue_capacity(wse_config_builder *buil
 /**
  * Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -461,6 +479,7 @@ wse_result wse_config_builder_set_event_queue_capacity(wse_config_builder *build
 /**
  * Stack size of each connection thread, at least 64 KiB (default 128 KiB).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -470,6 +489,7 @@ wse_result wse_config_builder_set_thread_stack_size(wse_config_builder *builder,
 /**
  * Bytes read from the socket at a time, at least 512 (default 16 KiB).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -479,6 +499,7 @@ wse_result wse_config_builder_set_read_buffer_size(wse_config_builder *builder, 
 /**
  * Time for the opening handshake (default 10,000 ms).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -488,6 +509,7 @@ wse_result wse_config_builder_set_handshake_timeout_ms(wse_config_builder *build
 /**
  * Client: time to establish the TCP connection (default 10,000 ms).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -497,6 +519,7 @@ wse_result wse_config_builder_set_connect_timeout_ms(wse_config_builder *builder
 /**
  * Time the close handshake may take before the socket is dropped (default 5,000 ms).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -506,6 +529,7 @@ wse_result wse_config_builder_set_close_timeout_ms(wse_config_builder *builder, 
 /**
  * Time to wait for an answer to a keepalive ping before dropping the peer (default 20,000 ms).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -515,6 +539,7 @@ wse_result wse_config_builder_set_ping_timeout_ms(wse_config_builder *builder, u
 /**
  * Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -524,6 +549,7 @@ wse_result wse_config_builder_set_ping_interval_ms(wse_config_builder *builder, 
 /**
  * Close with 1001 after this long without a message either way; 0 never does (the default).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -533,6 +559,7 @@ wse_result wse_config_builder_set_idle_timeout_ms(wse_config_builder *builder, u
 /**
  * Server: deliver connections, messages and closes as events through `wse_server_poll` instead of `wse_server_accept` and `wse_conn_recv` (default false).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -543,6 +570,7 @@ wse_result wse_config_builder_set_poll_events(wse_config_builder *builder,
 /**
  * Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
  *
+ * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -555,6 +583,7 @@ wse_result wse_config_builder_set_accept_unmasked_frames(wse_config_builder *bui
  *
  * `WSE_RESULT_OK` means the message is queued; it is written unless the
  * connection fails first.
+ * Ownership: the bytes are copied before this returns; `data` stays the caller's.
  * Thread safety: any thread, concurrently with any other call on `conn`.
  * Errors: `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_CLOSED` once a close has
  * started; `WSE_RESULT_TIMEOUT` or `WSE_RESULT_QUEUE_FULL` (by policy);
@@ -566,6 +595,7 @@ wse_result wse_conn_send_text(const wse_conn *conn, const char *data, size_t len
  * Send `len` bytes of binary data (copied), applying the configured
  * overflow policy if the send queue is full.
  *
+ * Ownership: the bytes are copied before this returns; `data` stays the caller's.
  * Thread safety: any thread, concurrently with any other call on `conn`.
  * Errors: as `wse_conn_send_text`, without `WSE_RESULT_INVALID_UTF8`.
  */
@@ -574,6 +604,7 @@ wse_result wse_conn_send_binary(const wse_conn *conn, const uint8_t *data, size_
 /**
  * Queue text only if there is room now (never waits, whatever the policy).
  *
+ * Ownership: the bytes are copied before this returns; `data` stays the caller's.
  * Thread safety: any thread, concurrently with any other call on `conn`.
  * Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_text`.
  */
@@ -582,6 +613,7 @@ wse_result wse_conn_try_send_text(const wse_conn *conn, const char *data, size_t
 /**
  * Queue binary data only if there is room now (never waits).
  *
+ * Ownership: the bytes are copied before this returns; `data` stays the caller's.
  * Thread safety: any thread, concurrently with any other call on `conn`.
  * Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_binary`.
  */
@@ -591,6 +623,7 @@ wse_result wse_conn_try_send_binary(const wse_conn *conn, const uint8_t *data, s
  * Send a ping with up to 125 bytes of payload, ahead of queued messages.
  * The engine answers the peer's pings by itself.
  *
+ * Ownership: the bytes are copied before this returns; `data` stays the caller's.
  * Thread safety: any thread, concurrently with any other call on `conn`.
  * Errors: `WSE_RESULT_INVALID_ARGUMENT` (over 125 bytes);
  * `WSE_RESULT_QUEUE_FULL`; `WSE_RESULT_CLOSED`; `WSE_RESULT_NULL_PARAMETER`.
@@ -633,6 +666,7 @@ wse_result wse_conn_poll(const wse_conn *conn, uint32_t timeout_ms, wse_event **
  * connection is torn down when the peer answers or after the close timeout.
  * Does not free `conn`.
  *
+ * Ownership: does not free `conn`; `reason` is copied.
  * Thread safety: any thread, any number of times.
  * Errors: `WSE_RESULT_CLOSED` if a close had already started (closing is
  * idempotent: nothing else happens); `WSE_RESULT_INVALID_ARGUMENT` for a
@@ -655,7 +689,9 @@ wse_result wse_conn_close_info(const wse_conn *conn, wse_close_info *info_out);
 /**
  * Whether a close has started (nothing more can be sent); true for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread.
+ * Errors: none (NULL counts as closed).
  */
 bool wse_conn_is_closed(const wse_conn *conn);
 
@@ -663,6 +699,7 @@ bool wse_conn_is_closed(const wse_conn *conn);
  * Copy the request path (without the query) into `buf`, NUL-terminated.
  * For a client connection, the path it requested.
  *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size
  * needed); `WSE_RESULT_NULL_PARAMETER`.
@@ -672,6 +709,7 @@ wse_result wse_conn_path(const wse_conn *conn, char *buf, size_t len, size_t *ou
 /**
  * Copy the query string (without `?`) into `buf`, NUL-terminated.
  *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_NOT_FOUND` if the request had no query;
  * `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
@@ -683,6 +721,7 @@ wse_result wse_conn_query(const wse_conn *conn, char *buf, size_t len, size_t *o
  * into `buf`, NUL-terminated. Server side: the client's request headers;
  * client side: the server's response headers.
  *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
  * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for the name.
@@ -696,6 +735,7 @@ wse_result wse_conn_header(const wse_conn *conn,
 /**
  * Copy the negotiated subprotocol into `buf`, NUL-terminated.
  *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_NOT_FOUND` if none was negotiated;
  * `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
@@ -706,6 +746,7 @@ wse_result wse_conn_subprotocol(const wse_conn *conn, char *buf, size_t len, siz
  * Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
  * `buf`, NUL-terminated.
  *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
  */
@@ -714,7 +755,9 @@ wse_result wse_conn_peer_address(const wse_conn *conn, char *buf, size_t len, si
 /**
  * Messages queued for sending and not yet taken by the writer; 0 for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread.
+ * Errors: none (NULL gives 0).
  */
 size_t wse_conn_send_queue_len(const wse_conn *conn);
 
@@ -736,14 +779,18 @@ wse_conn *wse_conn_retain(const wse_conn *conn);
  * close handshake, or give up after the close timeout, on their own.
  * Calling with NULL is fine. Must not be called twice for one reference.
  *
+ * Ownership: gives this reference back; other references (retained ones, events, a poll-mode server's own) stay valid.
  * Thread safety: any thread, once no other thread uses this reference.
+ * Errors: none (NULL is ignored).
  */
 void wse_conn_free(wse_conn *conn);
 
 /**
  * The kind of `event`; `WSE_EVENT_KIND_NONE` for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL gives `WSE_EVENT_KIND_NONE`).
  */
 wse_event_kind wse_event_get_kind(const wse_event *event);
 
@@ -763,6 +810,7 @@ const wse_conn *wse_event_conn(const wse_event *event);
  *
  * Ownership: borrowed, valid until `wse_event_free(event)`; do not free it.
  * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL for NULL, and for events that are not messages).
  */
 const wse_message *wse_event_message(const wse_event *event);
 
@@ -770,7 +818,9 @@ const wse_message *wse_event_message(const wse_event *event);
  * The close code of a `WSE_EVENT_KIND_CLOSED` event (1005: the peer sent
  * none; 1006: no close handshake), else 0.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL and other events give 0).
  */
 uint16_t wse_event_close_code(const wse_event *event);
 
@@ -778,7 +828,9 @@ uint16_t wse_event_close_code(const wse_event *event);
  * Whether a `WSE_EVENT_KIND_CLOSED` event's connection closed cleanly (the
  * peer's close frame arrived and nothing failed); false otherwise.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL and other events give false).
  */
 bool wse_event_close_clean(const wse_event *event);
 
@@ -798,14 +850,18 @@ wse_result wse_event_close_reason(const wse_event *event, char *buf, size_t len,
  * Free an event (and the borrowed connection pointer and message it
  * handed out). Calling with NULL is fine. Must not be called twice.
  *
+ * Ownership: gives the event back, with the connection pointer and message it lent out; connections kept with `wse_conn_retain` stay valid.
  * Thread safety: any thread, once no other thread uses `event`.
+ * Errors: none (NULL is ignored).
  */
 void wse_event_free(wse_event *event);
 
 /**
  * Whether `msg` is text or binary; `WSE_MESSAGE_KIND_NONE` for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread, while `msg` is alive.
+ * Errors: none (NULL gives `WSE_MESSAGE_KIND_NONE`).
  */
 wse_message_kind wse_message_get_kind(const wse_message *msg);
 
@@ -816,13 +872,16 @@ wse_message_kind wse_message_get_kind(const wse_message *msg);
  *
  * Ownership: borrowed from `msg`; do not free.
  * Thread safety: any thread, while `msg` is alive.
+ * Errors: none (NULL gives NULL).
  */
 const uint8_t *wse_message_data(const wse_message *msg);
 
 /**
  * The payload length in bytes (0 for NULL).
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread, while `msg` is alive.
+ * Errors: none (NULL gives 0).
  */
 size_t wse_message_len(const wse_message *msg);
 
@@ -831,7 +890,9 @@ size_t wse_message_len(const wse_message *msg);
  * not be called twice with the same value, nor on a message that belongs
  * to an event.
  *
+ * Ownership: gives the message back; its data pointer becomes invalid.
  * Thread safety: any thread, once no other thread uses `msg`.
+ * Errors: none (NULL is ignored).
  */
 void wse_message_free(wse_message *msg);
 
@@ -865,7 +926,9 @@ wse_result wse_last_error_message(char *buf, size_t len, size_t *out_n);
  * The HTTP status of the last failed handshake on the calling thread
  * (e.g. 403, 404, 503), or 0 if the last failure had none.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread; each thread has its own last error.
+ * Errors: none.
  */
 uint16_t wse_last_error_http_status(void);
 
@@ -921,14 +984,18 @@ wse_result wse_server_poll(const wse_server *server, uint32_t timeout_ms, wse_ev
 /**
  * The TCP port the server listens on (useful after binding port 0); 0 for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread.
+ * Errors: none (NULL gives 0).
  */
 uint16_t wse_server_local_port(const wse_server *server);
 
 /**
  * Connections open or in their handshake right now; 0 for NULL.
  *
+ * Ownership: nothing changes hands.
  * Thread safety: any thread.
+ * Errors: none (NULL gives 0).
  */
 size_t wse_server_connection_count(const wse_server *server);
 
@@ -939,6 +1006,7 @@ size_t wse_server_connection_count(const wse_server *server);
  * `WSE_RESULT_SERVER_SHUTDOWN`. Idempotent. The handle stays valid until
  * `wse_server_free`.
  *
+ * Ownership: does not free `server`.
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_NULL_PARAMETER`.
  */
@@ -950,7 +1018,9 @@ wse_result wse_server_shutdown(const wse_server *server);
  * is still using `server`. Connections handed out stay valid handles
  * (closed) until their own `wse_conn_free`.
  *
+ * Ownership: gives the server back and closes its listener.
  * Thread safety: no other thread may use `server` during or after this.
+ * Errors: none (NULL is ignored).
  */
 void wse_server_free(wse_server *server);
 

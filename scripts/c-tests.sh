@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The C side of the project, as a consumer sees it:
-#   1. the header compiles as C11 and as C++17 with strict warnings;
+#   1. the header compiles as C11 and as C++17 with strict warnings, and
+#      every function's comment has Ownership, Thread safety and Errors;
 #   2. the library is installed into target/install (scripts/install.sh);
 #   3. the C examples build against that tree with pkg-config, and again
 #      with CMake find_package;
@@ -20,6 +21,7 @@ printf '#include "wsengine.h"\nint main(void) { return wse_version() == 0; }\n' 
 cp "$OUT/header_check.c" "$OUT/header_check.cpp"
 cc -std=c11 $STRICT -Iinclude -c "$OUT/header_check.c" -o "$OUT/header_check_c.o"
 c++ -std=c++17 $STRICT -Iinclude -c "$OUT/header_check.cpp" -o "$OUT/header_check_cpp.o"
+python3 scripts/check-header-docs.py include/wsengine.h
 
 echo "==> install into $PREFIX"
 PREFIX="$PREFIX" scripts/install.sh

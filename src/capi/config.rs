@@ -76,7 +76,9 @@ pub extern "C" fn wse_config_builder_new() -> *mut wse_config_builder {
 /// Free a builder that was not built. Calling with NULL is fine. Must not
 /// be called twice with the same value, nor after `wse_config_builder_build`.
 ///
+/// Ownership: gives the builder back; it must not be used again.
 /// Thread safety: the builder must not be in use on another thread.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_config_builder_free(builder: *mut wse_config_builder) {
     ffi_boundary! { drop(take_box(builder)); }
@@ -113,7 +115,9 @@ pub extern "C" fn wse_config_builder_build(
 /// Release a config. Calling with NULL is fine. Must not be called twice
 /// with the same value.
 ///
+/// Ownership: releases the caller's reference; servers and connections built from the config keep their own copy.
 /// Thread safety: any thread, once no other thread is using `config`.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_config_free(config: *const wse_config) {
     ffi_boundary! { free_arc(config) }
@@ -124,6 +128,7 @@ pub extern "C" fn wse_config_free(config: *const wse_config) {
 /// `WSE_OVERFLOW_POLICY_BLOCK` waits (`WSE_TIMEOUT_INFINITE`: as long as the
 /// connection lives). Default: block up to 10,000 ms.
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for an
 /// unknown policy.
@@ -150,6 +155,7 @@ pub extern "C" fn wse_config_builder_set_overflow_policy(
 /// Add a subprotocol: for a server, one it supports (in preference order);
 /// for a client, one it offers. `name` is NUL-terminated and copied.
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
 #[unsafe(no_mangle)]
@@ -167,6 +173,7 @@ pub extern "C" fn wse_config_builder_add_subprotocol(
 /// origin; requests without an Origin header are still accepted; others get
 /// 403). `origin` is NUL-terminated and copied.
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
 #[unsafe(no_mangle)]
@@ -184,6 +191,7 @@ pub extern "C" fn wse_config_builder_add_allowed_origin(
 /// `Authorization`). Both strings are NUL-terminated and copied; CR and LF
 /// are refused when connecting.
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
 #[unsafe(no_mangle)]
@@ -201,6 +209,7 @@ pub extern "C" fn wse_config_builder_add_header(
 
 /// Largest message accepted from the peer, all fragments together (default 64 MiB; larger ones close with 1009).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -214,6 +223,7 @@ pub extern "C" fn wse_config_builder_set_max_message_size(
 
 /// Largest single frame accepted from the peer (default 16 MiB).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -227,6 +237,7 @@ pub extern "C" fn wse_config_builder_set_max_frame_size(
 
 /// Largest upgrade request or response head (default 8 KiB; larger ones get 431).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -240,6 +251,7 @@ pub extern "C" fn wse_config_builder_set_max_handshake_bytes(
 
 /// Server: most connections at once (default 10,000, lowered to what the OS allows; more get 503).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -253,6 +265,7 @@ pub extern "C" fn wse_config_builder_set_max_connections(
 
 /// Messages queued for sending per connection before the overflow policy applies (default 1024).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -266,6 +279,7 @@ pub extern "C" fn wse_config_builder_set_send_queue_capacity(
 
 /// Complete messages buffered per connection for `wse_conn_recv` (default 256).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -279,6 +293,7 @@ pub extern "C" fn wse_config_builder_set_recv_queue_capacity(
 
 /// Bytes of complete messages buffered per connection before reading stops (default 16 MiB).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -292,6 +307,7 @@ pub extern "C" fn wse_config_builder_set_recv_queue_bytes(
 
 /// Server: handshaken connections waiting for `wse_server_accept` (default 128; beyond, 503).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -305,6 +321,7 @@ pub extern "C" fn wse_config_builder_set_accept_queue_capacity(
 
 /// Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -318,6 +335,7 @@ pub extern "C" fn wse_config_builder_set_event_queue_capacity(
 
 /// Stack size of each connection thread, at least 64 KiB (default 128 KiB).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -331,6 +349,7 @@ pub extern "C" fn wse_config_builder_set_thread_stack_size(
 
 /// Bytes read from the socket at a time, at least 512 (default 16 KiB).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -344,6 +363,7 @@ pub extern "C" fn wse_config_builder_set_read_buffer_size(
 
 /// Time for the opening handshake (default 10,000 ms).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -357,6 +377,7 @@ pub extern "C" fn wse_config_builder_set_handshake_timeout_ms(
 
 /// Client: time to establish the TCP connection (default 10,000 ms).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -370,6 +391,7 @@ pub extern "C" fn wse_config_builder_set_connect_timeout_ms(
 
 /// Time the close handshake may take before the socket is dropped (default 5,000 ms).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -383,6 +405,7 @@ pub extern "C" fn wse_config_builder_set_close_timeout_ms(
 
 /// Time to wait for an answer to a keepalive ping before dropping the peer (default 20,000 ms).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -396,6 +419,7 @@ pub extern "C" fn wse_config_builder_set_ping_timeout_ms(
 
 /// Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -409,6 +433,7 @@ pub extern "C" fn wse_config_builder_set_ping_interval_ms(
 
 /// Close with 1001 after this long without a message either way; 0 never does (the default).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -422,6 +447,7 @@ pub extern "C" fn wse_config_builder_set_idle_timeout_ms(
 
 /// Server: deliver connections, messages and closes as events through `wse_server_poll` instead of `wse_server_accept` and `wse_conn_recv` (default false).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -435,6 +461,7 @@ pub extern "C" fn wse_config_builder_set_poll_events(
 
 /// Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
 ///
+/// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.

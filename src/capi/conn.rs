@@ -98,6 +98,7 @@ fn binary_message(data: *const u8, len: usize) -> Result<Message, wse_result> {
 ///
 /// `WSE_RESULT_OK` means the message is queued; it is written unless the
 /// connection fails first.
+/// Ownership: the bytes are copied before this returns; `data` stays the caller's.
 /// Thread safety: any thread, concurrently with any other call on `conn`.
 /// Errors: `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_CLOSED` once a close has
 /// started; `WSE_RESULT_TIMEOUT` or `WSE_RESULT_QUEUE_FULL` (by policy);
@@ -117,6 +118,7 @@ pub extern "C" fn wse_conn_send_text(
 /// Send `len` bytes of binary data (copied), applying the configured
 /// overflow policy if the send queue is full.
 ///
+/// Ownership: the bytes are copied before this returns; `data` stays the caller's.
 /// Thread safety: any thread, concurrently with any other call on `conn`.
 /// Errors: as `wse_conn_send_text`, without `WSE_RESULT_INVALID_UTF8`.
 #[unsafe(no_mangle)]
@@ -133,6 +135,7 @@ pub extern "C" fn wse_conn_send_binary(
 
 /// Queue text only if there is room now (never waits, whatever the policy).
 ///
+/// Ownership: the bytes are copied before this returns; `data` stays the caller's.
 /// Thread safety: any thread, concurrently with any other call on `conn`.
 /// Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_text`.
 #[unsafe(no_mangle)]
@@ -149,6 +152,7 @@ pub extern "C" fn wse_conn_try_send_text(
 
 /// Queue binary data only if there is room now (never waits).
 ///
+/// Ownership: the bytes are copied before this returns; `data` stays the caller's.
 /// Thread safety: any thread, concurrently with any other call on `conn`.
 /// Errors: `WSE_RESULT_QUEUE_FULL`; otherwise as `wse_conn_send_binary`.
 #[unsafe(no_mangle)]
@@ -166,6 +170,7 @@ pub extern "C" fn wse_conn_try_send_binary(
 /// Send a ping with up to 125 bytes of payload, ahead of queued messages.
 /// The engine answers the peer's pings by itself.
 ///
+/// Ownership: the bytes are copied before this returns; `data` stays the caller's.
 /// Thread safety: any thread, concurrently with any other call on `conn`.
 /// Errors: `WSE_RESULT_INVALID_ARGUMENT` (over 125 bytes);
 /// `WSE_RESULT_QUEUE_FULL`; `WSE_RESULT_CLOSED`; `WSE_RESULT_NULL_PARAMETER`.
@@ -261,6 +266,7 @@ pub extern "C" fn wse_conn_poll(
 /// connection is torn down when the peer answers or after the close timeout.
 /// Does not free `conn`.
 ///
+/// Ownership: does not free `conn`; `reason` is copied.
 /// Thread safety: any thread, any number of times.
 /// Errors: `WSE_RESULT_CLOSED` if a close had already started (closing is
 /// idempotent: nothing else happens); `WSE_RESULT_INVALID_ARGUMENT` for a
@@ -321,7 +327,9 @@ pub extern "C" fn wse_conn_close_info(
 
 /// Whether a close has started (nothing more can be sent); true for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread.
+/// Errors: none (NULL counts as closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_is_closed(conn: *const wse_conn) -> bool {
     ffi_boundary! { borrow(conn).is_none_or(Conn::is_closed) }
@@ -330,6 +338,7 @@ pub extern "C" fn wse_conn_is_closed(conn: *const wse_conn) -> bool {
 /// Copy the request path (without the query) into `buf`, NUL-terminated.
 /// For a client connection, the path it requested.
 ///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size
 /// needed); `WSE_RESULT_NULL_PARAMETER`.
@@ -347,6 +356,7 @@ pub extern "C" fn wse_conn_path(
 
 /// Copy the query string (without `?`) into `buf`, NUL-terminated.
 ///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_NOT_FOUND` if the request had no query;
 /// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
@@ -372,6 +382,7 @@ pub extern "C" fn wse_conn_query(
 /// into `buf`, NUL-terminated. Server side: the client's request headers;
 /// client side: the server's response headers.
 ///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
 /// `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for the name.
@@ -395,6 +406,7 @@ pub extern "C" fn wse_conn_header(
 
 /// Copy the negotiated subprotocol into `buf`, NUL-terminated.
 ///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_NOT_FOUND` if none was negotiated;
 /// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
@@ -419,6 +431,7 @@ pub extern "C" fn wse_conn_subprotocol(
 /// Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
 /// `buf`, NUL-terminated.
 ///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
 #[unsafe(no_mangle)]
@@ -435,7 +448,9 @@ pub extern "C" fn wse_conn_peer_address(
 
 /// Messages queued for sending and not yet taken by the writer; 0 for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread.
+/// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_send_queue_len(conn: *const wse_conn) -> usize {
     ffi_boundary! { borrow(conn).map_or(0, Conn::send_queue_len) }
@@ -464,7 +479,9 @@ pub extern "C" fn wse_conn_retain(conn: *const wse_conn) -> *mut wse_conn {
 /// close handshake, or give up after the close timeout, on their own.
 /// Calling with NULL is fine. Must not be called twice for one reference.
 ///
+/// Ownership: gives this reference back; other references (retained ones, events, a poll-mode server's own) stay valid.
 /// Thread safety: any thread, once no other thread uses this reference.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_free(conn: *mut wse_conn) {
     ffi_boundary! { free_arc(conn.cast_const()) }

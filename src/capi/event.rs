@@ -40,7 +40,9 @@ pub enum wse_event_kind {
 
 /// The kind of `event`; `WSE_EVENT_KIND_NONE` for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread, while `event` is alive.
+/// Errors: none (NULL gives `WSE_EVENT_KIND_NONE`).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind {
     ffi_boundary! {
@@ -74,6 +76,7 @@ pub extern "C" fn wse_event_conn(event: *const wse_event) -> *const wse_conn {
 ///
 /// Ownership: borrowed, valid until `wse_event_free(event)`; do not free it.
 /// Thread safety: any thread, while `event` is alive.
+/// Errors: none (NULL for NULL, and for events that are not messages).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_message {
     ffi_boundary! {
@@ -87,7 +90,9 @@ pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_messa
 /// The close code of a `WSE_EVENT_KIND_CLOSED` event (1005: the peer sent
 /// none; 1006: no close handshake), else 0.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread, while `event` is alive.
+/// Errors: none (NULL and other events give 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_close_code(event: *const wse_event) -> u16 {
     ffi_boundary! {
@@ -101,7 +106,9 @@ pub extern "C" fn wse_event_close_code(event: *const wse_event) -> u16 {
 /// Whether a `WSE_EVENT_KIND_CLOSED` event's connection closed cleanly (the
 /// peer's close frame arrived and nothing failed); false otherwise.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread, while `event` is alive.
+/// Errors: none (NULL and other events give false).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_close_clean(event: *const wse_event) -> bool {
     ffi_boundary! { matches!(borrow(event), Some(ServerEvent::Closed(_, info)) if info.clean) }
@@ -134,7 +141,9 @@ pub extern "C" fn wse_event_close_reason(
 /// Free an event (and the borrowed connection pointer and message it
 /// handed out). Calling with NULL is fine. Must not be called twice.
 ///
+/// Ownership: gives the event back, with the connection pointer and message it lent out; connections kept with `wse_conn_retain` stay valid.
 /// Thread safety: any thread, once no other thread uses `event`.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_free(event: *mut wse_event) {
     ffi_boundary! { drop(take_box(event)); }

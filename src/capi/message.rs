@@ -31,7 +31,9 @@ pub enum wse_message_kind {
 
 /// Whether `msg` is text or binary; `WSE_MESSAGE_KIND_NONE` for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread, while `msg` is alive.
+/// Errors: none (NULL gives `WSE_MESSAGE_KIND_NONE`).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_message_get_kind(msg: *const wse_message) -> wse_message_kind {
     ffi_boundary! {
@@ -49,6 +51,7 @@ pub extern "C" fn wse_message_get_kind(msg: *const wse_message) -> wse_message_k
 ///
 /// Ownership: borrowed from `msg`; do not free.
 /// Thread safety: any thread, while `msg` is alive.
+/// Errors: none (NULL gives NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_message_data(msg: *const wse_message) -> *const u8 {
     ffi_boundary! {
@@ -61,7 +64,9 @@ pub extern "C" fn wse_message_data(msg: *const wse_message) -> *const u8 {
 
 /// The payload length in bytes (0 for NULL).
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread, while `msg` is alive.
+/// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_message_len(msg: *const wse_message) -> usize {
     ffi_boundary! { borrow(msg).map_or(0, Message::len) }
@@ -71,7 +76,9 @@ pub extern "C" fn wse_message_len(msg: *const wse_message) -> usize {
 /// not be called twice with the same value, nor on a message that belongs
 /// to an event.
 ///
+/// Ownership: gives the message back; its data pointer becomes invalid.
 /// Thread safety: any thread, once no other thread uses `msg`.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_message_free(msg: *mut wse_message) {
     ffi_boundary! { drop(take_box(msg)); }

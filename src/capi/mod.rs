@@ -51,6 +51,7 @@ pub(crate) fn timeout(ms: u32) -> Duration {
 ///
 /// Ownership: static; never free it.
 /// Thread safety: any thread.
+/// Errors: none.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()

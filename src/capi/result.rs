@@ -144,7 +144,9 @@ pub extern "C" fn wse_last_error_message(
 /// The HTTP status of the last failed handshake on the calling thread
 /// (e.g. 403, 404, 503), or 0 if the last failure had none.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread; each thread has its own last error.
+/// Errors: none.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_last_error_http_status() -> u16 {
     super::boundary::ffi_boundary! { LAST_ERROR.with(|e| e.borrow().1) }

@@ -135,7 +135,9 @@ pub extern "C" fn wse_server_poll(
 
 /// The TCP port the server listens on (useful after binding port 0); 0 for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread.
+/// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_local_port(server: *const wse_server) -> u16 {
     ffi_boundary! { borrow(server).map_or(0, |s| s.local_addr().port()) }
@@ -143,7 +145,9 @@ pub extern "C" fn wse_server_local_port(server: *const wse_server) -> u16 {
 
 /// Connections open or in their handshake right now; 0 for NULL.
 ///
+/// Ownership: nothing changes hands.
 /// Thread safety: any thread.
+/// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_connection_count(server: *const wse_server) -> usize {
     ffi_boundary! { borrow(server).map_or(0, Server::connection_count) }
@@ -155,6 +159,7 @@ pub extern "C" fn wse_server_connection_count(server: *const wse_server) -> usiz
 /// `WSE_RESULT_SERVER_SHUTDOWN`. Idempotent. The handle stays valid until
 /// `wse_server_free`.
 ///
+/// Ownership: does not free `server`.
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`.
 #[unsafe(no_mangle)]
@@ -171,7 +176,9 @@ pub extern "C" fn wse_server_shutdown(server: *const wse_server) -> wse_result {
 /// is still using `server`. Connections handed out stay valid handles
 /// (closed) until their own `wse_conn_free`.
 ///
+/// Ownership: gives the server back and closes its listener.
 /// Thread safety: no other thread may use `server` during or after this.
+/// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_free(server: *mut wse_server) {
     ffi_boundary! { drop(take_box(server)); }
