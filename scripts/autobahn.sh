@@ -17,7 +17,10 @@ cd "$(dirname "$0")/.."
 SHARED="${WSENGINE_SHARED:-../shared}"
 AB="$SHARED/autobahn"
 VENV="$PWD/target/autobahn-venv"
-SIDES="${1:-server client}"
+SIDES="${*:-server client}"
+for side in $SIDES; do
+  case "$side" in server|client) ;; *) echo "autobahn.sh: unknown side '$side'" >&2; exit 2 ;; esac
+done
 ECHO_SERVER="${ECHO_SERVER:-target/release/examples/echo_server}"
 LABEL="${LABEL:-rust}"
 
