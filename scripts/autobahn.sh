@@ -54,7 +54,8 @@ for side in $SIDES; do
   log="target/autobahn-$LABEL-$side.log"
   echo "==> Autobahn $side suite (groups 1-10), $LABEL, on 127.0.0.1:$port"
   if [ "$side" = server ]; then
-    "$ECHO_SERVER" "127.0.0.1:$port" >"target/autobahn-$LABEL-echo-server.log" 2>&1 &
+    # ECHO_SERVER may be a command with arguments (an interpreter and a script).
+    $ECHO_SERVER "127.0.0.1:$port" >"target/autobahn-$LABEL-echo-server.log" 2>&1 &
     pid=$!
     AGENT=wsengine "$AB/run-server-suite.sh" "127.0.0.1:$port" >"$log" 2>&1 || true
     kill "$pid" 2>/dev/null || true

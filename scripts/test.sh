@@ -2,8 +2,9 @@
 # Every test wsengine has: formatting, lints, layering, the generated C
 # header being current, Rust unit/property/integration/doc tests, docs, the
 # C side (install, examples via pkg-config and CMake, C tests under
-# ASan+UBSan and valgrind), and the Autobahn conformance suites against the
-# Rust and C echo servers and the Rust client.
+# ASan+UBSan and valgrind), the Python package (pip install, stubtest,
+# pytest), and the Autobahn conformance suites against the Rust, C and
+# Python echo servers and the Rust client.
 #
 #   scripts/test.sh
 #
@@ -49,18 +50,21 @@ header_current() {
 
 autobahn_all() {
   scripts/autobahn.sh server client &&
-    ECHO_SERVER=target/c/examples-pkgconfig/echo_server LABEL=c scripts/autobahn.sh server
+    ECHO_SERVER=target/c/examples-pkgconfig/echo_server LABEL=c scripts/autobahn.sh server &&
+    ECHO_SERVER="target/py-venv/bin/python examples/python/echo_server.py" LABEL=python \
+      scripts/autobahn.sh server
 }
 
 stage "cargo fmt --check" cargo fmt --all -- --check
-stage "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
+stage "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 stage "layering" layering
 stage "C header is current" header_current
 stage "cargo test" cargo test --quiet
 stage "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 stage "release build of the examples" cargo build --release --examples --quiet
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
-stage "Autobahn TestSuite (Rust server and client, C server)" autobahn_all
+stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
+stage "Autobahn TestSuite (Rust server and client, C and Python servers)" autobahn_all
 
 echo
 if [ "$failed" -gt 0 ]; then

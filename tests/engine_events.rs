@@ -231,7 +231,7 @@ fn a_blocking_poller_replies_before_the_close_answer_and_answers_promptly() {
                         c.send(m).unwrap();
                     }
                     ServerEvent::Closed(..) => return,
-                    ServerEvent::Open(_) => {}
+                    _ => {}
                 }
             }
         })

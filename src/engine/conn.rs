@@ -376,6 +376,7 @@ impl Conn {
 
     /// For event APIs over `recv`: `true` the first time only, so the
     /// close is reported as an event exactly once.
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
     pub(crate) fn take_close_event(&self) -> bool {
         !self.shared.close_event_taken.swap(true, Ordering::AcqRel)
     }

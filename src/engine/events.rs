@@ -32,6 +32,7 @@ use crate::protocol::Message;
 /// keeps every connection alive until it closes, so dropping events (and
 /// the handles in them) never closes a connection by itself.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// A connection completed its opening handshake.
     Open(Arc<Conn>),

@@ -129,6 +129,7 @@ pub(crate) struct Shared {
     /// Poll mode: the reader will deliver no more messages.
     pub(crate) input_ended: AtomicBool,
     /// A "closed" event for this connection was handed out (C `wse_conn_poll`).
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
     pub(crate) close_event_taken: AtomicBool,
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
     room_tx: Sender<()>,

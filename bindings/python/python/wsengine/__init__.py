@@ -1,0 +1,199 @@
+"""wsengine: WebSocket (RFC 6455) servers and clients on a native engine.
+
+The API follows the ``websockets`` library's synchronous API::
+
+    import wsengine
+
+    def echo(conn):
+        for message in conn:
+            conn.send(message)
+
+    with wsengine.serve(echo, "127.0.0.1", 8765) as server:
+        server.serve_forever()
+
+    with wsengine.connect("ws://127.0.0.1:8765/") as ws:
+        ws.send("hello")
+        print(ws.recv(timeout=5))
+
+Every blocking call releases the GIL and can be interrupted with Ctrl-C.
+Connections are safe to use from several threads at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
+
+from . import exceptions
+from ._wsengine import Connection, Event, Request, ServerHandle, __version__
+from ._wsengine import connect as _connect
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidHandshake,
+    InvalidURI,
+    MessageTooBig,
+    ProtocolError,
+    QueueFull,
+    ServerClosed,
+    WebSocketError,
+)
+
+__all__ = [
+    "connect",
+    "listen",
+    "serve",
+    "Connection",
+    "Event",
+    "Request",
+    "Server",
+    "WebSocketServer",
+    "exceptions",
+    "WebSocketError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+    "ProtocolError",
+    "MessageTooBig",
+    "InvalidHandshake",
+    "InvalidURI",
+    "QueueFull",
+    "ServerClosed",
+    "__version__",
+]
+
+logger = logging.getLogger("wsengine")
+
+Headers = Union[Sequence[Tuple[str, str]], "dict[str, str]"]
+
+
+def connect(
+    uri: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    additional_headers: Optional[Headers] = None,
+    open_timeout: Optional[float] = 10,
+    **options: Any,
+) -> Connection:
+    """Open a WebSocket connection to ``uri`` (``ws://host[:port][/path]``).
+
+    ``open_timeout`` bounds the TCP connect and the handshake each. Other
+    options: ``max_size``, ``max_frame_size``, ``send_queue``,
+    ``recv_queue``, ``recv_queue_bytes``, ``overflow`` (``"block"``,
+    ``"fail"`` or ``"disconnect"``), ``send_timeout``, ``ping_interval``,
+    ``ping_timeout``, ``close_timeout``, ``idle_timeout``.
+
+    Raises :class:`InvalidURI`, :class:`InvalidHandshake` (with ``status``),
+    :class:`TimeoutError` or :class:`OSError`.
+    """
+    options["subprotocols"] = list(subprotocols) if subprotocols else None
+    options["additional_headers"] = additional_headers
+    options["open_timeout"] = open_timeout
+    return _connect(uri, options)
+
+
+class Server:
+    """A listening server (see :func:`listen`).
+
+    ``accept(timeout=None)`` returns the next :class:`Connection`; iterating
+    yields connections until the server shuts down. With ``events=True``,
+    ``poll(timeout=0)`` returns :class:`Event` objects instead ("open",
+    "message", "close"), for game loops that drain events once per frame.
+    """
+
+    def __init__(self, host: str, port: int, **options: Any) -> None:
+        self._handle = ServerHandle(host, port, options)
+
+    def accept(self, timeout: Optional[float] = None) -> Connection:
+        """The next connection, waiting up to ``timeout`` seconds.
+
+        Raises :class:`TimeoutError` or :class:`ServerClosed`.
+        """
+        return self._handle.accept(timeout)
+
+    def poll(self, timeout: Optional[float] = 0) -> Optional[Event]:
+        """The next event of a server made with ``events=True``, waiting up
+        to ``timeout`` seconds (0: only look; None: forever), or None."""
+        return self._handle.poll(timeout)
+
+    def shutdown(self) -> None:
+        """Stop accepting, close every connection with 1001 (going away),
+        and wait for them to finish. Idempotent."""
+        self._handle.shutdown()
+
+    close = shutdown
+
+    @property
+    def local_address(self) -> Tuple[str, int]:
+        """The (host, port) the server listens on."""
+        return self._handle.local_address
+
+    @property
+    def connection_count(self) -> int:
+        """Connections open right now."""
+        return self._handle.connection_count
+
+    def __iter__(self) -> Iterator[Connection]:
+        while True:
+            try:
+                yield self.accept()
+            except ServerClosed:
+                return
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        host, port = self.local_address
+        return f"<wsengine.Server ws://{host}:{port}/>"
+
+
+def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
+    """Listen on ``host:port`` and return a :class:`Server` to accept (or,
+    with ``events=True``, poll) connections yourself.
+
+    Options as for :func:`connect`, plus ``origins`` (allowed Origin values),
+    ``subprotocols`` (supported, in preference order), ``max_connections``,
+    ``accept_queue``, ``events`` and ``event_queue``.
+    """
+    return Server(host, port, **options)
+
+
+class WebSocketServer(Server):
+    """A server that runs ``handler(connection)`` on its own thread for each
+    connection (see :func:`serve`)."""
+
+    def __init__(self, handler: Callable[[Connection], Any], host: str, port: int, **options: Any) -> None:
+        super().__init__(host, port, **options)
+        self._handler = handler
+
+    def serve_forever(self) -> None:
+        """Accept connections and hand each to the handler on a new thread,
+        until :meth:`shutdown` (from another thread) or Ctrl-C."""
+        for conn in self:
+            thread = threading.Thread(target=self._run, args=(conn,), daemon=True)
+            thread.start()
+
+    def _run(self, conn: Connection) -> None:
+        try:
+            self._handler(conn)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("connection handler failed")
+            conn.close(1011, "internal error")
+            return
+        conn.close()
+
+
+def serve(handler: Callable[[Connection], Any], host: str = "127.0.0.1", port: int = 0, **options: Any) -> WebSocketServer:
+    """Listen on ``host:port`` and return a server that, once
+    :meth:`~WebSocketServer.serve_forever` runs, calls ``handler(conn)`` on
+    a thread of its own for every connection, then closes it (1011 if the
+    handler raised). Options as for :func:`listen`."""
+    return WebSocketServer(handler, host, port, **options)

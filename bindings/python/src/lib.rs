@@ -1,0 +1,525 @@
+//! `wsengine._wsengine`: the native half of the `wsengine` Python package.
+//!
+//! Frozen classes around `Arc`s of the engine's types, so every method takes
+//! `&self` and any Python thread may call any method at any time. Blocking
+//! calls release the interpreter in short slices and check for signals in
+//! between, so Ctrl-C interrupts a blocked `recv` or `accept` promptly.
+//! Errors become the exception classes of `wsengine.exceptions`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
+use wsengine::{
+    CloseInfo, CloseInitiator, Config, Conn, Error, Message, OverflowPolicy, Server, ServerEvent,
+};
+
+/// How long one GIL-free wait lasts before signals are checked.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// An instance of the exception class `name` from `wsengine.exceptions`.
+fn exception<'py>(py: Python<'py>, name: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyErr {
+    let made = py
+        .import("wsengine.exceptions")
+        .and_then(|m| m.getattr(name))
+        .and_then(|class| class.call1(args));
+    match made {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => e,
+    }
+}
+
+fn closed_error(py: Python<'_>, info: &CloseInfo) -> PyErr {
+    let code = info.code.0;
+    let local = info.initiator == CloseInitiator::Local;
+    let class = if info.clean && matches!(code, 1000 | 1001 | 1005) {
+        "ConnectionClosedOK"
+    } else if local && code == 1009 {
+        "MessageTooBig"
+    } else if local && matches!(code, 1002 | 1007) {
+        "ProtocolError"
+    } else {
+        "ConnectionClosedError"
+    };
+    exception(py, class, (code, info.reason.clone(), info.clean))
+}
+
+/// The one place engine errors become Python exceptions.
+fn to_py(py: Python<'_>, error: Error) -> PyErr {
+    match error {
+        Error::ConnectionClosed(info) => closed_error(py, &info),
+        Error::ServerShutdown => exception(py, "ServerClosed", ("the server was shut down",)),
+        Error::Timeout => PyTimeoutError::new_err("timed out"),
+        Error::QueueFull(_) => exception(py, "QueueFull", ("the send queue is full",)),
+        Error::InvalidArgument(why) => PyValueError::new_err(why),
+        Error::Handshake(h) => exception(py, "InvalidHandshake", (h.to_string(), h.status())),
+        Error::Url(why) => exception(py, "InvalidURI", (why,)),
+        Error::Io(e) => PyErr::from(e),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// Run `op` with the GIL released, in slices of at most `SLICE`, until it
+/// returns something other than a timeout, `timeout` passes (None: never),
+/// or a signal handler raises (Ctrl-C).
+fn blocking<T: Send>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    op: impl Fn(Duration) -> Result<T, Error> + Sync,
+) -> PyResult<T> {
+    let deadline = match timeout {
+        Some(t) if t.is_finite() && t >= 0.0 => Some(Instant::now() + Duration::from_secs_f64(t)),
+        Some(t) => return Err(PyValueError::new_err(format!("invalid timeout {t}"))),
+        None => None,
+    };
+    loop {
+        let slice = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            None => SLICE,
+        };
+        match py.detach(|| op(slice)) {
+            Err(Error::Timeout) if deadline.is_none_or(|d| Instant::now() < d) => {
+                py.check_signals()?
+            }
+            other => return other.map_err(|e| to_py(py, e)),
+        }
+    }
+}
+
+fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) => Err(PyValueError::new_err(format!(
+            "{what} must be positive, got {v}"
+        ))),
+    }
+}
+
+/// Build a `Config` from the keyword options of `connect`, `listen` and `serve`.
+fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
+    let mut c = Config::default();
+    let Some(options) = options else { return Ok(c) };
+    let mut send_timeout = Some(Duration::from_secs(10));
+    let mut overflow = "block".to_string();
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        match key.as_str() {
+            "max_size" => c.max_message_size = value.extract()?,
+            "max_frame_size" => c.max_frame_size = value.extract()?,
+            "max_connections" => c.max_connections = value.extract()?,
+            "send_queue" => c.send_queue_capacity = value.extract()?,
+            "recv_queue" => c.recv_queue_capacity = value.extract()?,
+            "recv_queue_bytes" => c.recv_queue_bytes = value.extract()?,
+            "accept_queue" => c.accept_queue_capacity = value.extract()?,
+            "event_queue" => c.event_queue_capacity = value.extract()?,
+            "events" => c.poll_events = value.extract()?,
+            "overflow" => overflow = value.extract()?,
+            "send_timeout" => send_timeout = seconds(value.extract()?, "send_timeout")?,
+            "ping_interval" => c.ping_interval = seconds(value.extract()?, "ping_interval")?,
+            "ping_timeout" => {
+                c.ping_timeout =
+                    seconds(value.extract()?, "ping_timeout")?.unwrap_or(Duration::MAX / 4)
+            }
+            "close_timeout" => {
+                c.close_timeout =
+                    seconds(value.extract()?, "close_timeout")?.unwrap_or(Duration::from_secs(5))
+            }
+            "open_timeout" => {
+                let t = seconds(value.extract()?, "open_timeout")?.unwrap_or(Duration::MAX / 4);
+                c.handshake_timeout = t;
+                c.connect_timeout = t;
+            }
+            "idle_timeout" => c.idle_timeout = seconds(value.extract()?, "idle_timeout")?,
+            "origins" => c.allowed_origins = value.extract()?,
+            "subprotocols" => {
+                c.subprotocols = value.extract::<Option<Vec<String>>>()?.unwrap_or_default()
+            }
+            "additional_headers" => {
+                c.extra_headers = if value.is_none() {
+                    Vec::new()
+                } else if let Ok(d) = value.cast::<PyDict>() {
+                    d.iter()
+                        .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+                        .collect::<PyResult<_>>()?
+                } else {
+                    value.extract()?
+                }
+            }
+            "thread_stack_size" => c.thread_stack_size = value.extract()?,
+            "read_buffer_size" => c.read_buffer_size = value.extract()?,
+            other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
+        }
+    }
+    c.overflow_policy = match overflow.as_str() {
+        "block" => OverflowPolicy::Block(send_timeout.unwrap_or(Duration::MAX)),
+        "fail" => OverflowPolicy::Fail,
+        "disconnect" => OverflowPolicy::Disconnect,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "overflow must be 'block', 'fail' or 'disconnect', not {other:?}"
+            )));
+        }
+    };
+    c.validate()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(c)
+}
+
+fn message_to_py<'py>(py: Python<'py>, m: Message) -> Bound<'py, PyAny> {
+    match m {
+        Message::Text(s) => PyString::new(py, &s).into_any(),
+        Message::Binary(b) => PyBytes::new(py, &b).into_any(),
+    }
+}
+
+fn message_from_py(data: &Bound<'_, PyAny>) -> PyResult<Message> {
+    if let Ok(s) = data.cast::<PyString>() {
+        Ok(Message::Text(s.to_cow()?.into_owned()))
+    } else if let Ok(b) = data.cast::<PyBytes>() {
+        Ok(Message::Binary(b.as_bytes().to_vec()))
+    } else if let Ok(b) = data.cast::<PyByteArray>() {
+        Ok(Message::Binary(b.to_vec()))
+    } else if data.hasattr("tobytes")? {
+        // memoryview and other buffer objects
+        let b = data.call_method0("tobytes")?;
+        Ok(Message::Binary(b.cast::<PyBytes>()?.as_bytes().to_vec()))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "a message is str, bytes, bytearray or memoryview, not {}",
+            data.get_type().name()?
+        )))
+    }
+}
+
+fn address(addr: std::net::SocketAddr) -> (String, u16) {
+    (addr.ip().to_string(), addr.port())
+}
+
+/// The opening handshake's request (server side) or response (client side).
+#[pyclass(frozen, get_all, module = "wsengine._wsengine")]
+pub struct Request {
+    /// The path, without the query.
+    path: String,
+    /// The query string without `?`, or None.
+    query: Option<String>,
+    /// Header lines as (name, value) pairs, in order.
+    headers: Vec<(String, String)>,
+}
+
+#[pymethods]
+impl Request {
+    /// The first header called `name` (case-insensitive), or None.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Request path={:?} query={:?}>", self.path, self.query)
+    }
+}
+
+/// A WebSocket connection. Safe to use from several threads at once.
+#[pyclass(frozen, module = "wsengine._wsengine")]
+pub struct Connection {
+    inner: Arc<Conn>,
+}
+
+impl Connection {
+    fn wrap(inner: Arc<Conn>) -> Self {
+        Connection { inner }
+    }
+}
+
+#[pymethods]
+impl Connection {
+    /// Send a text (str) or binary (bytes-like) message.
+    fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
+        let message = message_from_py(message)?;
+        let conn = Arc::clone(&self.inner);
+        py.detach(move || conn.send(message))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// The next message (str or bytes), waiting up to `timeout` seconds.
+    #[pyo3(signature = (timeout=None))]
+    fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let conn = &self.inner;
+        let m = blocking(py, timeout, |slice| conn.recv_timeout(slice))?;
+        Ok(message_to_py(py, m))
+    }
+
+    /// Send a ping (at most 125 bytes of payload).
+    #[pyo3(signature = (data=None))]
+    fn ping(&self, py: Python<'_>, data: Option<&[u8]>) -> PyResult<()> {
+        self.inner
+            .ping(data.unwrap_or_default())
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Start the close handshake and wait (GIL released) until it is done or
+    /// the close timeout passes. Closing twice is fine.
+    #[pyo3(signature = (code=1000, reason=""))]
+    fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<()> {
+        self.inner.close(code, reason).map_err(|e| to_py(py, e))?;
+        let conn = &self.inner;
+        // The engine tears every connection down within its close timeout.
+        blocking(py, None, |slice| {
+            if conn.wait_closed(slice) {
+                Ok(())
+            } else {
+                Err(Error::Timeout)
+            }
+        })
+    }
+
+    /// The close code, or None while the connection is open.
+    #[getter]
+    fn close_code(&self) -> Option<u16> {
+        self.inner.close_info().map(|i| i.code.0)
+    }
+
+    /// The close reason, or None while the connection is open.
+    #[getter]
+    fn close_reason(&self) -> Option<String> {
+        self.inner.close_info().map(|i| i.reason)
+    }
+
+    /// Whether the peer's close frame arrived and nothing failed (None while open).
+    #[getter]
+    fn close_clean(&self) -> Option<bool> {
+        self.inner.close_info().map(|i| i.clean)
+    }
+
+    /// Whether a close has started (nothing more can be sent).
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The opening handshake's request (server) or response headers (client).
+    #[getter]
+    fn request(&self) -> Request {
+        let info = self.inner.request();
+        Request {
+            path: info.path.clone(),
+            query: info.query.clone(),
+            headers: info.headers.clone(),
+        }
+    }
+
+    /// The negotiated subprotocol, or None.
+    #[getter]
+    fn subprotocol(&self) -> Option<String> {
+        self.inner.subprotocol().map(str::to_owned)
+    }
+
+    /// The peer's (host, port).
+    #[getter]
+    fn remote_address(&self) -> (String, u16) {
+        address(self.inner.peer_addr())
+    }
+
+    /// Our (host, port).
+    #[getter]
+    fn local_address(&self) -> (String, u16) {
+        address(self.inner.local_addr())
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next message; stops at a normal close, raises on an abnormal one.
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let conn = &self.inner;
+        match py.detach(|| conn.recv_timeout(Duration::ZERO)) {
+            Ok(m) => return Ok(Some(message_to_py(py, m))),
+            Err(Error::Timeout) => {}
+            Err(Error::ConnectionClosed(info)) if closed_ok(&info) => return Ok(None),
+            Err(e) => return Err(to_py(py, e)),
+        }
+        match blocking(py, None, |slice| conn.recv_timeout(slice)) {
+            Ok(m) => Ok(Some(message_to_py(py, m))),
+            Err(e) if e.is_instance_of::<PyTypeError>(py) => Err(e),
+            Err(e) => {
+                let ok = py
+                    .import("wsengine.exceptions")?
+                    .getattr("ConnectionClosedOK")?;
+                if e.is_instance(py, &ok) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py, 1000, "")?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let (host, port) = address(self.inner.peer_addr());
+        format!(
+            "<Connection peer={host}:{port} path={:?} closed={}>",
+            self.inner.request().path,
+            self.inner.is_closed()
+        )
+    }
+}
+
+fn closed_ok(info: &CloseInfo) -> bool {
+    info.clean && matches!(info.code.0, 1000 | 1001 | 1005)
+}
+
+/// Something that happened on a connection of a server in events mode.
+#[pyclass(frozen, get_all, module = "wsengine._wsengine")]
+pub struct Event {
+    /// "open", "message" or "close".
+    kind: &'static str,
+    /// The connection it happened on.
+    connection: Py<Connection>,
+    /// The message (str or bytes) of a "message" event, else None.
+    data: Option<Py<PyAny>>,
+    /// The close code of a "close" event, else None.
+    code: Option<u16>,
+    /// The close reason of a "close" event, else None.
+    reason: Option<String>,
+}
+
+#[pymethods]
+impl Event {
+    fn __repr__(&self) -> String {
+        format!("<Event {} code={:?}>", self.kind, self.code)
+    }
+}
+
+/// A listening server: accept connections, or poll events (events=True).
+#[pyclass(frozen, module = "wsengine._wsengine")]
+pub struct ServerHandle {
+    inner: Arc<Server>,
+}
+
+#[pymethods]
+impl ServerHandle {
+    #[new]
+    #[pyo3(signature = (host, port, options=None))]
+    fn new(
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let config = config_from(options)?;
+        let host = host.to_owned();
+        let server = py
+            .detach(move || Server::bind((host.as_str(), port), config))
+            .map_err(|e| to_py(py, e))?;
+        Ok(ServerHandle {
+            inner: Arc::new(server),
+        })
+    }
+
+    /// The next connection, waiting up to `timeout` seconds (None: forever).
+    #[pyo3(signature = (timeout=None))]
+    fn accept(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Connection> {
+        let server = &self.inner;
+        blocking(py, timeout, |slice| server.accept_timeout(slice))
+            .map(|c| Connection::wrap(Arc::new(c)))
+    }
+
+    /// The next event (events mode), waiting up to `timeout` seconds (0: only
+    /// look; None: forever). None if nothing happened in time.
+    #[pyo3(signature = (timeout=0.0))]
+    fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Event>> {
+        let server = &self.inner;
+        let event = if timeout == Some(0.0) {
+            server.poll(Duration::ZERO).map_err(|e| to_py(py, e))?
+        } else {
+            match blocking(py, timeout, |slice| {
+                server.poll(slice)?.ok_or(Error::Timeout)
+            }) {
+                Ok(ev) => Some(ev),
+                Err(e) if e.is_instance_of::<PyTimeoutError>(py) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(event) = event else { return Ok(None) };
+        let (kind, conn, data, code, reason) = match event {
+            ServerEvent::Open(c) => ("open", c, None, None, None),
+            ServerEvent::Message(c, m) => (
+                "message",
+                c,
+                Some(message_to_py(py, m).unbind()),
+                None,
+                None,
+            ),
+            ServerEvent::Closed(c, info) => {
+                ("close", c, None, Some(info.code.0), Some(info.reason))
+            }
+            other => return Err(PyValueError::new_err(format!("unexpected event {other:?}"))),
+        };
+        let connection = Py::new(py, Connection::wrap(conn))?;
+        Ok(Some(Event {
+            kind,
+            connection,
+            data,
+            code,
+            reason,
+        }))
+    }
+
+    /// Stop accepting, close every connection with 1001, wait for them.
+    fn shutdown(&self, py: Python<'_>) {
+        let server = Arc::clone(&self.inner);
+        py.detach(move || server.shutdown());
+    }
+
+    /// The (host, port) the server listens on.
+    #[getter]
+    fn local_address(&self) -> (String, u16) {
+        address(self.inner.local_addr())
+    }
+
+    /// Connections open right now.
+    #[getter]
+    fn connection_count(&self) -> usize {
+        self.inner.connection_count()
+    }
+}
+
+/// Connect to a ws:// URI and complete the opening handshake.
+#[pyfunction]
+#[pyo3(signature = (uri, options=None))]
+fn connect(py: Python<'_>, uri: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
+    let config = config_from(options)?;
+    let uri = uri.to_owned();
+    let conn = py
+        .detach(move || wsengine::connect(&uri, &config))
+        .map_err(|e| to_py(py, e))?;
+    Ok(Connection::wrap(Arc::new(conn)))
+}
+
+/// The native module behind the `wsengine` package.
+#[pymodule(gil_used = false)]
+fn _wsengine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Connection>()?;
+    m.add_class::<ServerHandle>()?;
+    m.add_class::<Event>()?;
+    m.add_class::<Request>()?;
+    m.add_function(wrap_pyfunction!(connect, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+import _thread
+import socket
+import threading
+import time
+
+import pytest
+
+import wsengine
+
+
+def test_exception_hierarchy():
+    assert issubclass(wsengine.ConnectionClosedOK, wsengine.ConnectionClosed)
+    assert issubclass(wsengine.ConnectionClosedError, wsengine.ConnectionClosed)
+    assert issubclass(wsengine.ProtocolError, wsengine.ConnectionClosedError)
+    assert issubclass(wsengine.MessageTooBig, wsengine.ConnectionClosedError)
+    assert issubclass(wsengine.ConnectionClosed, wsengine.WebSocketError)
+    assert issubclass(wsengine.InvalidURI, ValueError)
+
+
+def test_recv_timeout(serve):
+    with wsengine.connect(serve(lambda c: c.recv())) as ws:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.2)
+        assert 0.15 < time.monotonic() - started < 2
+
+
+def test_closed_error_carries_code_and_reason(serve):
+    with wsengine.connect(serve(lambda c: c.close(4001, "go away"))) as ws:
+        with pytest.raises(wsengine.ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert (info.value.code, info.value.reason) == (4001, "go away")
+        with pytest.raises(wsengine.ConnectionClosed):
+            ws.send("late")
+
+
+def test_normal_close_is_closed_ok(serve):
+    with wsengine.connect(serve(lambda c: c.close())) as ws:
+        with pytest.raises(wsengine.ConnectionClosedOK):
+            ws.recv(timeout=5)
+
+
+def test_message_too_big(serve):
+    with wsengine.connect(serve(max_size=1024, max_frame_size=1024)) as ws:
+        ws.send("x" * 2000)
+        with pytest.raises(wsengine.ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert info.value.code == 1009
+
+    def handler(conn):
+        conn.send("y" * 2000)
+        time.sleep(1)
+
+    ws = wsengine.connect(serve(handler), max_size=1024, max_frame_size=1024)
+    with pytest.raises(wsengine.MessageTooBig) as info:
+        ws.recv(timeout=5)
+    assert info.value.code == 1009
+
+
+def test_protocol_error_from_a_raw_peer():
+    """A server that sends a masked frame: the client fails with 1002."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def bad_server():
+        s, _ = listener.accept()
+        request = s.recv(4096).decode()
+        key = next(l.split(": ")[1] for l in request.split("\r\n") if l.lower().startswith("sec-websocket-key"))
+        import base64, hashlib
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        s.sendall(f"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode())
+        s.sendall(b"\x81\x81\x00\x00\x00\x00x")  # masked: forbidden from a server
+        time.sleep(1)
+        s.close()
+
+    threading.Thread(target=bad_server, daemon=True).start()
+    ws = wsengine.connect(f"ws://127.0.0.1:{port}/", close_timeout=0.5)
+    with pytest.raises(wsengine.ProtocolError) as info:
+        ws.recv(timeout=5)
+    assert info.value.code == 1002
+    listener.close()
+
+
+def test_handshake_refusal_has_a_status(serve):
+    url = serve(origins=["https://good.example"])
+    with pytest.raises(wsengine.InvalidHandshake) as info:
+        wsengine.connect(url, additional_headers=[("Origin", "https://evil.example")])
+    assert info.value.status == 403
+
+
+def test_bad_uri_and_refused_connection():
+    with pytest.raises(wsengine.InvalidURI):
+        wsengine.connect("http://example.com/")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(ConnectionRefusedError):
+        wsengine.connect(f"ws://127.0.0.1:{port}/")
+
+
+def test_bad_options():
+    with pytest.raises(TypeError):
+        wsengine.listen("127.0.0.1", 0, no_such_option=1)
+    with pytest.raises(ValueError):
+        wsengine.listen("127.0.0.1", 0, overflow="sometimes")
+    with pytest.raises(ValueError):
+        wsengine.listen("127.0.0.1", 0, send_queue=0)
+    with pytest.raises(TypeError):
+        wsengine.connect("ws://127.0.0.1:1/", max_size="big")
+
+
+def test_queue_full_with_the_fail_policy():
+    with wsengine.listen("127.0.0.1", 0, send_queue=2, overflow="fail", close_timeout=0.5) as server:
+        host, port = server.local_address
+        raw = socket.create_connection((host, port))
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        conn = server.accept(timeout=5)
+        with pytest.raises(wsengine.QueueFull):
+            for _ in range(10000):  # the raw peer never reads
+                conn.send(b"z" * 65536)
+        raw.close()
+
+
+def test_ctrl_c_interrupts_a_blocking_recv(serve):
+    with wsengine.connect(serve(lambda c: c.recv())) as ws:
+        timer = threading.Timer(0.2, _thread.interrupt_main)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            ws.recv()
+        assert time.monotonic() - started < 2
+
+
+def test_ctrl_c_interrupts_a_blocking_accept():
+    with wsengine.listen("127.0.0.1", 0) as server:
+        threading.Timer(0.2, _thread.interrupt_main).start()
+        with pytest.raises(KeyboardInterrupt):
+            server.accept()
