@@ -57,6 +57,8 @@ fn to_py(py: Python<'_>, error: Error) -> PyErr {
         Error::Handshake(h) => exception(py, "InvalidHandshake", (h.to_string(), h.status())),
         Error::Url(why) => exception(py, "InvalidURI", (why,)),
         Error::Io(e) => PyErr::from(e),
+        // `Error` is #[non_exhaustive] outside its crate; a variant added
+        // there lands here until it gets an exception of its own.
         other => PyValueError::new_err(other.to_string()),
     }
 }
