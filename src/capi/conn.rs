@@ -93,6 +93,23 @@ fn binary_message(data: *const u8, len: usize) -> Result<Message, wse_result> {
     Ok(Message::Binary(bytes(data, len, "data")?.to_vec()))
 }
 
+/// The body of every `wse_conn_*send*`: check the handle, build the
+/// message, queue it with `send` (`Conn::send` or `Conn::try_send`).
+fn send_with(
+    conn: *const wse_conn,
+    message: Result<Message, wse_result>,
+    send: fn(&Conn, Message) -> crate::Result<()>,
+) -> wse_result {
+    let conn = match conn_ref(conn) {
+        Ok(c) => c,
+        Err(rc) => return rc,
+    };
+    match message {
+        Ok(m) => done(send(conn, m)),
+        Err(rc) => rc,
+    }
+}
+
 /// Send `len` bytes of UTF-8 text (copied; no NUL needed), applying the
 /// configured overflow policy if the send queue is full.
 ///
@@ -109,10 +126,7 @@ pub extern "C" fn wse_conn_send_text(
     data: *const c_char,
     len: usize,
 ) -> wse_result {
-    ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
-        match text_message(data, len) { Ok(m) => done(conn.send(m)), Err(rc) => rc }
-    }
+    ffi_boundary! { send_with(conn, text_message(data, len), |c, m| c.send(m)) }
 }
 
 /// Send `len` bytes of binary data (copied), applying the configured
@@ -127,10 +141,7 @@ pub extern "C" fn wse_conn_send_binary(
     data: *const u8,
     len: usize,
 ) -> wse_result {
-    ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
-        match binary_message(data, len) { Ok(m) => done(conn.send(m)), Err(rc) => rc }
-    }
+    ffi_boundary! { send_with(conn, binary_message(data, len), |c, m| c.send(m)) }
 }
 
 /// Queue text only if there is room now (never waits, whatever the policy).
@@ -144,10 +155,7 @@ pub extern "C" fn wse_conn_try_send_text(
     data: *const c_char,
     len: usize,
 ) -> wse_result {
-    ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
-        match text_message(data, len) { Ok(m) => done(conn.try_send(m)), Err(rc) => rc }
-    }
+    ffi_boundary! { send_with(conn, text_message(data, len), |c, m| c.try_send(m)) }
 }
 
 /// Queue binary data only if there is room now (never waits).
@@ -161,10 +169,7 @@ pub extern "C" fn wse_conn_try_send_binary(
     data: *const u8,
     len: usize,
 ) -> wse_result {
-    ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
-        match binary_message(data, len) { Ok(m) => done(conn.try_send(m)), Err(rc) => rc }
-    }
+    ffi_boundary! { send_with(conn, binary_message(data, len), |c, m| c.try_send(m)) }
 }
 
 /// Send a ping with up to 125 bytes of payload, ahead of queued messages.
