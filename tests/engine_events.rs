@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use wsengine::protocol::{CloseCode, CloseFrame, Event};
-use wsengine::{CloseInitiator, Config, Error, Message, Server, ServerEvent, connect};
+use wsengine::{CloseInitiator, Error, Message, Server, ServerEvent, connect};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -215,7 +215,6 @@ fn a_blocked_poll_wakes_on_shutdown() {
     std::thread::sleep(Duration::from_millis(50));
     server.shutdown();
     assert!(matches!(poller.join().unwrap(), Err(Error::ServerShutdown)));
-    let _ = Config::default();
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Connections: send, receive, poll, close, and what the handshake said.
 
+use std::borrow::Cow;
 use std::ffi::c_char;
 
 use super::boundary::ffi_boundary;
@@ -106,6 +107,24 @@ fn send_with(
     };
     match message {
         Ok(m) => done(send(conn, m)),
+        Err(rc) => rc,
+    }
+}
+
+/// The body of the string getters: look `field` up on the connection and
+/// copy it into the caller's buffer, or `WSE_RESULT_NOT_FOUND` if absent.
+fn copy_field(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+    field: impl for<'c> FnOnce(&'c Conn) -> Option<Cow<'c, str>>,
+) -> wse_result {
+    match conn_ref(conn) {
+        Ok(c) => match field(c) {
+            Some(text) => copy_str(&text, buf, len, out_n),
+            None => wse_result::NotFound,
+        },
         Err(rc) => rc,
     }
 }
@@ -354,9 +373,7 @@ pub extern "C" fn wse_conn_path(
     len: usize,
     out_n: *mut usize,
 ) -> wse_result {
-    ffi_boundary! {
-        match conn_ref(conn) { Ok(c) => copy_str(&c.request().path, buf, len, out_n), Err(rc) => rc }
-    }
+    ffi_boundary! { copy_field(conn, buf, len, out_n, |c| Some(c.request().path.as_str().into())) }
 }
 
 /// Copy the query string (without `?`) into `buf`, NUL-terminated.
@@ -372,15 +389,7 @@ pub extern "C" fn wse_conn_query(
     len: usize,
     out_n: *mut usize,
 ) -> wse_result {
-    ffi_boundary! {
-        match conn_ref(conn) {
-            Ok(c) => match &c.request().query {
-                Some(q) => copy_str(q, buf, len, out_n),
-                None => wse_result::NotFound,
-            },
-            Err(rc) => rc,
-        }
-    }
+    ffi_boundary! { copy_field(conn, buf, len, out_n, |c| c.request().query.as_deref().map(Into::into)) }
 }
 
 /// Copy the value of the first header called `name` (case-insensitive)
@@ -400,12 +409,8 @@ pub extern "C" fn wse_conn_header(
     out_n: *mut usize,
 ) -> wse_result {
     ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
         let name = match c_str(name, "name") { Ok(n) => n, Err(rc) => return rc };
-        match conn.request().header(name) {
-            Some(v) => copy_str(v, buf, len, out_n),
-            None => wse_result::NotFound,
-        }
+        copy_field(conn, buf, len, out_n, |c| c.request().header(name).map(Into::into))
     }
 }
 
@@ -422,15 +427,7 @@ pub extern "C" fn wse_conn_subprotocol(
     len: usize,
     out_n: *mut usize,
 ) -> wse_result {
-    ffi_boundary! {
-        match conn_ref(conn) {
-            Ok(c) => match c.subprotocol() {
-                Some(p) => copy_str(p, buf, len, out_n),
-                None => wse_result::NotFound,
-            },
-            Err(rc) => rc,
-        }
-    }
+    ffi_boundary! { copy_field(conn, buf, len, out_n, |c| c.subprotocol().map(Into::into)) }
 }
 
 /// Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
@@ -446,9 +443,7 @@ pub extern "C" fn wse_conn_peer_address(
     len: usize,
     out_n: *mut usize,
 ) -> wse_result {
-    ffi_boundary! {
-        match conn_ref(conn) { Ok(c) => copy_str(&c.peer_addr().to_string(), buf, len, out_n), Err(rc) => rc }
-    }
+    ffi_boundary! { copy_field(conn, buf, len, out_n, |c| Some(c.peer_addr().to_string().into())) }
 }
 
 /// Messages queued for sending and not yet taken by the writer; 0 for NULL.

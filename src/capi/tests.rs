@@ -178,6 +178,30 @@ fn lifecycle_over_loopback() {
         wse_conn_subprotocol(client, buf.as_mut_ptr(), buf.len(), &mut n),
         wse_result::Ok
     );
+    let cstr = |b: &[c_char]| {
+        // SAFETY: the getters NUL-terminate on success.
+        unsafe { CStr::from_ptr(b.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        wse_conn_header(
+            conn,
+            c"UPGRADE".as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n
+        ),
+        wse_result::Ok
+    );
+    assert_eq!((cstr(&buf), n), ("websocket".to_owned(), 9));
+    assert_eq!(
+        wse_conn_peer_address(conn, buf.as_mut_ptr(), buf.len(), &mut n),
+        wse_result::Ok
+    );
+    assert!(cstr(&buf).starts_with("127.0.0.1:"), "{}", cstr(&buf));
+    assert_eq!(n, cstr(&buf).len());
     assert_eq!(
         wse_conn_header(
             conn,

@@ -5,7 +5,7 @@
 //! every frame with a fresh key from a strong random source; the caller
 //! supplies the key (`mask`), keeping this module free of I/O.
 
-use super::frame::{FrameHeader, MAX_HEADER_LEN};
+use super::frame::FrameHeader;
 use super::mask::apply_mask;
 use super::{CloseFrame, Message, OpCode};
 
@@ -23,13 +23,6 @@ pub fn message_header(message: &Message, mask: Option<[u8; 4]>) -> FrameHeader {
         mask,
         payload_len: message.len() as u64,
     }
-}
-
-/// Encode a header into a fixed buffer; returns the buffer and the used length.
-pub fn encode_header(header: &FrameHeader) -> ([u8; MAX_HEADER_LEN], usize) {
-    let mut buf = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut buf);
-    (buf, n)
 }
 
 /// Append one frame (header and payload) to `out`, masking the copied
