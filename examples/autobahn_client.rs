@@ -5,7 +5,7 @@
 //! cargo run --release --example autobahn_client -- [URL]   # default ws://127.0.0.1:9001
 //! ```
 
-use wsengine::{Config, Error, connect};
+use wsengine::{Config, DeflateConfig, Error, connect};
 
 const AGENT: &str = "wsengine";
 
@@ -15,7 +15,16 @@ fn main() {
         .or_else(|| std::env::var("AUTOBAHN_URL").ok())
         .unwrap_or_else(|| "ws://127.0.0.1:9001".to_string());
     let base = base.trim_end_matches('/');
-    let config = Config::default().with_max_message_size(64 << 20);
+    // Full 32 KiB windows, and an offer that lets the server ask us not to
+    // take over context: the suite's compression cases (13.*) accept only
+    // offers that allow what each case asks of the client.
+    let deflate = DeflateConfig::default()
+        .with_server_max_window_bits(15)
+        .with_client_max_window_bits(15)
+        .with_client_no_context_takeover(true);
+    let config = Config::default()
+        .with_max_message_size(64 << 20)
+        .with_deflate(deflate);
 
     let count = match connect(&format!("{base}/getCaseCount"), &config).and_then(|c| c.recv()) {
         Ok(m) => m

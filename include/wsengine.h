@@ -199,7 +199,7 @@ typedef struct wse_config_builder wse_config_builder;
  * `wse_conn_try_send_text`, `wse_conn_try_send_binary`, `wse_conn_ping`,
  * `wse_conn_recv`, `wse_conn_poll`, `wse_conn_close`, `wse_conn_close_info`,
  * `wse_conn_is_closed`, `wse_conn_path`, `wse_conn_query`, `wse_conn_header`,
- * `wse_conn_subprotocol`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
+ * `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
  * `wse_conn_retain`, `wse_conn_free`.
  */
 typedef struct wse_conn wse_conn;
@@ -578,6 +578,73 @@ wse_result wse_config_builder_set_poll_events(wse_config_builder *builder,
 wse_result wse_config_builder_set_accept_unmasked_frames(wse_config_builder *builder, bool value);
 
 /**
+ * permessage-deflate (RFC 7692) on or off (default on): a server accepts
+ * clients' offers, a client makes one. Compressed messages are inflated
+ * within the max message size.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_deflate(wse_config_builder *builder, bool enabled);
+
+/**
+ * permessage-deflate LZ77 windows, as powers of two from 9 (512 bytes) to
+ * 15 (32 KiB): the most the server's and the client's compressor may use
+ * (default 12 and 12). Below 15, a server asks the client for its value
+ * and a client asks the server. Compressor memory per connection is about
+ * `2^(bits+2) + 2^(mem_level+9)` bytes and inflater memory `2^bits + 7 KiB`,
+ * allocated on first use.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Ranges are
+ * checked by `wse_config_builder_build`.
+ */
+wse_result wse_config_builder_set_deflate_window_bits(wse_config_builder *builder,
+                                                      uint8_t server_bits,
+                                                      uint8_t client_bits);
+
+/**
+ * permessage-deflate without context takeover: `server` makes the server
+ * reset its compressor after every message (a server does so and says so;
+ * a client asks for it); `client` asks the same of the client (a server
+ * requires it; a client offers it). Default false and false: better
+ * compression, with the compressor's memory kept between messages.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_deflate_no_context_takeover(wse_config_builder *builder,
+                                                              bool server,
+                                                              bool client);
+
+/**
+ * permessage-deflate compression `level` (0-9, default 6) and zlib
+ * `mem_level` (1-9, default 5; each step doubles the compressor's hash
+ * memory).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Ranges are
+ * checked by `wse_config_builder_build`.
+ */
+wse_result wse_config_builder_set_deflate_level(wse_config_builder *builder,
+                                                uint8_t level,
+                                                uint8_t mem_level);
+
+/**
+ * Messages shorter than `bytes` are sent uncompressed even when
+ * permessage-deflate was agreed (default 64).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_deflate_threshold(wse_config_builder *builder, size_t bytes);
+
+/**
  * Send `len` bytes of UTF-8 text (copied; no NUL needed), applying the
  * configured overflow policy if the send queue is full.
  *
@@ -731,6 +798,18 @@ wse_result wse_conn_header(const wse_conn *conn,
                            char *buf,
                            size_t len,
                            size_t *out_n);
+
+/**
+ * Copy the negotiated extensions into `buf`, NUL-terminated, in
+ * `Sec-WebSocket-Extensions` form with every parameter spelled out (e.g.
+ * `permessage-deflate; server_max_window_bits=12; client_max_window_bits=12`).
+ *
+ * Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_NOT_FOUND` if no extension was negotiated;
+ * `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_conn_extensions(const wse_conn *conn, char *buf, size_t len, size_t *out_n);
 
 /**
  * Copy the negotiated subprotocol into `buf`, NUL-terminated.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::protocol::DecoderLimits;
+use crate::protocol::deflate::DeflateConfig;
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
 /// queue is full because the peer reads slower than the application writes.
@@ -111,6 +112,13 @@ pub struct Config {
     /// Server: accept unmasked frames from clients. RFC 6455 forbids them;
     /// default `false` (they close the connection with 1002).
     pub accept_unmasked_frames: bool,
+    /// permessage-deflate (RFC 7692): whether a server accepts it and a
+    /// client offers it, the windows, context takeover, level, memory level
+    /// and the size below which messages go uncompressed. Default: enabled,
+    /// 12-bit windows both ways, memory level 5 (about 43 KiB per connection
+    /// once it has compressed and inflated a message; nothing before). The
+    /// message size limit applies to the inflated size.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -139,21 +147,9 @@ impl Default for Config {
             allowed_origins: None,
             extra_headers: Vec::new(),
             accept_unmasked_frames: false,
+            deflate: DeflateConfig::default(),
         }
     }
-}
-
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            #[must_use]
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.$field = value;
-                self
-            }
-        )*
-    };
 }
 
 impl Config {
@@ -204,6 +200,8 @@ impl Config {
         with_extra_headers: extra_headers: Vec<(String, String)>;
         /// Set [`accept_unmasked_frames`](Self::accept_unmasked_frames).
         with_accept_unmasked_frames: accept_unmasked_frames: bool;
+        /// Set [`deflate`](Self::deflate).
+        with_deflate: deflate: DeflateConfig;
     }
 
     /// Check that the values make sense together.
@@ -238,6 +236,7 @@ impl Config {
         if self.read_buffer_size < 512 {
             return fail("read_buffer_size must be at least 512 bytes");
         }
+        self.deflate.validate().map_err(Error::InvalidArgument)?;
         let zero = Duration::ZERO;
         if self.handshake_timeout == zero
             || self.connect_timeout == zero

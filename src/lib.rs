@@ -33,6 +33,21 @@
     clippy::missing_safety_doc
 )]
 
+/// `with_field(value) -> Self` builder setters for the public fields of a
+/// `#[non_exhaustive]` configuration struct.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$field = value;
+                self
+            }
+        )*
+    };
+}
+
 #[cfg(feature = "capi")]
 pub mod capi;
 pub mod config;
@@ -43,4 +58,5 @@ pub mod protocol;
 pub use config::{Config, OverflowPolicy};
 pub use engine::{CloseInfo, CloseInitiator, Conn, Server, ServerEvent, connect};
 pub use error::{Error, Result};
+pub use protocol::deflate::{DeflateConfig, DeflateParams};
 pub use protocol::{CloseCode, Message};

@@ -472,3 +472,102 @@ pub extern "C" fn wse_config_builder_set_accept_unmasked_frames(
 ) -> wse_result {
     ffi_boundary! { with_builder(builder, |c| c.accept_unmasked_frames = value) }
 }
+
+/// permessage-deflate (RFC 7692) on or off (default on): a server accepts
+/// clients' offers, a client makes one. Compressed messages are inflated
+/// within the max message size.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_deflate(
+    builder: *mut wse_config_builder,
+    enabled: bool,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.deflate.enabled = enabled) }
+}
+
+/// permessage-deflate LZ77 windows, as powers of two from 9 (512 bytes) to
+/// 15 (32 KiB): the most the server's and the client's compressor may use
+/// (default 12 and 12). Below 15, a server asks the client for its value
+/// and a client asks the server. Compressor memory per connection is about
+/// `2^(bits+2) + 2^(mem_level+9)` bytes and inflater memory `2^bits + 7 KiB`,
+/// allocated on first use.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Ranges are
+/// checked by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_deflate_window_bits(
+    builder: *mut wse_config_builder,
+    server_bits: u8,
+    client_bits: u8,
+) -> wse_result {
+    ffi_boundary! {
+        with_builder(builder, |c| {
+            c.deflate.server_max_window_bits = server_bits;
+            c.deflate.client_max_window_bits = client_bits;
+        })
+    }
+}
+
+/// permessage-deflate without context takeover: `server` makes the server
+/// reset its compressor after every message (a server does so and says so;
+/// a client asks for it); `client` asks the same of the client (a server
+/// requires it; a client offers it). Default false and false: better
+/// compression, with the compressor's memory kept between messages.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_deflate_no_context_takeover(
+    builder: *mut wse_config_builder,
+    server: bool,
+    client: bool,
+) -> wse_result {
+    ffi_boundary! {
+        with_builder(builder, |c| {
+            c.deflate.server_no_context_takeover = server;
+            c.deflate.client_no_context_takeover = client;
+        })
+    }
+}
+
+/// permessage-deflate compression `level` (0-9, default 6) and zlib
+/// `mem_level` (1-9, default 5; each step doubles the compressor's hash
+/// memory).
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Ranges are
+/// checked by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_deflate_level(
+    builder: *mut wse_config_builder,
+    level: u8,
+    mem_level: u8,
+) -> wse_result {
+    ffi_boundary! {
+        with_builder(builder, |c| {
+            c.deflate.level = level;
+            c.deflate.mem_level = mem_level;
+        })
+    }
+}
+
+/// Messages shorter than `bytes` are sent uncompressed even when
+/// permessage-deflate was agreed (default 64).
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_deflate_threshold(
+    builder: *mut wse_config_builder,
+    bytes: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.deflate.threshold = bytes) }
+}

@@ -28,7 +28,7 @@ use crate::protocol::close::truncate_reason;
 /// `wse_conn_try_send_text`, `wse_conn_try_send_binary`, `wse_conn_ping`,
 /// `wse_conn_recv`, `wse_conn_poll`, `wse_conn_close`, `wse_conn_close_info`,
 /// `wse_conn_is_closed`, `wse_conn_path`, `wse_conn_query`, `wse_conn_header`,
-/// `wse_conn_subprotocol`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
+/// `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
 /// `wse_conn_retain`, `wse_conn_free`.
 pub struct wse_conn {
     _private: [u8; 0],
@@ -411,6 +411,26 @@ pub extern "C" fn wse_conn_header(
     ffi_boundary! {
         let name = match c_str(name, "name") { Ok(n) => n, Err(rc) => return rc };
         copy_field(conn, buf, len, out_n, |c| c.request().header(name).map(Into::into))
+    }
+}
+
+/// Copy the negotiated extensions into `buf`, NUL-terminated, in
+/// `Sec-WebSocket-Extensions` form with every parameter spelled out (e.g.
+/// `permessage-deflate; server_max_window_bits=12; client_max_window_bits=12`).
+///
+/// Ownership: `buf` and `out_n` are the caller's; nothing is allocated.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_FOUND` if no extension was negotiated;
+/// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_extensions(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        copy_field(conn, buf, len, out_n, |c| c.compression().map(|d| d.to_string().into()))
     }
 }
 

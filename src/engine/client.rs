@@ -38,6 +38,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         resource: url.resource.clone(),
         subprotocols: config.subprotocols.clone(),
         headers: config.extra_headers.clone(),
+        deflate: config.deflate.clone(),
     };
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
@@ -60,6 +61,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         query,
         headers: response.headers,
         subprotocol: response.subprotocol,
+        compression: response.deflate,
         peer_addr: stream.peer_addr()?,
         local_addr: stream.local_addr()?,
     };

@@ -14,7 +14,8 @@ use super::writer;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
-use crate::protocol::{CloseCode, Message, Role};
+use crate::protocol::deflate::DeflateParams;
+use crate::protocol::{CloseCode, Decoder, Message, Role};
 
 /// Capacity of the control lane (pings and pongs waiting for the writer).
 const CONTROL_LANE: usize = 16;
@@ -30,6 +31,8 @@ pub struct RequestInfo {
     pub headers: Vec<(String, String)>,
     /// The negotiated subprotocol, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate agreement, if compression was negotiated.
+    pub compression: Option<DeflateParams>,
     /// The peer's address.
     pub peer_addr: SocketAddr,
     /// Our address.
@@ -97,6 +100,12 @@ pub(crate) fn establish(
     };
     let (ctrl_tx, ctrl_rx) = bounded(CONTROL_LANE);
     let stack = config.thread_stack_size;
+    let mut decoder = Decoder::new(role, config.decoder_limits());
+    let mut compressor = None;
+    if let Some(agreed) = &info.compression {
+        decoder.set_decompressor(agreed.decompressor(role));
+        compressor = agreed.compressor(role, &config.deflate);
+    }
     let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
@@ -104,7 +113,7 @@ pub(crate) fn establish(
         let _guard = writer_guard;
         let s = Arc::clone(&writer_shared);
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writer::run(s, out_rx, ctrl_rx)
+            writer::run(s, out_rx, ctrl_rx, compressor)
         }))
         .is_err()
         {
@@ -118,6 +127,7 @@ pub(crate) fn establish(
     shared.start_timers();
     let reader = Reader {
         shared: Arc::clone(&shared),
+        decoder,
         sink: Sink::Queue(in_tx),
         leftover,
         _guard: guard,
@@ -326,6 +336,11 @@ impl Conn {
     /// The negotiated subprotocol, if any.
     pub fn subprotocol(&self) -> Option<&str> {
         self.info.subprotocol.as_deref()
+    }
+
+    /// The permessage-deflate agreement, if compression was negotiated.
+    pub fn compression(&self) -> Option<&DeflateParams> {
+        self.info.compression.as_ref()
     }
 
     /// The peer's address.

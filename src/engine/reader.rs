@@ -16,6 +16,8 @@ use crate::protocol::{Decoder, Event, Message, ProtocolError};
 /// the thread that did the handshake).
 pub(crate) struct Reader {
     pub(crate) shared: Arc<Shared>,
+    /// Set up for the agreed extensions.
+    pub(crate) decoder: Decoder,
     pub(crate) sink: Sink,
     /// Bytes that arrived with the handshake and already belong to frames.
     pub(crate) leftover: Vec<u8>,
@@ -41,6 +43,7 @@ impl Reader {
     pub(crate) fn run(self) {
         let Reader {
             shared,
+            decoder,
             sink,
             leftover,
             _guard,
@@ -50,7 +53,7 @@ impl Reader {
             Sink::Queue(_) => None,
         };
         let mut state = ReadState {
-            decoder: Decoder::new(shared.role, shared.config.decoder_limits()),
+            decoder,
             sink: Some(sink),
             shared: &shared,
         };

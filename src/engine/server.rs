@@ -385,6 +385,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     let options = ServerOptions {
         subprotocols: &config.subprotocols,
         allowed_origins: config.allowed_origins.as_deref(),
+        deflate: &config.deflate,
     };
     let accepted = match handshake::server::accept(request, &options) {
         Ok(a) => a,
@@ -398,6 +399,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         query: accepted.request.query,
         headers: accepted.request.headers,
         subprotocol: accepted.subprotocol,
+        compression: accepted.deflate,
         peer_addr: peer,
         local_addr: stream.local_addr().unwrap_or(peer),
     };

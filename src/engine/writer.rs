@@ -9,6 +9,8 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{Receiver, select_biased};
 
 use super::shared::{CloseInitiator, Control, Shared};
+use crate::protocol::decoder::RSV1;
+use crate::protocol::deflate::Compressor;
 use crate::protocol::encoder::{message_header, write_close, write_frame};
 use crate::protocol::mask::apply_mask;
 use crate::protocol::{CloseCode, Message, OpCode, Role};
@@ -22,8 +24,16 @@ const BATCH_MAX_BYTES: usize = 256 << 10;
 /// Stop gathering at this many separately written payloads (each is an iovec).
 const BATCH_MAX_BODIES: usize = 128;
 
-pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Message>, ctrl_rx: Receiver<Control>) {
-    let mut batch = Batch::new(shared.role);
+/// Write the connection's frames until it closes. `compressor` is set when
+/// permessage-deflate was agreed (and our side may compress): messages are
+/// compressed here, in send order, which context takeover requires.
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    out_rx: Receiver<Message>,
+    ctrl_rx: Receiver<Control>,
+    compressor: Option<Compressor>,
+) {
+    let mut batch = Batch::new(shared.role, compressor);
     loop {
         let mut closing = false;
         select_biased! {
@@ -98,6 +108,7 @@ enum Segment {
 struct Batch {
     role: Role,
     keys: MaskKeys,
+    compressor: Option<Compressor>,
     /// Headers and small payloads, contiguous.
     head: Vec<u8>,
     /// Start of the part of `head` not yet covered by a segment.
@@ -110,10 +121,11 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(role: Role) -> Self {
+    fn new(role: Role, compressor: Option<Compressor>) -> Self {
         Batch {
             role,
             keys: MaskKeys::new(),
+            compressor,
             head: Vec::with_capacity(1024),
             head_mark: 0,
             bodies: Vec::new(),
@@ -148,19 +160,30 @@ impl Batch {
 
     fn message(&mut self, m: Message) {
         let mask = self.mask();
-        message_header(&m, mask).write_to(&mut self.head);
+        let mut header = message_header(&m, mask);
         self.messages += 1;
-        self.bytes += m.len();
-        if m.len() <= COPY_MAX {
+        let body = match &mut self.compressor {
+            Some(z) if z.wants(m.len()) => {
+                let mut compressed = Vec::with_capacity(m.len() / 2 + 64);
+                z.compress(m.as_bytes(), &mut compressed);
+                header.rsv = RSV1;
+                header.payload_len = compressed.len() as u64;
+                compressed
+            }
+            _ => m.into_bytes(),
+        };
+        header.write_to(&mut self.head);
+        self.bytes += body.len();
+        if body.len() <= COPY_MAX {
             let start = self.head.len();
-            self.head.extend_from_slice(m.as_bytes());
+            self.head.extend_from_slice(&body);
             if let Some(key) = mask {
                 apply_mask(&mut self.head[start..], key, 0);
             }
             return;
         }
         // Large payload: mask in place (we own it) and write it from where it is.
-        let mut body = m.into_bytes();
+        let mut body = body;
         if let Some(key) = mask {
             apply_mask(&mut body, key, 0);
         }

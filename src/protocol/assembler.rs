@@ -1,5 +1,6 @@
 //! Message assembly: data frames (possibly fragmented) into whole messages.
 
+use super::deflate::{Decompressor, InflateError};
 use super::mask::apply_mask;
 use super::utf8::{Utf8Progress, into_string};
 use super::{Message, ProtocolError};
@@ -16,6 +17,14 @@ pub(crate) struct Assembler {
     buf: Vec<u8>,
     utf8: Utf8Progress,
     max_message_size: usize,
+    /// Present when permessage-deflate was agreed.
+    inflater: Option<Decompressor>,
+    /// The message in progress is compressed (its first frame had RSV1).
+    compressed: bool,
+    /// Compressed bytes of the message in progress.
+    compressed_len: u64,
+    /// Unmasked compressed bytes on their way to the inflater.
+    scratch: Vec<u8>,
 }
 
 impl Assembler {
@@ -25,16 +34,43 @@ impl Assembler {
             buf: Vec::new(),
             utf8: Utf8Progress::default(),
             max_message_size,
+            inflater: None,
+            compressed: false,
+            compressed_len: 0,
+            scratch: Vec::new(),
         }
+    }
+
+    /// Inflate messages whose first frame has RSV1 set with `inflater`.
+    pub(crate) fn set_inflater(&mut self, inflater: Decompressor) {
+        self.inflater = Some(inflater);
+    }
+
+    /// Whether compressed messages are accepted.
+    pub(crate) fn inflates(&self) -> bool {
+        self.inflater.is_some()
+    }
+
+    /// The most compressed bytes one message may have: deflate can expand
+    /// incompressible data slightly, so a little over the message limit.
+    fn max_compressed(&self) -> u64 {
+        let max = self.max_message_size as u64;
+        max + max / 16 + 1024
     }
 
     /// Account for a data frame header before any of its payload arrives:
     /// checks fragmentation order and the message size limit, and reserves
     /// (a bounded amount of) space.
+    ///
+    /// `compressed` is the frame's RSV1 bit; the decoder allows it only on
+    /// the first frame of a message, and only when an inflater is set. For a
+    /// compressed message the limit applies to the inflated size, checked
+    /// while inflating; the compressed size is bounded separately.
     pub(crate) fn begin_frame(
         &mut self,
         first: Option<bool>,
         payload_len: u64,
+        compressed: bool,
     ) -> Result<(), ProtocolError> {
         match (first, self.in_progress) {
             (Some(_), Some(_)) => return Err(ProtocolError::ExpectedContinuation),
@@ -42,8 +78,20 @@ impl Assembler {
             (Some(is_text), None) => {
                 self.in_progress = Some(is_text);
                 self.utf8 = Utf8Progress::default();
+                self.compressed = compressed;
+                self.compressed_len = 0;
             }
             (None, Some(_)) => {}
+        }
+        if self.compressed {
+            self.compressed_len += payload_len;
+            if self.compressed_len > self.max_compressed() {
+                return Err(ProtocolError::MessageTooBig {
+                    size: self.compressed_len,
+                    max: self.max_message_size,
+                });
+            }
+            return Ok(());
         }
         let size = self.buf.len() as u64 + payload_len;
         if size > self.max_message_size as u64 {
@@ -65,11 +113,27 @@ impl Assembler {
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<(), ProtocolError> {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(data);
-        if let Some(key) = mask {
-            apply_mask(&mut self.buf[start..], key, offset);
+        if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(data);
+            if let Some(key) = mask {
+                apply_mask(&mut self.scratch, key, offset);
+            }
+            inflater
+                .inflate(&self.scratch, &mut self.buf, self.max_message_size)
+                .map_err(|e| inflate_error(e, self.buf.len(), self.max_message_size))?;
+        } else {
+            let start = self.buf.len();
+            self.buf.extend_from_slice(data);
+            if let Some(key) = mask {
+                apply_mask(&mut self.buf[start..], key, offset);
+            }
         }
+        self.check_text()
+    }
+
+    /// Validate text appended since the last check.
+    fn check_text(&mut self) -> Result<(), ProtocolError> {
         if self.in_progress == Some(true) {
             self.utf8
                 .advance(&self.buf)
@@ -80,6 +144,17 @@ impl Assembler {
 
     /// Finish the message after its FIN frame.
     pub(crate) fn finish(&mut self) -> Result<Message, ProtocolError> {
+        if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
+            inflater
+                .finish_message(&mut self.buf, self.max_message_size)
+                .map_err(|e| inflate_error(e, self.buf.len(), self.max_message_size))?;
+            self.check_text()?;
+            self.compressed = false;
+            // Keep the scratch buffer small between messages.
+            if self.scratch.capacity() > 64 << 10 {
+                self.scratch = Vec::new();
+            }
+        }
         let is_text = self.in_progress.take().unwrap_or(false);
         let bytes = std::mem::take(&mut self.buf);
         if is_text {
@@ -90,5 +165,15 @@ impl Assembler {
         } else {
             Ok(Message::Binary(bytes))
         }
+    }
+}
+
+fn inflate_error(e: InflateError, size: usize, max: usize) -> ProtocolError {
+    match e {
+        InflateError::TooBig => ProtocolError::MessageTooBig {
+            size: size as u64,
+            max,
+        },
+        InflateError::Corrupt => ProtocolError::InvalidCompressedData,
     }
 }

@@ -6,9 +6,13 @@
 //! anything is allocated for the payload.
 
 use super::assembler::Assembler;
+use super::deflate::Decompressor;
 use super::frame::{FrameHeader, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::{CloseFrame, Message, OpCode, ProtocolError, Role};
+
+/// The RSV1 bit in [`FrameHeader::rsv`]: "compressed" under permessage-deflate.
+pub const RSV1: u8 = 0b100;
 
 /// Size limits the decoder enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +91,13 @@ impl Decoder {
             control: Vec::new(),
             assembler: Assembler::new(limits.max_message_size),
         }
+    }
+
+    /// Accept permessage-deflate compressed messages (RSV1 on a message's
+    /// first frame) and inflate them with `inflater`. Without this, RSV1 is
+    /// a protocol error like the other reserved bits.
+    pub fn set_decompressor(&mut self, inflater: Decompressor) {
+        self.assembler.set_inflater(inflater);
     }
 
     /// Whether the decoder has stopped (after a close frame or an error).
@@ -198,7 +209,12 @@ impl Decoder {
 
     /// Role, reserved-bit, control-frame and size checks for a complete header.
     fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv != 0 {
+        // RSV1 means "compressed" on the first frame of a data message once
+        // permessage-deflate is agreed; every other use is reserved.
+        let rsv1_allowed =
+            self.assembler.inflates() && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        let allowed = if rsv1_allowed { RSV1 } else { 0 };
+        if h.rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBits(h.rsv));
         }
         match (self.role, h.mask.is_some()) {
@@ -229,7 +245,8 @@ impl Decoder {
             OpCode::Binary => Some(false),
             _ => None,
         };
-        self.assembler.begin_frame(first, h.payload_len)
+        self.assembler
+            .begin_frame(first, h.payload_len, h.rsv & RSV1 != 0)
     }
 
     /// The current frame's payload is complete: produce its event, if any.

@@ -11,6 +11,7 @@
 //!   limits enforced before allocating, fail-fast UTF-8 validation;
 //! - [`encoder`]: the writer half — frames for messages and control frames;
 //! - [`close`]: close codes and close payloads;
+//! - [`deflate`]: permessage-deflate (RFC 7692), negotiation and codec;
 //! - [`handshake`]: the HTTP/1.1 upgrade, server and client side.
 //!
 //! The decoder and the encoder share no state, so one thread may read while
@@ -21,6 +22,7 @@
 mod assembler;
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod encoder;
 pub mod frame;
 pub mod handshake;
@@ -85,6 +87,8 @@ pub enum ProtocolError {
         /// The configured limit.
         max: usize,
     },
+    /// A compressed message was not a valid deflate stream.
+    InvalidCompressedData,
     /// A message's payload (all fragments so far) exceeded the message size limit.
     MessageTooBig {
         /// The size the message would reach.
@@ -96,10 +100,14 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     /// The close code a connection failed by this error is closed with:
-    /// 1007 for invalid UTF-8, 1009 for size limits, 1002 for everything else.
+    /// 1007 for invalid UTF-8 or compressed data that does not inflate
+    /// (the frames were well formed, their payload was not), 1009 for size
+    /// limits, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooBig { .. } | ProtocolError::MessageTooBig { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -127,6 +135,9 @@ impl std::fmt::Display for ProtocolError {
                 f.write_str("new data frame while a fragmented message is in progress")
             }
             ProtocolError::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("compressed message is not valid deflate data")
+            }
             ProtocolError::InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
             ProtocolError::InvalidClosePayload => f.write_str("close payload of one byte"),
             ProtocolError::FrameTooBig { size, max } => {

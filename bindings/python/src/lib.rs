@@ -128,17 +128,29 @@ fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
     }
 }
 
+/// One value for both sides, or a `(server, client)` pair.
+fn pair<'py, T: FromPyObjectOwned<'py> + Copy>(value: &Bound<'py, PyAny>) -> PyResult<(T, T)> {
+    match value.extract::<T>() {
+        Ok(both) => Ok((both, both)),
+        Err(_) => value.extract(),
+    }
+}
+
 /// Build a `Config` from the keyword options of `connect`, `listen` and `serve`.
 fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
     let mut c = Config::default();
     let Some(options) = options else { return Ok(c) };
     let mut send_timeout = Some(Duration::from_secs(10));
     let mut overflow = "block".to_string();
+    let mut frame_size_given = false;
     for (key, value) in options.iter() {
         let key: String = key.extract()?;
         match key.as_str() {
             "max_size" => c.max_message_size = value.extract()?,
-            "max_frame_size" => c.max_frame_size = value.extract()?,
+            "max_frame_size" => {
+                c.max_frame_size = value.extract()?;
+                frame_size_given = true;
+            }
             "max_connections" => c.max_connections = value.extract()?,
             "send_queue" => c.send_queue_capacity = value.extract()?,
             "recv_queue" => c.recv_queue_capacity = value.extract()?,
@@ -178,10 +190,38 @@ fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
                     value.extract()?
                 }
             }
+            "compression" => {
+                c.deflate.enabled = match value.extract::<Option<String>>()?.as_deref() {
+                    None => false,
+                    Some("deflate") => true,
+                    Some(other) => {
+                        return Err(PyValueError::new_err(format!(
+                            "compression must be 'deflate' or None, not {other:?}"
+                        )));
+                    }
+                }
+            }
+            "deflate_window_bits" => {
+                let (server, client) = pair(&value)?;
+                c.deflate.server_max_window_bits = server;
+                c.deflate.client_max_window_bits = client;
+            }
+            "deflate_no_context_takeover" => {
+                let (server, client) = pair(&value)?;
+                c.deflate.server_no_context_takeover = server;
+                c.deflate.client_no_context_takeover = client;
+            }
+            "deflate_level" => c.deflate.level = value.extract()?,
+            "deflate_mem_level" => c.deflate.mem_level = value.extract()?,
+            "deflate_threshold" => c.deflate.threshold = value.extract()?,
             "thread_stack_size" => c.thread_stack_size = value.extract()?,
             "read_buffer_size" => c.read_buffer_size = value.extract()?,
             other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
         }
+    }
+    if !frame_size_given {
+        // As in `websockets`, `max_size` alone is enough to lower the limits.
+        c.max_frame_size = c.max_frame_size.min(c.max_message_size);
     }
     c.overflow_policy = match overflow.as_str() {
         "block" => OverflowPolicy::Block(send_timeout.unwrap_or(Duration::MAX)),
@@ -349,6 +389,13 @@ impl Connection {
             query: info.query.clone(),
             headers: info.headers.clone(),
         }
+    }
+
+    /// The negotiated extensions in Sec-WebSocket-Extensions form (every
+    /// permessage-deflate parameter spelled out), or None.
+    #[getter]
+    fn extensions(&self) -> Option<String> {
+        self.inner.compression().map(|d| d.to_string())
     }
 
     /// The negotiated subprotocol, or None.

@@ -73,3 +73,63 @@ def test_wsengine_client_against_a_websockets_server(websockets_server):
             ws.recv(timeout=5)
         assert (info.value.code, info.value.reason) == (4004, "as you wish")
     assert received[:2] == ["hello", "fragment please"]
+
+
+JSON = (
+    '{"id": %d, "user": "player-%d", "position": {"x": 12.5, "y": -3.25}, '
+    '"inventory": ["sword", "shield", "potion"], "status": "online"}'
+)
+
+
+def test_compression_with_a_websockets_client(serve):
+    seen = []
+
+    def handler(conn):
+        seen.append(conn.extensions)
+        for message in conn:
+            conn.send(message)
+
+    url = serve(handler)
+    with ws_connect(url, compression="deflate", max_size=None) as ws:
+        assert ws.protocol.extensions, "websockets did not agree to permessage-deflate"
+        for i in range(50):  # context takeover: later messages refer back
+            ws.send(JSON % (i, i))
+            assert ws.recv(timeout=5) == JSON % (i, i)
+        ws.send(["compressed ", "and ", "fragmented"])
+        assert ws.recv(timeout=5) == "compressed and fragmented"
+        big = b"0123456789abcdef" * (1 << 20)  # 16 MiB, compressible
+        ws.send(big)
+        assert ws.recv(timeout=30) == big
+    assert seen[0].startswith("permessage-deflate")
+    assert "server_max_window_bits=12" in seen[0]
+
+
+def test_compression_with_a_websockets_server_both_context_modes(websockets_server):
+    url, _ = websockets_server
+    for takeover in (False, True):
+        with wsengine.connect(url, deflate_no_context_takeover=takeover, deflate_window_bits=15) as ws:
+            assert ws.extensions is not None and ws.extensions.startswith("permessage-deflate")
+            assert ("client_no_context_takeover" in ws.extensions) == takeover
+            for i in range(50):
+                ws.send(JSON % (i, i))
+                assert ws.recv(timeout=5) == JSON % (i, i)
+            ws.send("fragment please")  # websockets compresses each fragment
+            assert ws.recv(timeout=5) == "fragments"
+
+
+def test_compression_can_be_switched_off(serve, websockets_server):
+    url, _ = websockets_server
+    with wsengine.connect(url, compression=None) as ws:
+        assert ws.extensions is None
+        ws.send("plain")
+        assert ws.recv(timeout=5) == "plain"
+    with ws_connect(serve(compression=None)) as ws:
+        assert not ws.protocol.extensions
+
+
+def test_a_decompression_bomb_closes_with_1009(serve):
+    with ws_connect(serve(max_size=1 << 20), compression="deflate", max_size=None) as ws:
+        ws.send(bytes(32 << 20))  # 32 MiB of zeros: about 32 KiB on the wire
+        with pytest.raises(WsClosed) as info:
+            ws.recv(timeout=10)
+    assert info.value.rcvd.code == 1009

@@ -5,6 +5,7 @@ use base64::Engine;
 use super::{
     HandshakeError, MAX_HEADERS, accept_key, has_token, head_status, header_values, owned_headers,
 };
+use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 
 /// A parsed `ws://host[:port][/path][?query]` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct ClientRequest {
     pub subprotocols: Vec<String>,
     /// Extra header lines (name, value), e.g. `Origin` or `Authorization`.
     pub headers: Vec<(String, String)>,
+    /// What to offer of permessage-deflate (nothing when disabled).
+    pub deflate: DeflateConfig,
 }
 
 /// The server's validated answer.
@@ -107,6 +110,8 @@ pub struct Response {
     pub subprotocol: Option<String>,
     /// Every header line of the response.
     pub headers: Vec<(String, String)>,
+    /// The permessage-deflate agreement, if the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
 }
 
 /// The state a client keeps between sending the request and reading the answer.
@@ -114,6 +119,7 @@ pub struct Response {
 pub struct ClientHandshake {
     expected_accept: String,
     offered: Vec<String>,
+    deflate: DeflateConfig,
 }
 
 impl ClientHandshake {
@@ -148,6 +154,11 @@ impl ClientHandshake {
             out.push_str(&request.subprotocols.join(", "));
             out.push_str("\r\n");
         }
+        if let Some(offer) = deflate::client_offer(&request.deflate) {
+            out.push_str("Sec-WebSocket-Extensions: ");
+            out.push_str(&offer);
+            out.push_str("\r\n");
+        }
         for (name, value) in &request.headers {
             if name.is_empty() || bad(name) || bad(value) || name.contains(':') {
                 return Err(format!("invalid header {name:?}"));
@@ -161,6 +172,7 @@ impl ClientHandshake {
         let hs = ClientHandshake {
             expected_accept: accept_key(key.as_bytes()),
             offered: request.subprotocols.clone(),
+            deflate: request.deflate.clone(),
         };
         Ok((hs, out.into_bytes()))
     }
@@ -170,7 +182,7 @@ impl ClientHandshake {
     /// `Ok(None)` while incomplete; `Ok(Some((response, n)))` when valid,
     /// where bytes after `n` are already WebSocket frames. A non-101 status is
     /// [`HandshakeError::Status`]; a bad accept key, a subprotocol we did not
-    /// offer, or an extension we did not offer is
+    /// offer, or an extension answer that does not fit our offer is
     /// [`HandshakeError::InvalidResponse`].
     pub fn parse_response(
         &self,
@@ -205,9 +217,11 @@ impl ClientHandshake {
             Some(_) => return Err(invalid("Sec-WebSocket-Accept does not match the key")),
             None => return Err(invalid("missing Sec-WebSocket-Accept")),
         }
-        if header_values(&headers, "sec-websocket-extensions").any(|v| !v.trim().is_empty()) {
-            return Err(invalid("server chose an extension that was not offered"));
-        }
+        let deflate = deflate::parse_server_answer(
+            &self.deflate,
+            header_values(&headers, "sec-websocket-extensions"),
+        )
+        .map_err(|why| invalid(&why))?;
         let subprotocol = match header_values(&headers, "sec-websocket-protocol").next() {
             None => None,
             Some(p) if self.offered.iter().any(|o| o == p.trim()) => Some(p.trim().to_owned()),
@@ -221,6 +235,7 @@ impl ClientHandshake {
             Response {
                 subprotocol,
                 headers,
+                deflate,
             },
             n,
         )))
@@ -273,6 +288,7 @@ mod tests {
             resource: "/p?q=1".into(),
             subprotocols: vec!["a".into(), "b".into()],
             headers: vec![("Origin".into(), "http://o".into())],
+            deflate: DeflateConfig::default(),
         };
         let (hs, bytes) = ClientHandshake::new(&req, [7; 16]).unwrap();
         let (parsed, _) = parse_request(&bytes, 8192).unwrap().unwrap();
@@ -283,6 +299,7 @@ mod tests {
             &ServerOptions {
                 subprotocols: &ours,
                 allowed_origins: None,
+                deflate: &DeflateConfig::default(),
             },
         )
         .unwrap();
@@ -291,6 +308,9 @@ mod tests {
         let (resp, n) = hs.parse_response(&wire, 8192).unwrap().unwrap();
         assert_eq!(n, accepted.response.len());
         assert_eq!(resp.subprotocol.as_deref(), Some("b"));
+        // Both sides reached the same permessage-deflate agreement.
+        assert_eq!(resp.deflate, accepted.deflate);
+        assert_eq!(resp.deflate.map(|d| d.server_max_window_bits), Some(12));
     }
 
     #[test]
@@ -298,6 +318,7 @@ mod tests {
         let req = ClientRequest {
             host: "h".into(),
             resource: "/".into(),
+            deflate: DeflateConfig::disabled(),
             ..Default::default()
         };
         let (hs, _) = ClientHandshake::new(&req, [1; 16]).unwrap();

@@ -5,6 +5,7 @@ use base64::Engine;
 use super::{
     HandshakeError, MAX_HEADERS, accept_key, has_token, head_status, header_values, owned_headers,
 };
+use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 
 /// What the client asked for in its upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct ServerOptions<'a> {
     /// If set, only requests whose `Origin` is in this list are accepted;
     /// requests without an `Origin` (non-browser clients) are accepted.
     pub allowed_origins: Option<&'a [String]>,
+    /// What the server accepts of permessage-deflate.
+    pub deflate: &'a DeflateConfig,
 }
 
 /// A validated upgrade.
@@ -44,6 +47,8 @@ pub struct Accepted {
     pub request: Request,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate agreement, if an offer was accepted.
+    pub deflate: Option<DeflateParams>,
     /// The complete `101 Switching Protocols` response to send.
     pub response: Vec<u8>,
 }
@@ -98,7 +103,8 @@ pub fn parse_request(
 /// Checks, in order: Host present; `Upgrade: websocket`; `Connection:
 /// upgrade`; `Sec-WebSocket-Version: 13` (else 426); a Sec-WebSocket-Key
 /// that is 16 bytes in base64; the Origin against the allowed list (403).
-/// Chooses the first subprotocol of the server's list that the client offered.
+/// Chooses the first subprotocol of the server's list that the client
+/// offered, and the first permessage-deflate offer the server accepts.
 pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted, HandshakeError> {
     let bad = |why: &str| HandshakeError::BadRequest(why.to_owned());
     let headers = &request.headers;
@@ -159,8 +165,18 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
         response.push_str(p);
         response.push_str("\r\n");
     }
+    let deflate = deflate::negotiate_server(
+        options.deflate,
+        header_values(headers, "sec-websocket-extensions"),
+    );
+    if let Some((_, answer)) = &deflate {
+        response.push_str("Sec-WebSocket-Extensions: ");
+        response.push_str(answer);
+        response.push_str("\r\n");
+    }
     response.push_str("\r\n");
     Ok(Accepted {
+        deflate: deflate.map(|(params, _)| params),
         request,
         subprotocol,
         response: response.into_bytes(),
@@ -177,6 +193,7 @@ mod tests {
         ServerOptions {
             subprotocols: protocols,
             allowed_origins: origins,
+            deflate: Box::leak(Box::new(DeflateConfig::default())),
         }
     }
 

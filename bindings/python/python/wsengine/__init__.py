@@ -85,6 +85,15 @@ def connect(
     ``"fail"`` or ``"disconnect"``), ``send_timeout``, ``ping_interval``,
     ``ping_timeout``, ``close_timeout``, ``idle_timeout``.
 
+    Compression (permessage-deflate, RFC 7692) is on by default, as in
+    ``websockets``: ``compression=None`` turns it off. Its options:
+    ``deflate_window_bits`` (9-15, default 12; one value or a
+    ``(server, client)`` pair), ``deflate_no_context_takeover`` (bool or
+    pair, default False), ``deflate_level`` (0-9, default 6),
+    ``deflate_mem_level`` (1-9, default 5) and ``deflate_threshold``
+    (messages shorter than this go uncompressed, default 64). ``max_size``
+    limits the inflated size. ``Connection.extensions`` tells what was agreed.
+
     Raises :class:`InvalidURI`, :class:`InvalidHandshake` (with ``status``),
     :class:`TimeoutError` or :class:`OSError`.
     """
