@@ -592,9 +592,9 @@ wse_result wse_config_builder_set_deflate(wse_config_builder *builder, bool enab
  * permessage-deflate LZ77 windows, as powers of two from 9 (512 bytes) to
  * 15 (32 KiB): the most the server's and the client's compressor may use
  * (default 12 and 12). Below 15, a server asks the client for its value
- * and a client asks the server. Compressor memory per connection is about
- * `2^(bits+2) + 2^(mem_level+9)` bytes and inflater memory `2^bits + 7 KiB`,
- * allocated on first use.
+ * and a client asks the server. Compressor memory per connection is
+ * 128 KiB + `4 * 2^bits + 7 * 2^(mem_level+6)` bytes (161 KiB with the
+ * defaults) and inflater memory 46 KiB, allocated on first use.
  *
  * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
@@ -622,8 +622,8 @@ wse_result wse_config_builder_set_deflate_no_context_takeover(wse_config_builder
 
 /**
  * permessage-deflate compression `level` (0-9, default 6) and zlib
- * `mem_level` (1-9, default 5; each step doubles the compressor's hash
- * memory).
+ * `mem_level` (1-9, default 5; the compressor's literal buffers take
+ * `7 * 2^(mem_level+6)` bytes).
  *
  * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.

@@ -4,7 +4,8 @@
 # C side (install, examples via pkg-config and CMake, C tests under
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
 # pytest), and the Autobahn conformance suites against the Rust, C and
-# Python echo servers and the Rust client.
+# Python echo servers and the Rust client (groups 1-10), and the
+# permessage-deflate groups 12-13 against the Rust server and client.
 #
 #   scripts/test.sh
 #
@@ -65,6 +66,8 @@ stage "release build of the examples" cargo build --release --examples --quiet
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
 stage "Autobahn TestSuite (Rust server and client, C and Python servers)" autobahn_all
+stage "Autobahn permessage-deflate groups 12-13 (Rust server and client)" \
+  env SUITE=deflate scripts/autobahn.sh server client
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -115,9 +115,10 @@ pub struct Config {
     /// permessage-deflate (RFC 7692): whether a server accepts it and a
     /// client offers it, the windows, context takeover, level, memory level
     /// and the size below which messages go uncompressed. Default: enabled,
-    /// 12-bit windows both ways, memory level 5 (about 43 KiB per connection
-    /// once it has compressed and inflated a message; nothing before). The
-    /// message size limit applies to the inflated size.
+    /// 12-bit windows both ways, memory level 5 (about 207 KiB of zlib state
+    /// per connection once it has compressed and inflated a message; nothing
+    /// before; see [`DeflateConfig`]). The message size limit applies to the
+    /// inflated size.
     pub deflate: DeflateConfig,
 }
 

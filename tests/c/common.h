@@ -62,4 +62,19 @@ static inline void test_pair(wse_server *server, const char *url, wse_conn **cli
     CHECK_RC(wse_server_accept(server, 5000, accepted), WSE_RESULT_OK);
 }
 
+/* Receive `count` messages on `conn` and send each straight back, same kind. */
+static inline void test_echo_back(const wse_conn *conn, int count) {
+    for (int i = 0; i < count; i++) {
+        wse_message *msg = NULL;
+        CHECK_RC(wse_conn_recv(conn, 5000, &msg), WSE_RESULT_OK);
+        if (!msg) return;
+        if (wse_message_get_kind(msg) == WSE_MESSAGE_KIND_TEXT)
+            CHECK_RC(wse_conn_send_text(conn, (const char *)wse_message_data(msg), wse_message_len(msg)),
+                     WSE_RESULT_OK);
+        else
+            CHECK_RC(wse_conn_send_binary(conn, wse_message_data(msg), wse_message_len(msg)), WSE_RESULT_OK);
+        wse_message_free(msg);
+    }
+}
+
 #endif

@@ -58,17 +58,7 @@ int main(void) {
         CHECK_RC(wse_conn_send_text(client, text, (size_t)len), WSE_RESULT_OK);
     }
     CHECK_RC(wse_conn_send_binary(client, big, big_len), WSE_RESULT_OK);
-    for (int i = 0; i < 51; i++) {
-        wse_message *msg = NULL;
-        CHECK_RC(wse_conn_recv(conn, 5000, &msg), WSE_RESULT_OK);
-        if (!msg) break;
-        if (wse_message_get_kind(msg) == WSE_MESSAGE_KIND_TEXT)
-            CHECK_RC(wse_conn_send_text(conn, (const char *)wse_message_data(msg), wse_message_len(msg)),
-                     WSE_RESULT_OK);
-        else
-            CHECK_RC(wse_conn_send_binary(conn, wse_message_data(msg), wse_message_len(msg)), WSE_RESULT_OK);
-        wse_message_free(msg);
-    }
+    test_echo_back(conn, 51);
     for (int i = 0; i < 50; i++) {
         wse_message *msg = NULL;
         CHECK_RC(wse_conn_recv(client, 5000, &msg), WSE_RESULT_OK);

@@ -20,16 +20,7 @@ int main(void) {
     CHECK_RC(wse_conn_send_binary(client, big, big_len), WSE_RESULT_OK);
 
     /* The server side echoes everything back. */
-    for (int i = 0; i < 101; i++) {
-        wse_message *msg = NULL;
-        CHECK_RC(wse_conn_recv(conn, 5000, &msg), WSE_RESULT_OK);
-        if (!msg) break;
-        if (wse_message_get_kind(msg) == WSE_MESSAGE_KIND_TEXT)
-            CHECK_RC(wse_conn_send_text(conn, (const char *)wse_message_data(msg), wse_message_len(msg)), WSE_RESULT_OK);
-        else
-            CHECK_RC(wse_conn_send_binary(conn, wse_message_data(msg), wse_message_len(msg)), WSE_RESULT_OK);
-        wse_message_free(msg);
-    }
+    test_echo_back(conn, 101);
     for (int i = 0; i < 100; i++) {
         wse_message *msg = NULL;
         CHECK_RC(wse_conn_recv(client, 5000, &msg), WSE_RESULT_OK);

@@ -196,10 +196,14 @@ impl Decompressor {
         let z = self
             .inflate
             .get_or_insert_with(|| Inflate::new(false, bits));
+        // Start with room for a typical ratio and double while the output
+        // keeps filling it: zero-filling far more than the message needs
+        // would cost more than inflating a small message.
+        let mut step = input.len().saturating_mul(4).clamp(256, STEP);
         loop {
             // One byte past the limit is room enough to see it exceeded.
             let room = limit.saturating_sub(out.len()).saturating_add(1);
-            let want = room.min(STEP.max(input.len().saturating_mul(4)));
+            let want = room.min(step);
             let start = grow(out, want);
             let (in0, out0) = (z.total_in(), z.total_out());
             let status = z.decompress(input, &mut out[start..], flush);
@@ -225,6 +229,9 @@ impl Decompressor {
             }
             if input.is_empty() && produced < want {
                 return Ok(());
+            }
+            if produced == want {
+                step = (step * 2).min(STEP);
             }
             if consumed == 0 && produced == 0 {
                 // Neither input taken nor output made with room for both.

@@ -3,11 +3,12 @@
 //!
 //! - [`DeflateConfig`] is what an endpoint is willing to do; it is the same
 //!   type on both sides and read from each side's point of view.
-//! - [`negotiate`]: the server picks the first acceptable offer from the
-//!   client's `Sec-WebSocket-Extensions` header and answers it; the client
-//!   builds its offer and checks the server's answer. Both end with a
-//!   [`DeflateParams`], the agreement.
-//! - [`codec`]: [`Compressor`] (the writer's side) and [`Decompressor`] (the
+//! - Negotiation: the server picks the first acceptable offer from the
+//!   client's `Sec-WebSocket-Extensions` header and answers it
+//!   ([`negotiate_server`]); the client builds its offer ([`client_offer`])
+//!   and checks the server's answer ([`parse_server_answer`]). Both end
+//!   with a [`DeflateParams`], the agreement.
+//! - The codec: [`Compressor`] (the writer's side) and [`Decompressor`] (the
 //!   reader's side, which enforces the message size limit while inflating).
 //!
 //! Compression is done by zlib-rs, a memory-safe Rust implementation of
@@ -33,12 +34,13 @@ pub const MAX_WINDOW_BITS: u8 = 15;
 /// "client" name the sending side they limit.
 ///
 /// Memory per connection, only once a message is compressed or inflated
-/// (idle connections and connections that never negotiate pay nothing):
-/// compressing costs about `2^(w+2) + 2^(m+9)` bytes (window bits `w` of
-/// our sending side, memory level `m`), inflating about `2^w + 7 KiB`
-/// (window bits of the peer's side). The defaults (12, 12, memory level 5)
-/// keep that near 32 KiB + 11 KiB; zlib's own defaults (15, 8) would be
-/// 256 KiB + 39 KiB.
+/// (idle connections and connections that never negotiate pay nothing),
+/// as measured with zlib-rs (`bench/src/bin/deflate_cost.rs`): the
+/// compressor holds a fixed 128 KiB hash table plus `4 * 2^w + 7 * 2^(m+6)`
+/// bytes (window bits `w` of our sending side, memory level `m`): 161 KiB
+/// with the defaults, 371 KiB with zlib's usual 15 and 8. The decompressor
+/// holds 46 KiB whatever the window. Switch compression off, or raise the
+/// threshold, where many connections and little bandwidth make that too much.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeflateConfig {
@@ -61,8 +63,8 @@ pub struct DeflateConfig {
     pub client_no_context_takeover: bool,
     /// zlib compression level, 0 (store) to 9 (smallest). Default 6.
     pub level: u8,
-    /// zlib memory level, 1 to 9: memory for the compressor's hash chains
-    /// and literal buffer. Default 5.
+    /// zlib memory level, 1 to 9: sizes the compressor's literal buffers
+    /// (`7 * 2^(m+6)` bytes; 14 KiB at 5, 112 KiB at 8). Default 5.
     pub mem_level: u8,
     /// Messages shorter than this many bytes are sent uncompressed (RSV1
     /// clear), which is always allowed. Default 64.
