@@ -99,8 +99,8 @@ fn parse_params<'a>(params: impl Iterator<Item = &'a str>, offer: bool) -> Resul
 /// offer is acceptable. Offers with unknown, repeated or invalid parameters
 /// are declined, as RFC 7692 requires. The server honours what the client
 /// asks of it (no context takeover, a smaller window), asks of the client
-/// what `config` wants where the offer allows it, and tells the client its
-/// own window when that is smaller than 15 bits.
+/// what `config` wants where the offer allows it, and compresses with at
+/// most `config`'s window whether or not the client asked.
 pub fn negotiate_server<'a>(
     config: &DeflateConfig,
     values: impl IntoIterator<Item = &'a str>,
@@ -141,7 +141,10 @@ pub fn negotiate_server<'a>(
         if agreed.client_no_context_takeover {
             answer.push_str("; client_no_context_takeover");
         }
-        if offer.server_max_window_bits.is_some() || server_bits < MAX_WINDOW_BITS {
+        // Only an offer with server_max_window_bits may get it back: some
+        // clients refuse it otherwise. A smaller window than announced needs
+        // no announcement (a full-size inflater reads it).
+        if offer.server_max_window_bits.is_some() {
             answer.push_str(&format!("; server_max_window_bits={server_bits}"));
         }
         if client_bits < MAX_WINDOW_BITS {
@@ -272,15 +275,17 @@ mod tests {
                 &full(),
                 Some("permessage-deflate"),
             ),
-            // What browsers send, to a server with the default small windows.
+            // What browsers send, to a server with the default small windows:
+            // the client is limited; our own smaller window goes unannounced.
             (
                 "permessage-deflate; client_max_window_bits",
                 &small,
-                Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"),
+                Some("permessage-deflate; client_max_window_bits=12"),
             ),
             // The client cannot be limited unless it offers client_max_window_bits.
+            ("permessage-deflate", &small, Some("permessage-deflate")),
             (
-                "permessage-deflate",
+                "permessage-deflate; server_max_window_bits=14",
                 &small,
                 Some("permessage-deflate; server_max_window_bits=12"),
             ),
