@@ -11,7 +11,7 @@
 # SUITE=core (default) runs groups 1-10 against tests/autobahn/expected-SIDE.json;
 # SUITE=deflate runs the permessage-deflate groups 12-13 (216 cases) against
 # tests/autobahn/expected-SIDE-deflate.json; both sides at once take about
-# thirteen minutes here, nearly all of it the suite's own Python.
+# eleven minutes here, nearly all of it the suite's own Python.
 # ECHO_SERVER is the server under test (default: the Rust echo_server
 # example); every echo server of the project must match the same expected
 # results. LABEL names its report directory and log.
