@@ -175,3 +175,30 @@ fn compressed_text_is_utf8_checked() {
     let err = run(&mut decoder(false, 1 << 20), &frame, frame.len()).unwrap_err();
     assert_eq!(err, ProtocolError::InvalidUtf8);
 }
+
+/// Compressed bytes are bounded per message even when they inflate to
+/// nothing (empty stored blocks), so a peer cannot keep one message going
+/// forever: a little over the message limit, then 1009.
+#[test]
+fn compressed_bytes_are_bounded_even_when_they_inflate_to_nothing() {
+    let empty_blocks: Vec<u8> = [0x00, 0x00, 0x00, 0xff, 0xff].repeat(200); // 1000 bytes
+    let mut d = decoder(false, 1024); // compressed bound: 1024 + 64 + 1024
+    let mut first = vec![0x42, 126, 0x03, 0xe8]; // binary with RSV1, FIN clear, 1000 bytes
+    first.extend_from_slice(&empty_blocks);
+    let mut next = vec![0x00, 126, 0x03, 0xe8]; // continuation, 1000 bytes
+    next.extend_from_slice(&empty_blocks);
+    assert_eq!(run(&mut d, &first, 4096), Ok(vec![]));
+    assert_eq!(run(&mut d, &next, 4096), Ok(vec![]));
+    let err = run(&mut d, &next, 4096).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProtocolError::MessageTooBig {
+                size: 3000,
+                max: 1024
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.close_code(), CloseCode::MESSAGE_TOO_BIG);
+}

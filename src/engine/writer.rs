@@ -162,9 +162,10 @@ impl Batch {
         let mask = self.mask();
         let mut header = message_header(&m, mask);
         self.messages += 1;
-        let body = match &mut self.compressor {
+        let mut body = match &mut self.compressor {
             Some(z) if z.wants(m.len()) => {
-                let mut compressed = Vec::with_capacity(m.len() / 2 + 64);
+                // `compress` sizes the buffer from the input itself.
+                let mut compressed = Vec::new();
                 z.compress(m.as_bytes(), &mut compressed);
                 header.rsv = RSV1;
                 header.payload_len = compressed.len() as u64;
@@ -183,7 +184,6 @@ impl Batch {
             return;
         }
         // Large payload: mask in place (we own it) and write it from where it is.
-        let mut body = body;
         if let Some(key) = mask {
             apply_mask(&mut body, key, 0);
         }
