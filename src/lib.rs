@@ -56,7 +56,10 @@ pub mod error;
 pub mod protocol;
 
 pub use config::{Config, OverflowPolicy};
-pub use engine::{CloseInfo, CloseInitiator, Conn, Server, ServerEvent, connect};
+pub use engine::{
+    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, Groups, Server, ServerEvent,
+    connect,
+};
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};
 pub use protocol::{CloseCode, Message};

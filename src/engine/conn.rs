@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
 
+use super::groups::Groups;
 use super::reader::{Reader, Sink};
-use super::shared::{CloseInfo, CloseInitiator, Shared};
+use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
 use super::spawn::spawn_detached;
 use super::writer;
 use crate::config::{Config, OverflowPolicy};
@@ -60,7 +61,7 @@ impl RequestInfo {
 /// after [`Config::close_timeout`]) on their own.
 pub struct Conn {
     shared: Arc<Shared>,
-    out_tx: crossbeam_channel::Sender<Message>,
+    out_tx: crossbeam_channel::Sender<Outgoing>,
     in_rx: crossbeam_channel::Receiver<Message>,
     info: RequestInfo,
     /// Messages go to the server's event FIFO, not to `recv`.
@@ -180,12 +181,12 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self.out_tx.try_send(message.into()) {
+        match self.out_tx.try_send(Outgoing::Message(message.into())) {
             Ok(()) => {
                 self.shared.touch_data();
                 Ok(())
             }
-            Err(TrySendError::Full(m)) => Err(Error::QueueFull(m)),
+            Err(TrySendError::Full(m)) => Err(Error::QueueFull(m.into_message())),
             Err(TrySendError::Disconnected(_)) => Err(self.closed_error()),
         }
     }
@@ -199,7 +200,10 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self.out_tx.send_timeout(message.into(), timeout) {
+        match self
+            .out_tx
+            .send_timeout(Outgoing::Message(message.into()), timeout)
+        {
             Ok(()) => {
                 self.shared.touch_data();
                 Ok(())
@@ -343,6 +347,19 @@ impl Conn {
         self.info.compression.as_ref()
     }
 
+    /// A number that identifies this connection in the process (never
+    /// reused); the same for every handle on it.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The broadcast groups of the server this connection belongs to;
+    /// `None` for client connections and once the server is gone.
+    pub fn groups(&self) -> Option<Groups> {
+        let inner = self.shared.groups.get()?.upgrade()?;
+        Some(Groups::from_inner(inner))
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.info.peer_addr
@@ -369,7 +386,7 @@ impl Conn {
         self.shared.unsent.load(Ordering::Relaxed)
     }
 
-    fn closed_error(&self) -> Error {
+    pub(crate) fn closed_error(&self) -> Error {
         let info = self.shared.close_info().unwrap_or(CloseInfo {
             code: CloseCode::ABNORMAL,
             reason: String::new(),
@@ -394,6 +411,11 @@ impl Conn {
     #[cfg_attr(not(feature = "capi"), allow(dead_code))]
     pub(crate) fn take_close_event(&self) -> bool {
         !self.shared.close_event_taken.swap(true, Ordering::AcqRel)
+    }
+
+    /// The data lane to this connection's writer.
+    pub(crate) fn out_tx(&self) -> &crossbeam_channel::Sender<Outgoing> {
+        &self.out_tx
     }
 
     /// The engine state shared with this connection's threads.

@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use super::capacity::connection_capacity;
 use super::conn::{Conn, RequestInfo, establish};
 use super::events::{Hub, ServerEvent};
+use super::groups::Groups;
 use super::head::read_head;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
@@ -49,6 +50,7 @@ struct Inner {
     accept_tx: Sender<Conn>,
     /// Poll mode: the event FIFO all connections feed.
     hub: Option<Arc<Hub>>,
+    groups: Groups,
 }
 
 /// Held by a connection's threads; when the last one exits the connection
@@ -119,6 +121,7 @@ impl Server {
             shutdown: Signal::new(),
             accept_tx,
             hub,
+            groups: Groups::new(),
         });
         let for_thread = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -147,6 +150,12 @@ impl Server {
     /// Connections open or in their handshake right now.
     pub fn connection_count(&self) -> usize {
         *self.inner.live.lock()
+    }
+
+    /// The server's broadcast groups: join connections to named groups and
+    /// broadcast to a group or to every connection.
+    pub fn groups(&self) -> &Groups {
+        &self.inner.groups
     }
 
     /// Wait for the next open connection.
@@ -445,6 +454,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.
         let conn = Arc::new(conn);
+        inner.groups.add(&conn);
         inner.registry.lock().insert(
             id,
             Entry::Open {
@@ -455,6 +465,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         hub.open(Arc::clone(&conn));
         reader.deliver_to(Arc::clone(hub), conn);
     } else {
+        inner.groups.add(&conn);
         inner.registry.lock().insert(
             id,
             Entry::Open {

@@ -6,17 +6,19 @@
 //! and is recorded once; later ones are no-ops that return `false`.
 
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::{Mutex, MutexGuard};
 
+use super::groups::GroupsInner;
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
 use crate::config::Config;
-use crate::protocol::{CloseCode, CloseFrame, Role};
+use crate::protocol::encoder::EncodedFrame;
+use crate::protocol::{CloseCode, CloseFrame, Message, Role};
 
 /// How long a close frame that follows received messages (the answer to a
 /// peer's close, or the close that fails a connection after a protocol
@@ -69,6 +71,26 @@ impl std::fmt::Display for CloseInfo {
     }
 }
 
+/// What the writer's data lane carries.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A message of this connection's own.
+    Message(Message),
+    /// A frame encoded once and shared with other connections (broadcast).
+    Frame(Arc<EncodedFrame>),
+}
+
+impl Outgoing {
+    /// The message itself (a copy of a shared frame's payload), to hand
+    /// back to a caller whose send did not go through.
+    pub(crate) fn into_message(self) -> Message {
+        match self {
+            Outgoing::Message(m) => m,
+            Outgoing::Frame(f) => f.to_message(),
+        }
+    }
+}
+
 /// A control frame for the writer's priority lane.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -99,6 +121,8 @@ struct State {
 
 /// Shared by the reader, the writer, the timer and every `Conn` handle.
 pub(crate) struct Shared {
+    /// Unique in the process, never reused.
+    pub(crate) id: u64,
     pub(crate) role: Role,
     pub(crate) stream: TcpStream,
     pub(crate) config: Arc<Config>,
@@ -134,6 +158,8 @@ pub(crate) struct Shared {
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
     room_tx: Sender<()>,
     pub(crate) room_rx: Receiver<()>,
+    /// Server connections: the server's groups, to leave when torn down.
+    pub(crate) groups: OnceLock<Weak<GroupsInner>>,
 }
 
 /// Milliseconds since the engine's clock started (monotonic).
@@ -151,7 +177,9 @@ impl Shared {
     ) -> Self {
         let now = now_ms();
         let (room_tx, room_rx) = bounded(1);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
             stream,
             config,
@@ -171,6 +199,7 @@ impl Shared {
             close_event_taken: AtomicBool::new(false),
             room_tx,
             room_rx,
+            groups: OnceLock::new(),
         }
     }
 
@@ -387,6 +416,9 @@ impl Shared {
         self.shutdown(Shutdown::Both);
         self.killed.fire();
         self.closing.fire();
+        if let Some(groups) = self.groups.get().and_then(Weak::upgrade) {
+            groups.remove(self.id);
+        }
         self.finished.fire();
     }
 

@@ -8,18 +8,20 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::{Receiver, select_biased};
 
-use super::shared::{CloseInitiator, Control, Shared};
+use super::shared::{CloseInitiator, Control, Outgoing, Shared};
 use crate::protocol::decoder::RSV1;
 use crate::protocol::deflate::Compressor;
-use crate::protocol::encoder::{message_header, write_close, write_frame};
+use crate::protocol::encoder::{EncodedFrame, message_header, write_close, write_frame};
+use crate::protocol::frame::FrameHeader;
 use crate::protocol::mask::apply_mask;
 use crate::protocol::{CloseCode, Message, OpCode, Role};
 
 /// Payloads up to this size are copied next to their header; larger ones
 /// are written from the message's own buffer (no copy).
 const COPY_MAX: usize = 4096;
-/// Stop gathering a batch at this many bytes, so one write does not grow
-/// without bound and latency stays low.
+/// Stop gathering a batch at this many bytes of payload taken in (before
+/// compression, which can make many messages' worth of work write only a
+/// few bytes), so one write does not grow without bound and latency stays low.
 const BATCH_MAX_BYTES: usize = 256 << 10;
 /// Stop gathering at this many separately written payloads (each is an iovec).
 const BATCH_MAX_BODIES: usize = 128;
@@ -29,7 +31,7 @@ const BATCH_MAX_BODIES: usize = 128;
 /// compressed here, in send order, which context takeover requires.
 pub(crate) fn run(
     shared: Arc<Shared>,
-    out_rx: Receiver<Message>,
+    out_rx: Receiver<Outgoing>,
     ctrl_rx: Receiver<Control>,
     compressor: Option<Compressor>,
 ) {
@@ -40,7 +42,7 @@ pub(crate) fn run(
             recv(ctrl_rx) -> c => if let Ok(c) = c { batch.control(c) },
             recv(shared.closing.receiver()) -> _ => closing = true,
             recv(out_rx) -> m => match m {
-                Ok(m) => batch.message(m),
+                Ok(m) => batch.outgoing(m),
                 // Every `Conn` is gone; its `Drop` already started the close.
                 Err(_) => closing = true,
             },
@@ -50,7 +52,7 @@ pub(crate) fn run(
                 if let Ok(c) = ctrl_rx.try_recv() {
                     batch.control(c);
                 } else if let Ok(m) = out_rx.try_recv() {
-                    batch.message(m);
+                    batch.outgoing(m);
                 } else {
                     break;
                 }
@@ -60,7 +62,7 @@ pub(crate) fn run(
             if let Some(frame) = shared.take_pending_close() {
                 // Messages accepted before the close go out before it.
                 while let Ok(m) = out_rx.try_recv() {
-                    batch.message(m);
+                    batch.outgoing(m);
                     if batch.is_full() && !flush(&shared, &mut batch) {
                         break;
                     }
@@ -104,6 +106,23 @@ enum Segment {
     Body(usize),
 }
 
+/// A payload written from where it already is.
+enum Body {
+    /// A large message of this connection's (masked in place if we are a client).
+    Owned(Vec<u8>),
+    /// A broadcast frame shared with other connections (header included).
+    Shared(Arc<EncodedFrame>),
+}
+
+impl Body {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Owned(b) => b,
+            Body::Shared(f) => f.bytes(),
+        }
+    }
+}
+
 /// Frames gathered for one vectored write.
 struct Batch {
     role: Role,
@@ -113,8 +132,9 @@ struct Batch {
     head: Vec<u8>,
     /// Start of the part of `head` not yet covered by a segment.
     head_mark: usize,
-    bodies: Vec<Vec<u8>>,
+    bodies: Vec<Body>,
     segments: Vec<Segment>,
+    /// Payload bytes taken in (see `BATCH_MAX_BYTES`) plus control frames.
     bytes: usize,
     /// Data messages in the batch (for the unsent count if a write fails).
     messages: usize,
@@ -158,23 +178,67 @@ impl Batch {
         write_close(&mut self.head, frame, mask);
     }
 
+    fn outgoing(&mut self, o: Outgoing) {
+        self.messages += 1;
+        self.bytes += match &o {
+            Outgoing::Message(m) => m.len(),
+            Outgoing::Frame(f) => f.bytes().len(),
+        };
+        match o {
+            Outgoing::Message(m) => self.message(m),
+            Outgoing::Frame(f) => self.shared_frame(f),
+        }
+    }
+
     fn message(&mut self, m: Message) {
         let mask = self.mask();
         let mut header = message_header(&m, mask);
-        self.messages += 1;
-        let mut body = match &mut self.compressor {
-            Some(z) if z.wants(m.len()) => {
-                // `compress` sizes the buffer from the input itself.
-                let mut compressed = Vec::new();
-                z.compress(m.as_bytes(), &mut compressed);
+        let body = match self.compress(m.as_bytes()) {
+            Some(compressed) => {
                 header.rsv = RSV1;
                 header.payload_len = compressed.len() as u64;
                 compressed
             }
-            _ => m.into_bytes(),
+            None => m.into_bytes(),
         };
+        self.push(header, mask, body);
+    }
+
+    /// A broadcast frame: written as it is, from the shared buffer, unless
+    /// this connection compresses it (then the payload is ours to encode,
+    /// in order with our other messages, as context takeover requires).
+    fn shared_frame(&mut self, f: Arc<EncodedFrame>) {
+        debug_assert_eq!(self.role, Role::Server, "only servers share frames");
+        if let Some(compressed) = self.compress(f.payload()) {
+            let header = FrameHeader {
+                fin: true,
+                rsv: RSV1,
+                opcode: f.opcode(),
+                mask: None,
+                payload_len: compressed.len() as u64,
+            };
+            self.push(header, None, compressed);
+            return;
+        }
+        self.push_body(Body::Shared(f));
+    }
+
+    /// The payload compressed, if compression is on and the payload is worth it.
+    fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let z = self.compressor.as_mut()?;
+        if !z.wants(payload.len()) {
+            return None;
+        }
+        // `compress` sizes the buffer from the input itself.
+        let mut compressed = Vec::new();
+        z.compress(payload, &mut compressed);
+        Some(compressed)
+    }
+
+    /// Add one frame: small payloads are copied (and masked) next to their
+    /// header, large ones are masked in place and written from where they are.
+    fn push(&mut self, header: FrameHeader, mask: Option<[u8; 4]>, mut body: Vec<u8>) {
         header.write_to(&mut self.head);
-        self.bytes += body.len();
         if body.len() <= COPY_MAX {
             let start = self.head.len();
             self.head.extend_from_slice(&body);
@@ -187,6 +251,11 @@ impl Batch {
         if let Some(key) = mask {
             apply_mask(&mut body, key, 0);
         }
+        self.push_body(Body::Owned(body));
+    }
+
+    /// Close the current run of `head` and queue `body` to be written after it.
+    fn push_body(&mut self, body: Body) {
         self.segments
             .push(Segment::Head(self.head_mark, self.head.len()));
         self.head_mark = self.head.len();
@@ -202,7 +271,7 @@ impl Batch {
             .iter()
             .map(|s| match *s {
                 Segment::Head(a, b) => IoSlice::new(&self.head[a..b]),
-                Segment::Body(i) => IoSlice::new(&self.bodies[i]),
+                Segment::Body(i) => IoSlice::new(self.bodies[i].as_slice()),
             })
             .filter(|s| !s.is_empty())
             .collect();

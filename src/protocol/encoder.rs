@@ -69,3 +69,57 @@ pub fn write_close(out: &mut Vec<u8>, frame: Option<&CloseFrame>, mask: Option<[
     let payload = frame.map(CloseFrame::payload).unwrap_or_default();
     write_frame(out, OpCode::Close, true, &payload, mask);
 }
+
+/// A whole message encoded once as an unmasked frame (header and payload in
+/// one buffer), so that a server can write the same bytes to many
+/// connections: the encode-once half of broadcasting.
+///
+/// Only a server may send it as is; a client must mask every frame with its
+/// own key. A receiver that agreed on compression re-encodes the payload
+/// ([`payload`](Self::payload)) itself when it chooses to compress.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EncodedFrame {
+    bytes: Box<[u8]>,
+    header_len: usize,
+    opcode: OpCode,
+}
+
+impl EncodedFrame {
+    /// Encode `message` as one final, unmasked frame.
+    pub fn new(message: &Message) -> Self {
+        let header = message_header(message, None);
+        let mut bytes = Vec::with_capacity(header.encoded_len() + message.len());
+        header.write_to(&mut bytes);
+        let header_len = bytes.len();
+        bytes.extend_from_slice(message.as_bytes());
+        EncodedFrame {
+            bytes: bytes.into_boxed_slice(),
+            header_len,
+            opcode: header.opcode,
+        }
+    }
+
+    /// The whole frame, ready to write.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The message payload (after the header).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.header_len..]
+    }
+
+    /// `Text` or `Binary`.
+    pub fn opcode(&self) -> OpCode {
+        self.opcode
+    }
+
+    /// The message again, as an owned copy.
+    pub fn to_message(&self) -> Message {
+        match self.opcode {
+            // Built from a `Message::Text`, so the payload is UTF-8.
+            OpCode::Text => Message::Text(String::from_utf8_lossy(self.payload()).into_owned()),
+            _ => Message::Binary(self.payload().to_vec()),
+        }
+    }
+}

@@ -1,0 +1,548 @@
+//! Broadcast groups ("rooms"): a server's registry of named sets of its
+//! connections, and broadcasting to them with the frame encoded once.
+//!
+//! Every open connection of a server is registered here when its handshake
+//! completes (that set is [`Audience::All`]) and removed when it is torn
+//! down, together with its memberships. A broadcast encodes the message
+//! once into an [`EncodedFrame`] and puts a reference to it on each
+//! recipient's own bounded send queue; each writer thread then writes those
+//! shared bytes (a recipient that agreed on compression compresses the
+//! payload itself, since its compression context is its own). Nothing is
+//! copied per recipient, and no recipient waits for another: a full queue
+//! is handled by that recipient's [`OverflowPolicy`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+use parking_lot::RwLock;
+
+use super::conn::Conn;
+use super::shared::{CloseInitiator, Outgoing, Shared};
+use crate::config::OverflowPolicy;
+use crate::error::{Error, Result};
+use crate::protocol::encoder::EncodedFrame;
+use crate::protocol::{CloseCode, Message};
+
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME: usize = 1024;
+
+/// Who a broadcast goes to.
+#[derive(Clone, Copy, Debug)]
+pub enum Audience<'a> {
+    /// Every open connection of the server.
+    All,
+    /// Every open connection but one (typically the sender).
+    AllExcept(&'a Conn),
+    /// The members of a group (none if the group does not exist).
+    Group(&'a str),
+    /// The members of a group but one (typically the sender).
+    GroupExcept(&'a str, &'a Conn),
+}
+
+/// What became of one broadcast, recipient by recipient. Every recipient
+/// is counted in exactly one field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastReport {
+    /// Recipients whose send queue took the message: it will be written
+    /// unless the connection fails first (then its `unsent_count` counts it).
+    pub queued: usize,
+    /// Recipients that did not get the message because their send queue was
+    /// full: policy [`Fail`](OverflowPolicy::Fail), or
+    /// [`Block`](OverflowPolicy::Block) once its timeout passed.
+    pub dropped: usize,
+    /// Recipients closed with 1008 because their send queue was full
+    /// (policy [`Disconnect`](OverflowPolicy::Disconnect)).
+    pub disconnected: usize,
+    /// Recipients already closing, skipped.
+    pub closed: usize,
+}
+
+impl BroadcastReport {
+    /// Recipients in all: queued, dropped, disconnected or closed.
+    pub fn recipients(&self) -> usize {
+        self.queued + self.dropped + self.disconnected + self.closed
+    }
+}
+
+/// A server's broadcast groups. Get it from [`Server::groups`] or, in a
+/// connection's handler, [`Conn::groups`].
+///
+/// `Groups` is a cheap handle (clone it freely), `Send + Sync`; every method
+/// may be called from any thread. A connection may be in any number of
+/// groups; it leaves all of them when it is torn down. A group exists while
+/// it has members.
+///
+/// ```no_run
+/// use wsengine::{Audience, Config, Server};
+/// let server = Server::bind("127.0.0.1:8080", Config::default())?;
+/// let conn = server.accept()?;
+/// let groups = server.groups();
+/// groups.join(&conn, "lobby")?;
+/// let report = groups.broadcast(Audience::GroupExcept("lobby", &conn), "hello, lobby");
+/// println!("queued for {} connections", report.queued);
+/// # Ok::<(), wsengine::Error>(())
+/// ```
+///
+/// [`Server::groups`]: crate::Server::groups
+#[derive(Clone)]
+pub struct Groups {
+    inner: Arc<GroupsInner>,
+}
+
+impl std::fmt::Debug for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.inner.state.read();
+        f.debug_struct("Groups")
+            .field("connections", &st.conns.len())
+            .field("groups", &st.groups.len())
+            .finish()
+    }
+}
+
+pub(crate) struct GroupsInner {
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every open connection, by id, with the groups it is in.
+    conns: HashMap<u64, Entry>,
+    groups: HashMap<Arc<str>, HashMap<u64, Member>>,
+}
+
+struct Entry {
+    member: Member,
+    groups: Vec<Arc<str>>,
+}
+
+/// What a broadcast needs of a recipient: its send queue and its state.
+#[derive(Clone)]
+struct Member {
+    shared: Arc<Shared>,
+    tx: Sender<Outgoing>,
+}
+
+impl Groups {
+    pub(crate) fn new() -> Self {
+        Groups {
+            inner: Arc::new(GroupsInner {
+                state: RwLock::new(State::default()),
+            }),
+        }
+    }
+
+    /// Register a server connection whose handshake completed.
+    pub(crate) fn add(&self, conn: &Conn) {
+        let shared = Arc::clone(conn.shared());
+        let _ = shared.groups.set(Arc::downgrade(&self.inner));
+        let member = Member {
+            shared,
+            tx: conn.out_tx().clone(),
+        };
+        let id = member.shared.id;
+        self.inner.state.write().conns.insert(
+            id,
+            Entry {
+                member,
+                groups: Vec::new(),
+            },
+        );
+    }
+
+    pub(crate) fn from_inner(inner: Arc<GroupsInner>) -> Self {
+        Groups { inner }
+    }
+
+    /// Add `conn` to `group` (created if needed). Joining a group twice is
+    /// not an error.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty name or one over
+    /// [`MAX_GROUP_NAME`] bytes, or a connection that is not this server's;
+    /// [`Error::ConnectionClosed`] if the connection is already torn down.
+    pub fn join(&self, conn: &Conn, group: &str) -> Result<()> {
+        if group.is_empty() || group.len() > MAX_GROUP_NAME {
+            return Err(Error::InvalidArgument(format!(
+                "group name of {} bytes (1 to {MAX_GROUP_NAME})",
+                group.len()
+            )));
+        }
+        let id = conn.id();
+        let mut st = self.inner.state.write();
+        let State { conns, groups } = &mut *st;
+        let Some(entry) = conns.get_mut(&id) else {
+            drop(st);
+            return Err(self.not_member_error(conn));
+        };
+        if entry.groups.iter().any(|g| &**g == group) {
+            return Ok(());
+        }
+        let name: Arc<str> = match groups.get_key_value(group) {
+            Some((name, _)) => Arc::clone(name),
+            None => group.into(),
+        };
+        groups
+            .entry(Arc::clone(&name))
+            .or_default()
+            .insert(id, entry.member.clone());
+        entry.groups.push(name);
+        Ok(())
+    }
+
+    /// Remove `conn` from `group`. Returns whether it was a member.
+    pub fn leave(&self, conn: &Conn, group: &str) -> bool {
+        let id = conn.id();
+        let mut st = self.inner.state.write();
+        let State { conns, groups } = &mut *st;
+        let Some(entry) = conns.get_mut(&id) else {
+            return false;
+        };
+        let Some(at) = entry.groups.iter().position(|g| &**g == group) else {
+            return false;
+        };
+        let name = entry.groups.swap_remove(at);
+        remove_member(groups, &name, id);
+        true
+    }
+
+    /// Remove `conn` from every group. Returns how many it left.
+    pub fn leave_all(&self, conn: &Conn) -> usize {
+        let id = conn.id();
+        let mut st = self.inner.state.write();
+        let State { conns, groups } = &mut *st;
+        let Some(entry) = conns.get_mut(&id) else {
+            return 0;
+        };
+        let names = std::mem::take(&mut entry.groups);
+        for name in &names {
+            remove_member(groups, name, id);
+        }
+        names.len()
+    }
+
+    /// Send `message` to `audience`: encoded once, queued on each
+    /// recipient's send queue without copying, in the order broadcasts are
+    /// made. Never waits for a recipient whose queue has room; a full queue
+    /// is handled by the recipient's [`OverflowPolicy`] after every other
+    /// recipient has the message: `Fail` drops it for that recipient,
+    /// `Disconnect` closes that recipient with 1008, and `Block(t)` waits up
+    /// to `t` for room (so under `Block` a stalled recipient makes this call,
+    /// not the other recipients, wait; choose `Fail` or `Disconnect` for a
+    /// publisher that must never wait).
+    ///
+    /// Returns what became of each recipient. Any thread may call it.
+    pub fn broadcast(
+        &self,
+        audience: Audience<'_>,
+        message: impl Into<Message>,
+    ) -> BroadcastReport {
+        let frame = Arc::new(EncodedFrame::new(&message.into()));
+        self.broadcast_frame(audience, &frame)
+    }
+
+    /// The fan-out of [`broadcast`](Self::broadcast), for a frame already encoded.
+    fn broadcast_frame(
+        &self,
+        audience: Audience<'_>,
+        frame: &Arc<EncodedFrame>,
+    ) -> BroadcastReport {
+        let (group, except) = match audience {
+            Audience::All => (None, None),
+            Audience::AllExcept(c) => (None, Some(c.id())),
+            Audience::Group(g) => (Some(g), None),
+            Audience::GroupExcept(g, c) => (Some(g), Some(c.id())),
+        };
+        let mut report = BroadcastReport::default();
+        let mut blocked = Vec::new();
+        {
+            let st = self.inner.state.read();
+            let mut offer = |id: &u64, m: &Member| {
+                if Some(*id) != except {
+                    offer(m, frame, &mut report, &mut blocked);
+                }
+            };
+            match group {
+                None => st.conns.iter().for_each(|(id, e)| offer(id, &e.member)),
+                Some(g) => {
+                    if let Some(members) = st.groups.get(g) {
+                        members.iter().for_each(|(id, m)| offer(id, m));
+                    }
+                }
+            }
+        }
+        // Everyone else has the message; now wait for the blocked ones.
+        let start = Instant::now();
+        for (member, timeout) in blocked {
+            let sent = match start.checked_add(timeout) {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match member
+                        .tx
+                        .send_timeout(Outgoing::Frame(Arc::clone(frame)), left)
+                    {
+                        Ok(()) => Ok(()),
+                        Err(SendTimeoutError::Timeout(_)) => Err(false),
+                        Err(SendTimeoutError::Disconnected(_)) => Err(true),
+                    }
+                }
+                None => member
+                    .tx
+                    .send(Outgoing::Frame(Arc::clone(frame)))
+                    .map_err(|_| true),
+            };
+            match sent {
+                Ok(()) => {
+                    member.shared.touch_data();
+                    report.queued += 1;
+                }
+                Err(false) => report.dropped += 1,
+                Err(true) => report.closed += 1,
+            }
+        }
+        report
+    }
+
+    /// Members of `group` (0 if there is no such group).
+    pub fn member_count(&self, group: &str) -> usize {
+        self.inner
+            .state
+            .read()
+            .groups
+            .get(group)
+            .map_or(0, HashMap::len)
+    }
+
+    /// The names of every group that has members, in no particular order.
+    pub fn names(&self) -> Vec<String> {
+        let st = self.inner.state.read();
+        st.groups.keys().map(|g| g.to_string()).collect()
+    }
+
+    /// The groups `conn` is in, in the order it joined them (mostly: leaving
+    /// a group may reorder the rest).
+    pub fn groups_of(&self, conn: &Conn) -> Vec<String> {
+        let st = self.inner.state.read();
+        st.conns
+            .get(&conn.id())
+            .map(|e| e.groups.iter().map(|g| g.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    fn not_member_error(&self, conn: &Conn) -> Error {
+        if conn.shared().finished.is_fired() {
+            return conn.closed_error();
+        }
+        Error::InvalidArgument("not a connection of this server".into())
+    }
+}
+
+impl GroupsInner {
+    /// A connection was torn down: forget it and its memberships.
+    pub(crate) fn remove(&self, id: u64) {
+        let mut st = self.state.write();
+        let State { conns, groups } = &mut *st;
+        if let Some(entry) = conns.remove(&id) {
+            for name in &entry.groups {
+                remove_member(groups, name, id);
+            }
+        }
+    }
+}
+
+fn remove_member(groups: &mut HashMap<Arc<str>, HashMap<u64, Member>>, name: &str, id: u64) {
+    if let Some(members) = groups.get_mut(name) {
+        members.remove(&id);
+        if members.is_empty() {
+            groups.remove(name);
+        }
+    }
+}
+
+/// Put `frame` on `m`'s send queue if there is room, else apply its policy
+/// (`Block` recipients are set aside, with their timeout, for a second pass).
+fn offer(
+    m: &Member,
+    frame: &Arc<EncodedFrame>,
+    report: &mut BroadcastReport,
+    blocked: &mut Vec<(Member, Duration)>,
+) {
+    if m.shared.send_closed() {
+        report.closed += 1;
+        return;
+    }
+    match m.tx.try_send(Outgoing::Frame(Arc::clone(frame))) {
+        Ok(()) => {
+            m.shared.touch_data();
+            report.queued += 1;
+        }
+        Err(TrySendError::Disconnected(_)) => report.closed += 1,
+        Err(TrySendError::Full(_)) => match m.shared.config.overflow_policy {
+            OverflowPolicy::Fail => report.dropped += 1,
+            OverflowPolicy::Disconnect => {
+                m.shared.close(
+                    CloseCode::POLICY_VIOLATION,
+                    "send queue full: peer too slow",
+                    CloseInitiator::Local,
+                );
+                report.disconnected += 1;
+            }
+            OverflowPolicy::Block(timeout) => blocked.push((m.clone(), timeout)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+
+    use crossbeam_channel::{Receiver, bounded};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::protocol::Role;
+
+    /// A registered recipient without threads: its send queue's far end
+    /// stays with the test, which plays the writer.
+    fn recipient(
+        groups: &Groups,
+        policy: OverflowPolicy,
+        queue: usize,
+    ) -> (Arc<Shared>, Receiver<Outgoing>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let config = Arc::new(Config::default().with_overflow_policy(policy));
+        let shared = Arc::new(Shared::new(Role::Server, stream, config, bounded(1).0));
+        let (tx, rx) = bounded(queue);
+        let member = Member {
+            shared: Arc::clone(&shared),
+            tx,
+        };
+        let _ = shared.groups.set(Arc::downgrade(&groups.inner));
+        groups.inner.state.write().conns.insert(
+            shared.id,
+            Entry {
+                member,
+                groups: Vec::new(),
+            },
+        );
+        (shared, rx)
+    }
+
+    fn frame(o: Outgoing) -> Arc<EncodedFrame> {
+        match o {
+            Outgoing::Frame(f) => f,
+            Outgoing::Message(m) => panic!("expected a shared frame, got {m:?}"),
+        }
+    }
+
+    #[test]
+    fn one_encoded_buffer_is_shared_by_every_recipient() {
+        let groups = Groups::new();
+        let queues: Vec<_> = (0..5)
+            .map(|_| recipient(&groups, OverflowPolicy::Fail, 4).1)
+            .collect();
+        let report = groups.broadcast(Audience::All, "to everyone");
+        assert_eq!(report.queued, 5);
+        let frames: Vec<_> = queues
+            .iter()
+            .map(|q| frame(q.try_recv().unwrap()))
+            .collect();
+        for f in &frames[1..] {
+            assert!(Arc::ptr_eq(f, &frames[0]), "a recipient got its own copy");
+        }
+        // The five queue entries are the only owners: no hidden copy.
+        assert_eq!(Arc::strong_count(&frames[0]), 5);
+        assert_eq!(frames[0].payload(), b"to everyone");
+        assert_eq!(&frames[0].bytes()[..2], &[0x81, 11]);
+    }
+
+    #[test]
+    fn each_recipient_policy_applies_to_its_own_full_queue() {
+        let groups = Groups::new();
+        let (_, fast) = recipient(&groups, OverflowPolicy::Fail, 8);
+        let (_, fail) = recipient(&groups, OverflowPolicy::Fail, 1);
+        let (disc, _disc_rx) = recipient(&groups, OverflowPolicy::Disconnect, 1);
+        let (_, block) = recipient(&groups, OverflowPolicy::Block(Duration::from_millis(30)), 1);
+        assert_eq!(groups.broadcast(Audience::All, "1").queued, 4);
+        let started = Instant::now();
+        let r = groups.broadcast(Audience::All, "2");
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(
+            (r.queued, r.dropped, r.disconnected, r.closed),
+            (1, 2, 1, 0)
+        );
+        assert_eq!(r.recipients(), 4);
+        assert_eq!(fast.len(), 2, "the recipient with room got both");
+        assert_eq!((fail.len(), block.len()), (1, 1));
+        assert_eq!(
+            disc.close_info().map(|i| i.code),
+            Some(CloseCode::POLICY_VIOLATION)
+        );
+        // The disconnected recipient is closing: skipped from now on.
+        let r = groups.broadcast(Audience::All, "3");
+        assert_eq!(r.closed, 1);
+    }
+
+    #[test]
+    fn a_blocked_recipient_gets_the_message_when_room_appears() {
+        let groups = Groups::new();
+        let (_, block) = recipient(&groups, OverflowPolicy::Block(Duration::from_secs(10)), 1);
+        groups.broadcast(Audience::All, "first");
+        let drain = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let first = frame(block.recv().unwrap());
+            let second = frame(block.recv().unwrap());
+            (first.payload().to_vec(), second.payload().to_vec())
+        });
+        let r = groups.broadcast(Audience::All, "second");
+        assert_eq!(r.queued, 1);
+        assert_eq!(
+            drain.join().unwrap(),
+            (b"first".to_vec(), b"second".to_vec())
+        );
+    }
+
+    #[test]
+    fn membership_and_teardown() {
+        let groups = Groups::new();
+        let (a, a_rx) = recipient(&groups, OverflowPolicy::Fail, 8);
+        let (b, b_rx) = recipient(&groups, OverflowPolicy::Fail, 8);
+        let mut st = groups.inner.state.write();
+        let State {
+            conns,
+            groups: by_name,
+        } = &mut *st;
+        // Join through the registry as `join` does (no `Conn` here).
+        for (s, g) in [(&a, "red"), (&a, "blue"), (&b, "red")] {
+            let name: Arc<str> = g.into();
+            let entry = conns.get_mut(&s.id).unwrap();
+            by_name
+                .entry(Arc::clone(&name))
+                .or_default()
+                .insert(s.id, entry.member.clone());
+            entry.groups.push(name);
+        }
+        drop(st);
+        assert_eq!(groups.member_count("red"), 2);
+        assert_eq!(groups.broadcast(Audience::Group("blue"), "b").queued, 1);
+        assert_eq!(
+            groups.broadcast(Audience::Group("none"), "x").recipients(),
+            0
+        );
+        assert_eq!((a_rx.len(), b_rx.len()), (1, 0));
+        // Teardown leaves every group; empty groups disappear.
+        a.finish("test");
+        assert_eq!(groups.member_count("red"), 1);
+        assert_eq!(groups.member_count("blue"), 0);
+        let mut names = groups.names();
+        names.sort();
+        assert_eq!(names, ["red"]);
+        assert_eq!(groups.broadcast(Audience::All, "y").queued, 1);
+        b.finish("test");
+        assert!(groups.names().is_empty());
+        assert_eq!(groups.broadcast(Audience::All, "z").recipients(), 0);
+    }
+}
