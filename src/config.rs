@@ -1,10 +1,12 @@
 //! Limits, timeouts and policies, in one place, with finite defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
+use crate::protocol::http::{Body, Route, Routes, content_type_for};
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
 /// queue is full because the peer reads slower than the application writes.
@@ -120,6 +122,10 @@ pub struct Config {
     /// before; see [`DeflateConfig`]). The message size limit applies to the
     /// inflated size.
     pub deflate: DeflateConfig,
+    /// Server: plain HTTP on the same port (static routes, a health
+    /// endpoint) and the paths that accept the upgrade. Default: no routes,
+    /// upgrades on every path. See the `with_*route*` setters.
+    pub routes: Routes,
 }
 
 impl Default for Config {
@@ -149,6 +155,7 @@ impl Default for Config {
             extra_headers: Vec::new(),
             accept_unmasked_frames: false,
             deflate: DeflateConfig::default(),
+            routes: Routes::default(),
         }
     }
 }
@@ -203,6 +210,58 @@ impl Config {
         with_accept_unmasked_frames: accept_unmasked_frames: bool;
         /// Set [`deflate`](Self::deflate).
         with_deflate: deflate: DeflateConfig;
+        /// Set [`routes`](Self::routes).
+        with_routes: routes: Routes;
+    }
+
+    /// Server: answer `GET path` (and `HEAD`) with `body` as `content_type`.
+    ///
+    /// ```
+    /// let config = wsengine::Config::default()
+    ///     .with_route("/", "text/html; charset=utf-8", "<h1>hello</h1>")
+    ///     .with_health_path(Some("/health"))
+    ///     .with_websocket_paths(Some(&["/ws"]));
+    /// assert!(config.routes.accepts_upgrade("/ws"));
+    /// ```
+    pub fn with_route(
+        mut self,
+        path: impl Into<String>,
+        content_type: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+    ) -> Self {
+        let route = Route {
+            content_type: content_type.into(),
+            body: Body::Bytes(body.into().into()),
+        };
+        self.routes.routes.insert(path.into(), route);
+        self
+    }
+
+    /// Server: answer `GET path` with the contents of `file`, read at each
+    /// request (its content type from its extension, as
+    /// [`content_type_for`](crate::protocol::http::content_type_for) says).
+    pub fn with_file_route(mut self, path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+        let file = file.into();
+        let route = Route {
+            content_type: content_type_for(&file).to_owned(),
+            body: Body::File(file),
+        };
+        self.routes.routes.insert(path.into(), route);
+        self
+    }
+
+    /// Server: answer `GET path` with `200` and `{"status":"ok","connections":N}`
+    /// (`None`: no health endpoint, the default).
+    pub fn with_health_path(mut self, path: Option<&str>) -> Self {
+        self.routes.health_path = path.map(str::to_owned);
+        self
+    }
+
+    /// Server: accept the WebSocket upgrade only on these paths (`None`:
+    /// on every path that is not a route, the default).
+    pub fn with_websocket_paths(mut self, paths: Option<&[&str]>) -> Self {
+        self.routes.websocket_paths = paths.map(|p| p.iter().map(|s| (*s).to_owned()).collect());
+        self
     }
 
     /// Check that the values make sense together.
@@ -238,6 +297,7 @@ impl Config {
             return fail("read_buffer_size must be at least 512 bytes");
         }
         self.deflate.validate().map_err(Error::InvalidArgument)?;
+        self.routes.validate().map_err(Error::InvalidArgument)?;
         let zero = Duration::ZERO;
         if self.handshake_timeout == zero
             || self.connect_timeout == zero

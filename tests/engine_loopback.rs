@@ -84,6 +84,13 @@ fn handshake_errors_get_http_statuses() {
         server(fast_config().with_allowed_origins(Some(vec!["https://ok.example".into()])));
     let addr = server.local_addr();
     let resp = raw_exchange(addr, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 405 "), "{resp}");
+    let resp = raw_exchange(
+        addr,
+        upgrade_request("/", "")
+            .replacen("GET", "POST", 1)
+            .as_bytes(),
+    );
     assert!(resp.starts_with("HTTP/1.1 400 "), "{resp}");
     let resp = raw_exchange(
         addr,

@@ -23,6 +23,7 @@ use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::handshake::{self, HandshakeError, ServerOptions, http_error_response};
+use crate::protocol::http::{Body, Decision, Route, health_body, ok_response};
 use crate::protocol::{CloseCode, Role};
 
 /// A connection the server is tracking, for shutdown.
@@ -391,6 +392,18 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     if inner.shutdown.is_fired() {
         return reject(&stream, 503, "server shutting down");
     }
+    match config.routes.decide(&request) {
+        Decision::Upgrade => {}
+        Decision::Serve { route, head_only } => {
+            return answer_plain(&stream, deadline, route_response(route, head_only));
+        }
+        Decision::Health { head_only } => {
+            let body = health_body(*inner.live.lock());
+            let response = ok_response("application/json", body.as_bytes(), head_only);
+            return answer_plain(&stream, deadline, response);
+        }
+        Decision::Refuse(response) => return answer_plain(&stream, deadline, response),
+    }
     let options = ServerOptions {
         subprotocols: &config.subprotocols,
         allowed_origins: config.allowed_origins.as_deref(),
@@ -480,6 +493,26 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         }
     }
     reader.run();
+}
+
+/// The response to a plain HTTP request for `route`: its bytes, or the
+/// file's contents read now (404 if it cannot be read).
+fn route_response(route: &Route, head_only: bool) -> Vec<u8> {
+    match &route.body {
+        Body::Bytes(bytes) => ok_response(&route.content_type, bytes, head_only),
+        Body::File(path) => match std::fs::read(path) {
+            Ok(bytes) => ok_response(&route.content_type, &bytes, head_only),
+            Err(e) => http_error_response(404, "", &format!("cannot read the file: {e}")),
+        },
+    }
+}
+
+/// Answer a plain HTTP request (within the handshake deadline) and close.
+fn answer_plain(stream: &TcpStream, deadline: Instant, response: Vec<u8>) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(1))));
+    let _ = (&*stream).write_all(&response);
+    linger_close(stream);
 }
 
 fn refuse(stream: &TcpStream, e: &HandshakeError) {

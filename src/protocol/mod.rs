@@ -26,6 +26,7 @@ pub mod deflate;
 pub mod encoder;
 pub mod frame;
 pub mod handshake;
+pub mod http;
 pub mod mask;
 mod message;
 mod opcode;

@@ -80,6 +80,7 @@ pub fn http_error_response(status: u16, extra_headers: &str, body: &str) -> Vec<
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",

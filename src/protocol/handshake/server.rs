@@ -10,6 +10,8 @@ use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 /// What the client asked for in its upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// The request method (`GET` for an upgrade).
+    pub method: String,
     /// The request path, without the query (e.g. `/chat`).
     pub path: String,
     /// The query string without the `?`, if there was one.
@@ -25,6 +27,12 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this asks for a WebSocket upgrade (`Upgrade: websocket`),
+    /// rather than being a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        header_values(&self.headers, "upgrade").any(|v| has_token(v, "websocket"))
     }
 }
 
@@ -53,7 +61,8 @@ pub struct Accepted {
     pub response: Vec<u8>,
 }
 
-/// Parse the request head at the start of `buf`.
+/// Parse the request head at the start of `buf` (any method: a server may
+/// answer plain HTTP requests too, see [`crate::protocol::http`]).
 ///
 /// Returns `Ok(None)` while the head is incomplete and smaller than
 /// `max_bytes`, and `Ok(Some((request, n)))` once it is complete; bytes after
@@ -74,12 +83,6 @@ pub fn parse_request(
     else {
         return Ok(None);
     };
-    if req.method != Some("GET") {
-        return Err(HandshakeError::BadRequest(format!(
-            "method {} (GET is required)",
-            req.method.unwrap_or("?")
-        )));
-    }
     if req.version != Some(1) {
         return Err(HandshakeError::BadRequest("HTTP/1.1 is required".into()));
     }
@@ -90,6 +93,7 @@ pub fn parse_request(
     };
     Ok(Some((
         Request {
+            method: req.method.unwrap_or_default().to_owned(),
             path,
             query,
             headers: owned_headers(req.headers),
@@ -108,6 +112,12 @@ pub fn parse_request(
 pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted, HandshakeError> {
     let bad = |why: &str| HandshakeError::BadRequest(why.to_owned());
     let headers = &request.headers;
+    if request.method != "GET" {
+        return Err(HandshakeError::BadRequest(format!(
+            "method {} (GET is required)",
+            request.method
+        )));
+    }
     if request.header("host").is_none() {
         return Err(bad("missing Host"));
     }
