@@ -255,6 +255,30 @@ typedef struct {
   char reason[124];
 } wse_close_info;
 
+/**
+ * What became of one broadcast: every recipient is counted in exactly one
+ * field.
+ */
+typedef struct {
+  /**
+   * Recipients whose send queue took the message.
+   */
+  size_t queued;
+  /**
+   * Recipients whose send queue was full, so they did not get it
+   * (policy FAIL, or BLOCK once its timeout passed).
+   */
+  size_t dropped;
+  /**
+   * Recipients closed with 1008 because their queue was full (policy DISCONNECT).
+   */
+  size_t disconnected;
+  /**
+   * Recipients already closing, skipped.
+   */
+  size_t closed;
+} wse_broadcast_report;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -360,6 +384,59 @@ wse_result wse_config_builder_set_overflow_policy(wse_config_builder *builder,
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
 wse_result wse_config_builder_add_subprotocol(wse_config_builder *builder, const char *name);
+
+/**
+ * Server: answer plain `GET path` (and `HEAD`) requests with `len` bytes
+ * of `body` as `content_type` (e.g. "text/html; charset=utf-8"), on the
+ * WebSocket port. Adding a path twice replaces it. Paths must start with
+ * `/` (checked by `wse_config_builder_build`); the query is not part of it.
+ *
+ * Ownership: the builder stays the caller's; strings and body are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` (`body` may be NULL only when `len`
+ * is 0); `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_add_route(wse_config_builder *builder,
+                                        const char *path,
+                                        const char *content_type,
+                                        const uint8_t *body,
+                                        size_t len);
+
+/**
+ * Server: answer plain `GET path` requests with the contents of `file`,
+ * read at each request (404 if it cannot be read), its content type from
+ * its extension (.html, .css, .js, .json, .svg, .png, ...).
+ *
+ * Ownership: the builder stays the caller's; strings are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_add_file_route(wse_config_builder *builder,
+                                             const char *path,
+                                             const char *file);
+
+/**
+ * Server: answer plain `GET path` with 200 and
+ * `{"status":"ok","connections":N}`; NULL turns the health endpoint off
+ * (the default).
+ *
+ * Ownership: the builder stays the caller's; `path` is copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` (for `builder`); `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_set_health_path(wse_config_builder *builder, const char *path);
+
+/**
+ * Server: accept the WebSocket upgrade on `path`. Until this is first
+ * called, every path that is not a route accepts it; after, only the
+ * paths added (an upgrade elsewhere gets 404, a plain GET of such a path
+ * gets 426).
+ *
+ * Ownership: the builder stays the caller's; `path` is copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_add_websocket_path(wse_config_builder *builder, const char *path);
 
 /**
  * Server: accept upgrades only from this `Origin` (call once per allowed
@@ -822,6 +899,17 @@ wse_result wse_conn_extensions(const wse_conn *conn, char *buf, size_t len, size
 wse_result wse_conn_subprotocol(const wse_conn *conn, char *buf, size_t len, size_t *out_n);
 
 /**
+ * A number that identifies the connection in the process, never reused;
+ * the same for every handle on it (a key for per-connection data in poll
+ * loops). 0 for NULL.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread.
+ * Errors: none (NULL gives 0).
+ */
+uint64_t wse_conn_id(const wse_conn *conn);
+
+/**
  * Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
  * `buf`, NUL-terminated.
  *
@@ -934,6 +1022,77 @@ wse_result wse_event_close_reason(const wse_event *event, char *buf, size_t len,
  * Errors: none (NULL is ignored).
  */
 void wse_event_free(wse_event *event);
+
+/**
+ * Add `conn` (a connection of `server`) to the group named `group`
+ * (NUL-terminated, 1 to 1024 bytes), creating the group if needed. Joining
+ * twice is not an error. A connection may be in any number of groups and
+ * leaves all of them when it closes.
+ *
+ * Ownership: nothing changes hands; `group` is copied.
+ * Thread safety: any thread, concurrently with broadcasts and other joins.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+ * `WSE_RESULT_INVALID_ARGUMENT` (bad name, or not this server's
+ * connection); `WSE_RESULT_CLOSED` if the connection is already torn down.
+ */
+wse_result wse_server_join(const wse_server *server, const wse_conn *conn, const char *group);
+
+/**
+ * Remove `conn` from `group`.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_NOT_FOUND` if it was not a member;
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_server_leave(const wse_server *server, const wse_conn *conn, const char *group);
+
+/**
+ * Members of `group` right now (0 for an unknown group, NULL arguments or
+ * invalid UTF-8).
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread.
+ * Errors: none (see above).
+ */
+size_t wse_server_group_size(const wse_server *server, const char *group);
+
+/**
+ * Broadcast `len` bytes of UTF-8 text to the members of `group`, or to
+ * every connection of the server if `group` is NULL, except `except` if
+ * it is not NULL (typically the sender). The frame is encoded once and
+ * shared by every recipient; each recipient's overflow policy handles its
+ * own full queue, after every other recipient has the message (so under
+ * BLOCK a stalled recipient makes this call wait, up to the block
+ * timeout). If `report_out` is not NULL it receives what became of each
+ * recipient.
+ *
+ * Ownership: `data` is copied once before this returns.
+ * Thread safety: any thread; broadcasts from one thread arrive in order.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` (`data` may be NULL only when `len`
+ * is 0); `WSE_RESULT_INVALID_UTF8`. A group with no members is not an
+ * error (the report counts 0 recipients).
+ */
+wse_result wse_server_broadcast_text(const wse_server *server,
+                                     const char *group,
+                                     const wse_conn *except,
+                                     const char *data,
+                                     size_t len,
+                                     wse_broadcast_report *report_out);
+
+/**
+ * Broadcast `len` bytes of binary data, as `wse_server_broadcast_text`.
+ *
+ * Ownership: `data` is copied once before this returns.
+ * Thread safety: any thread.
+ * Errors: as `wse_server_broadcast_text`, without `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_server_broadcast_binary(const wse_server *server,
+                                       const char *group,
+                                       const wse_conn *except,
+                                       const uint8_t *data,
+                                       size_t len,
+                                       wse_broadcast_report *report_out);
 
 /**
  * Whether `msg` is text or binary; `WSE_MESSAGE_KIND_NONE` for NULL.

@@ -34,7 +34,7 @@ make -s -C examples/c OUT="$PWD/$OUT/examples-pkgconfig"
 echo "==> C examples with CMake find_package"
 cmake -S examples/c -B "$OUT/examples-cmake" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$OUT/examples-cmake" >/dev/null
-ls "$OUT/examples-cmake/echo_server" "$OUT/examples-cmake/client" "$OUT/examples-cmake/game_loop" >/dev/null
+ls "$OUT/examples-cmake/echo_server" "$OUT/examples-cmake/client" "$OUT/examples-cmake/game_loop" "$OUT/examples-cmake/chat_server" >/dev/null
 
 echo "==> game_loop runs a few ticks and answers a client"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

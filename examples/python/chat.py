@@ -1,54 +1,76 @@
-"""A chat room: every message from one client goes to every client, with
-join and leave notices. (Once broadcast groups land, this will use them:
-encode once, each member's queue policy respected.)
+"""A chat server: the chat page at http://ADDR/ and its socket at /ws on the
+same port, one room per ?room= (a broadcast group), join and leave notices.
+The same page and protocol as the Rust and C chat examples (see
+examples/chat.rs).
 
     python examples/python/chat.py [ADDR]     (default 127.0.0.1:8080)
 
-Try it with two `python examples/python/client.py ws://127.0.0.1:8080/`.
+Open http://127.0.0.1:8080/ in two tabs and type in one; add
+?room=games&name=ana to pick a room and a name. Each connection's handler
+runs on its own thread; broadcasts are encoded once by the engine.
 """
 
+import json
+import pathlib
+import re
 import sys
-import threading
+from urllib.parse import parse_qs
 
 import wsengine
 
+PAGE = pathlib.Path(__file__).resolve().parent.parent / "chat" / "index.html"
+MAX_NAME = 32
+MAX_MESSAGE = 4096
 
-class Room:
-    """The connections in the room; safe to use from every handler thread."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._members: "set[wsengine.Connection]" = set()
+def clean(value: str) -> str:
+    """Only ASCII letters, digits, space, '_', '-', '.'; at most 32; trimmed."""
+    return re.sub(r"[^A-Za-z0-9 _.\-]", "", value)[:MAX_NAME].strip()
 
-    def broadcast(self, text: str) -> None:
-        with self._lock:
-            members = list(self._members)
-        for conn in members:  # send outside the lock: a slow peer delays no one's join
-            try:
-                conn.send(text)
-            except wsengine.WebSocketError:
-                pass  # it is leaving; its own handler cleans up
+
+class Chat:
+    """The chat's handler; `server` is set once the server exists."""
+
+    server: wsengine.WebSocketServer
 
     def handler(self, conn: wsengine.Connection) -> None:
-        name = "{}:{}".format(*conn.remote_address)
-        with self._lock:
-            self._members.add(conn)
-        self.broadcast(f"* {name} joined")
+        query = parse_qs(conn.request.query or "")
+        name = clean(query.get("name", [""])[0]) or f"guest-{conn.id}"
+        room = clean(query.get("room", [""])[0]) or "lobby"
+
+        def send_room(**fields: object) -> None:
+            conn.broadcast(json.dumps(fields), group=room)
+
+        conn.join(room)
+        send_room(type="join", user=name, members=self.server.group_size(room))
         try:
             for message in conn:
                 if isinstance(message, str):
-                    self.broadcast(f"{name}: {message}")
+                    send_room(type="message", user=name, text=message)
         finally:
-            with self._lock:
-                self._members.discard(conn)
-            self.broadcast(f"* {name} left")
+            # (The engine also removes a closed connection from its groups.)
+            conn.leave(room)
+            send_room(type="leave", user=name, members=self.server.group_size(room))
 
 
 def main() -> None:
     addr = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:8080"
     host, _, port = addr.rpartition(":")
-    with wsengine.serve(Room().handler, host.strip("[]"), int(port)) as server:
-        print(f"chat listening on ws://{addr}", flush=True)
+    chat = Chat()
+    chat.server = wsengine.serve(
+        chat.handler,
+        host.strip("[]"),
+        int(port),
+        routes={"/": PAGE},
+        health_path="/health",
+        websocket_paths=["/ws"],
+        max_size=MAX_MESSAGE,
+        # A tab that stops reading is dropped (it reconnects), not waited for.
+        overflow="disconnect",
+    )
+    with chat.server as server:
+        host, port = server.local_address
+        print(f"chat on http://{host}:{port}/ (open it in two tabs; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

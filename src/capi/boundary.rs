@@ -40,7 +40,7 @@ macro_rules! zero_default {
         })*
     };
 }
-zero_default!(bool, u16, u32, usize, ());
+zero_default!(bool, u16, u32, u64, usize, ());
 
 /// Run an exported function's body, catching any panic.
 macro_rules! ffi_boundary {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::boundary::ffi_boundary;
 use super::handles::{
-    Handle, borrow_mut, c_str, free_arc, into_arc, into_box, null, take_box, write_out,
+    Handle, borrow_mut, bytes, c_str, free_arc, into_arc, into_box, null, take_box, write_out,
 };
 use super::result::{fail, wse_result};
 use crate::config::{Config, OverflowPolicy};
@@ -167,6 +167,100 @@ pub extern "C" fn wse_config_builder_add_subprotocol(
         let name = match c_str(name, "name") { Ok(n) => n.to_owned(), Err(rc) => return rc };
         with_builder(builder, |c| c.subprotocols.push(name))
     }
+}
+
+/// Server: answer plain `GET path` (and `HEAD`) requests with `len` bytes
+/// of `body` as `content_type` (e.g. "text/html; charset=utf-8"), on the
+/// WebSocket port. Adding a path twice replaces it. Paths must start with
+/// `/` (checked by `wse_config_builder_build`); the query is not part of it.
+///
+/// Ownership: the builder stays the caller's; strings and body are copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` (`body` may be NULL only when `len`
+/// is 0); `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_route(
+    builder: *mut wse_config_builder,
+    path: *const c_char,
+    content_type: *const c_char,
+    body: *const u8,
+    len: usize,
+) -> wse_result {
+    ffi_boundary! {
+        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
+        let content_type = match c_str(content_type, "content_type") {
+            Ok(t) => t.to_owned(),
+            Err(rc) => return rc,
+        };
+        let body = match bytes(body, len, "body") { Ok(b) => b.to_vec(), Err(rc) => return rc };
+        with_builder(builder, |c| take_config(c, |c| c.with_route(path, content_type, body)))
+    }
+}
+
+/// Server: answer plain `GET path` requests with the contents of `file`,
+/// read at each request (404 if it cannot be read), its content type from
+/// its extension (.html, .css, .js, .json, .svg, .png, ...).
+///
+/// Ownership: the builder stays the caller's; strings are copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_file_route(
+    builder: *mut wse_config_builder,
+    path: *const c_char,
+    file: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
+        let file = match c_str(file, "file") { Ok(f) => f.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| take_config(c, |c| c.with_file_route(path, file)))
+    }
+}
+
+/// Server: answer plain `GET path` with 200 and
+/// `{"status":"ok","connections":N}`; NULL turns the health endpoint off
+/// (the default).
+///
+/// Ownership: the builder stays the caller's; `path` is copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` (for `builder`); `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_health_path(
+    builder: *mut wse_config_builder,
+    path: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let path = if path.is_null() {
+            None
+        } else {
+            match c_str(path, "path") { Ok(p) => Some(p.to_owned()), Err(rc) => return rc }
+        };
+        with_builder(builder, |c| c.routes.health_path = path)
+    }
+}
+
+/// Server: accept the WebSocket upgrade on `path`. Until this is first
+/// called, every path that is not a route accepts it; after, only the
+/// paths added (an upgrade elsewhere gets 404, a plain GET of such a path
+/// gets 426).
+///
+/// Ownership: the builder stays the caller's; `path` is copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_websocket_path(
+    builder: *mut wse_config_builder,
+    path: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| c.routes.websocket_paths.get_or_insert_with(Vec::new).push(path))
+    }
+}
+
+/// Apply a by-value `Config` setter to the builder's config in place.
+fn take_config(config: &mut Config, set: impl FnOnce(Config) -> Config) {
+    *config = set(std::mem::take(config));
 }
 
 /// Server: accept upgrades only from this `Origin` (call once per allowed

@@ -76,7 +76,7 @@ fn done(result: crate::Result<()>) -> wse_result {
     }
 }
 
-fn text_message(data: *const c_char, len: usize) -> Result<Message, wse_result> {
+pub(super) fn text_message(data: *const c_char, len: usize) -> Result<Message, wse_result> {
     let raw = bytes(data.cast(), len, "data")?;
     match std::str::from_utf8(raw) {
         Ok(s) => Ok(Message::Text(s.to_owned())),
@@ -90,7 +90,7 @@ fn text_message(data: *const c_char, len: usize) -> Result<Message, wse_result> 
     }
 }
 
-fn binary_message(data: *const u8, len: usize) -> Result<Message, wse_result> {
+pub(super) fn binary_message(data: *const u8, len: usize) -> Result<Message, wse_result> {
     Ok(Message::Binary(bytes(data, len, "data")?.to_vec()))
 }
 
@@ -448,6 +448,18 @@ pub extern "C" fn wse_conn_subprotocol(
     out_n: *mut usize,
 ) -> wse_result {
     ffi_boundary! { copy_field(conn, buf, len, out_n, |c| c.subprotocol().map(Into::into)) }
+}
+
+/// A number that identifies the connection in the process, never reused;
+/// the same for every handle on it (a key for per-connection data in poll
+/// loops). 0 for NULL.
+///
+/// Ownership: nothing changes hands.
+/// Thread safety: any thread.
+/// Errors: none (NULL gives 0).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_id(conn: *const wse_conn) -> u64 {
+    ffi_boundary! { borrow(conn).map_or(0, Conn::id) }
 }
 
 /// Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into

@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod event;
+pub mod groups;
 pub(crate) mod handles;
 pub mod message;
 pub mod result;

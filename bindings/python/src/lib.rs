@@ -13,7 +13,8 @@ use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use wsengine::{
-    CloseInfo, CloseInitiator, Config, Conn, Error, Message, OverflowPolicy, Server, ServerEvent,
+    Audience, CloseInfo, CloseInitiator, Config, Conn, Error, Groups, Message, OverflowPolicy,
+    Server, ServerEvent,
 };
 
 /// How long one GIL-free wait lasts before signals are checked.
@@ -214,6 +215,26 @@ fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             "deflate_level" => c.deflate.level = value.extract()?,
             "deflate_mem_level" => c.deflate.mem_level = value.extract()?,
             "deflate_threshold" => c.deflate.threshold = value.extract()?,
+            "routes" => {
+                let routes = value.cast::<PyDict>()?;
+                for (path, target) in routes.iter() {
+                    let path: String = path.extract()?;
+                    c = if let Ok((content_type, body)) =
+                        target.extract::<(String, Bound<'_, PyAny>)>()
+                    {
+                        c.with_route(path, content_type, body_bytes(&body)?)
+                    } else {
+                        let file: std::path::PathBuf = target.extract().map_err(|_| {
+                            PyTypeError::new_err(
+                                "a route is (content_type, str | bytes) or a path to a file",
+                            )
+                        })?;
+                        c.with_file_route(path, file)
+                    };
+                }
+            }
+            "health_path" => c.routes.health_path = value.extract()?,
+            "websocket_paths" => c.routes.websocket_paths = value.extract()?,
             "thread_stack_size" => c.thread_stack_size = value.extract()?,
             "read_buffer_size" => c.read_buffer_size = value.extract()?,
             other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
@@ -304,6 +325,75 @@ impl Connection {
     fn wrap(inner: Arc<Conn>) -> Self {
         Connection { inner }
     }
+
+    fn server_groups(&self) -> PyResult<Groups> {
+        self.inner.groups().ok_or_else(|| {
+            PyValueError::new_err("only a server's connections have broadcast groups")
+        })
+    }
+}
+
+/// What became of one broadcast: each recipient is counted in one field.
+#[pyclass(frozen, get_all, module = "wsengine._wsengine")]
+pub struct BroadcastReport {
+    /// Recipients whose send queue took the message.
+    queued: usize,
+    /// Recipients whose queue was full ("fail", or "block" after its timeout).
+    dropped: usize,
+    /// Recipients closed with 1008 because their queue was full ("disconnect").
+    disconnected: usize,
+    /// Recipients already closing, skipped.
+    closed: usize,
+}
+
+#[pymethods]
+impl BroadcastReport {
+    /// Recipients in all.
+    #[getter]
+    fn recipients(&self) -> usize {
+        self.queued + self.dropped + self.disconnected + self.closed
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<BroadcastReport queued={} dropped={} disconnected={} closed={}>",
+            self.queued, self.dropped, self.disconnected, self.closed
+        )
+    }
+}
+
+/// Encode `message` once and queue it for `group` (None: everyone) but
+/// `except`; waits (without the GIL) only for "block" recipients whose queue is full.
+fn broadcast(
+    py: Python<'_>,
+    groups: &Groups,
+    message: &Bound<'_, PyAny>,
+    group: Option<&str>,
+    except: Option<&Conn>,
+) -> PyResult<BroadcastReport> {
+    let message = message_from_py(message)?;
+    let audience = match (group, except) {
+        (None, None) => Audience::All,
+        (None, Some(c)) => Audience::AllExcept(c),
+        (Some(g), None) => Audience::Group(g),
+        (Some(g), Some(c)) => Audience::GroupExcept(g, c),
+    };
+    let r = py.detach(|| groups.broadcast(audience, message));
+    Ok(BroadcastReport {
+        queued: r.queued,
+        dropped: r.dropped,
+        disconnected: r.disconnected,
+        closed: r.closed,
+    })
+}
+
+/// A route body: str (UTF-8) or bytes-like.
+fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(text) = body.extract::<String>() {
+        return Ok(text.into_bytes());
+    }
+    body.extract::<Vec<u8>>()
+        .map_err(|_| PyTypeError::new_err("a route body is str or bytes"))
 }
 
 #[pymethods]
@@ -396,6 +486,45 @@ impl Connection {
     #[getter]
     fn extensions(&self) -> Option<String> {
         self.inner.compression().map(|d| d.to_string())
+    }
+
+    /// A number that identifies the connection in the process (never reused).
+    #[getter]
+    fn id(&self) -> u64 {
+        self.inner.id()
+    }
+
+    /// Join the broadcast group `group` of this connection's server.
+    fn join(&self, py: Python<'_>, group: &str) -> PyResult<()> {
+        self.server_groups()?
+            .join(&self.inner, group)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Leave `group`; returns whether the connection was in it.
+    fn leave(&self, group: &str) -> PyResult<bool> {
+        Ok(self.server_groups()?.leave(&self.inner, group))
+    }
+
+    /// The groups this connection is in.
+    #[getter]
+    fn groups(&self) -> PyResult<Vec<String>> {
+        Ok(self.server_groups()?.groups_of(&self.inner))
+    }
+
+    /// Broadcast `message` to `group` (None: every connection of the
+    /// server), without this connection if `exclude_self`.
+    #[pyo3(signature = (message, *, group=None, exclude_self=false))]
+    fn broadcast(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        group: Option<&str>,
+        exclude_self: bool,
+    ) -> PyResult<BroadcastReport> {
+        let groups = self.server_groups()?;
+        let except = exclude_self.then_some(&*self.inner);
+        broadcast(py, &groups, message, group, except)
     }
 
     /// The negotiated subprotocol, or None.
@@ -563,6 +692,37 @@ impl ServerHandle {
     fn connection_count(&self) -> usize {
         self.inner.connection_count()
     }
+
+    /// Add `conn` to `group`.
+    fn join(&self, py: Python<'_>, conn: &Connection, group: &str) -> PyResult<()> {
+        self.inner
+            .groups()
+            .join(&conn.inner, group)
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Remove `conn` from `group`; returns whether it was a member.
+    fn leave(&self, conn: &Connection, group: &str) -> bool {
+        self.inner.groups().leave(&conn.inner, group)
+    }
+
+    /// Members of `group` (0 if there is no such group).
+    fn group_size(&self, group: &str) -> usize {
+        self.inner.groups().member_count(group)
+    }
+
+    /// Broadcast `message` to `group` (None: every connection), except `exclude`.
+    #[pyo3(signature = (message, group=None, exclude=None))]
+    fn broadcast(
+        &self,
+        py: Python<'_>,
+        message: &Bound<'_, PyAny>,
+        group: Option<&str>,
+        exclude: Option<&Connection>,
+    ) -> PyResult<BroadcastReport> {
+        let except = exclude.map(|c| &*c.inner);
+        broadcast(py, self.inner.groups(), message, group, except)
+    }
 }
 
 /// Connect to a ws:// URI and complete the opening handshake.
@@ -584,6 +744,7 @@ fn _wsengine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ServerHandle>()?;
     m.add_class::<Event>()?;
     m.add_class::<Request>()?;
+    m.add_class::<BroadcastReport>()?;
     m.add_function(wrap_pyfunction!(connect, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

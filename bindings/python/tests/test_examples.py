@@ -1,7 +1,11 @@
 """The Python examples, driven as a user would."""
 
 import importlib.util
+import json
 import pathlib
+import threading
+
+import pytest
 
 import wsengine
 
@@ -15,20 +19,34 @@ def load(name):
     return module
 
 
-def test_chat_room_broadcasts_to_everyone(serve):
+def test_chat_rooms_broadcast_with_notices():
     chat = load("chat")
-    url = serve(chat.Room().handler)
-    alice = wsengine.connect(url)
-    assert alice.recv(timeout=5).endswith("joined")
-    bob = wsengine.connect(url)
-    assert bob.recv(timeout=5).endswith("joined")
-    assert alice.recv(timeout=5).endswith("joined")  # alice hears bob join
-    alice.send("hi all")
-    assert alice.recv(timeout=5).endswith(": hi all")
-    assert bob.recv(timeout=5).endswith(": hi all")
-    bob.close()
-    assert alice.recv(timeout=5).endswith("left")
-    alice.close()
+    app = chat.Chat()
+    app.server = wsengine.serve(
+        app.handler, "127.0.0.1", 0, routes={"/": chat.PAGE}, websocket_paths=["/ws"], close_timeout=1
+    )
+    threading.Thread(target=app.server.serve_forever, daemon=True).start()
+    host, port = app.server.local_address
+    base = f"ws://{host}:{port}/ws"
+    try:
+        alice = wsengine.connect(base + "?room=r1&name=alice")
+        assert json.loads(alice.recv(timeout=5)) == {"type": "join", "user": "alice", "members": 1}
+        bob = wsengine.connect(base + "?room=r1&name=b%C3%B6b%20<x>")  # sanitized to "bb x"
+        assert json.loads(bob.recv(timeout=5))["user"] == "bb x"
+        assert json.loads(alice.recv(timeout=5)) == {"type": "join", "user": "bb x", "members": 2}
+        carol = wsengine.connect(base + "?room=other")
+        assert json.loads(carol.recv(timeout=5))["user"].startswith("guest-")
+        alice.send('hi "all"')
+        for ws in (alice, bob):
+            assert json.loads(ws.recv(timeout=5)) == {"type": "message", "user": "alice", "text": 'hi "all"'}
+        bob.close()
+        assert json.loads(alice.recv(timeout=5)) == {"type": "leave", "user": "bb x", "members": 1}
+        with pytest.raises(TimeoutError):
+            carol.recv(timeout=0.2)  # another room heard nothing
+        alice.close()
+        carol.close()
+    finally:
+        app.server.shutdown()
 
 
 def test_echo_server_handler(serve):

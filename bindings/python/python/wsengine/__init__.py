@@ -26,7 +26,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 from . import exceptions
-from ._wsengine import Connection, Event, Request, ServerHandle, __version__
+from ._wsengine import BroadcastReport, Connection, Event, Request, ServerHandle, __version__
 from ._wsengine import connect as _connect
 from .exceptions import (
     ConnectionClosed,
@@ -42,6 +42,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "BroadcastReport",
     "connect",
     "listen",
     "serve",
@@ -144,6 +145,39 @@ class Server:
         """Connections open right now."""
         return self._handle.connection_count
 
+    def join(self, conn: Connection, group: str) -> None:
+        """Add ``conn`` to the broadcast group ``group`` (created on first
+        join). A connection may be in any number of groups and leaves them
+        all when it closes. ``conn.join(group)`` does the same."""
+        self._handle.join(conn, group)
+
+    def leave(self, conn: Connection, group: str) -> bool:
+        """Remove ``conn`` from ``group``; returns whether it was a member."""
+        return self._handle.leave(conn, group)
+
+    def group_size(self, group: str) -> int:
+        """Members of ``group`` (0 if nobody is in it)."""
+        return self._handle.group_size(group)
+
+    def broadcast(
+        self,
+        message: Union[str, bytes, bytearray, memoryview],
+        group: Optional[str] = None,
+        exclude: Optional[Connection] = None,
+    ) -> BroadcastReport:
+        """Send ``message`` to every member of ``group`` (None: every
+        connection of the server) except ``exclude``.
+
+        The frame is encoded once and shared by all recipients. A recipient
+        whose send queue is full is handled by its ``overflow`` option,
+        after everyone else has the message: "fail" skips it, "disconnect"
+        closes it with 1008, "block" waits up to ``send_timeout`` (so this
+        call, not the other recipients, waits). Returns a
+        :class:`BroadcastReport` (``queued``, ``dropped``, ``disconnected``,
+        ``closed``).
+        """
+        return self._handle.broadcast(message, group, exclude)
+
     def __iter__(self) -> Iterator[Connection]:
         while True:
             try:
@@ -169,6 +203,13 @@ def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     Options as for :func:`connect`, plus ``origins`` (allowed Origin values),
     ``subprotocols`` (supported, in preference order), ``max_connections``,
     ``accept_queue``, ``events`` and ``event_queue``.
+
+    Plain HTTP on the same port: ``routes`` maps paths to
+    ``(content_type, str | bytes)`` or to a file path (read at each request,
+    content type from its extension); ``health_path`` answers
+    ``{"status":"ok","connections":N}``; ``websocket_paths`` lists the paths
+    that accept the upgrade (default: every path that is not a route).
+    Other plain requests get 404 (426 on a WebSocket-only path).
     """
     return Server(host, port, **options)
 
