@@ -239,7 +239,7 @@ impl Config {
 
     /// Server: answer `GET path` with the contents of `file`, read at each
     /// request (its content type from its extension, as
-    /// [`content_type_for`](crate::protocol::http::content_type_for) says).
+    /// [`crate::protocol::http::content_type_for`] says).
     pub fn with_file_route(mut self, path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
         let file = file.into();
         let route = Route {

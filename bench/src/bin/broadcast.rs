@@ -1,0 +1,465 @@
+//! Broadcast fan-out, side by side: one publisher, N subscribers, every
+//! message the publisher sends goes to every subscriber. Three servers run
+//! in turn, interleaved, each in its own process pinned to CPU 0 while the
+//! load (tungstenite clients, not wsengine) runs pinned to CPU 1:
+//!
+//! - `wsengine`: groups, one poll thread, `broadcast(AllExcept(sender))`
+//!   (the frame encoded once and shared by every recipient's writer);
+//! - `tokio-tungstenite`: the usual hub, a `tokio::sync::broadcast` channel
+//!   and one writer task per connection (each encodes its own frame);
+//! - `threads`: tungstenite, a reader and a writer thread per connection,
+//!   an unbounded channel to each writer (the naive threaded design).
+//!
+//! Reported per server: deliveries received / expected, delivery latency
+//! p50/p99 (publisher's send to subscriber's read, one clock), and the
+//! server's CPU time (utime+stime from /proc) per delivery.
+//!
+//! ```text
+//! cargo run --release -p wsengine-bench --bin broadcast -- [--rounds 3] [--seconds 5]
+//!     [--write BENCHMARKS.md]
+//! ```
+//! `--write` replaces the broadcast section of that file (between its
+//! `<!-- broadcast:begin -->` and `<!-- broadcast:end -->` markers).
+//! (`broadcast --serve IMPL` is how the driver starts each server.)
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use tungstenite::Message;
+
+const IMPLS: [&str; 3] = ["wsengine", "tokio-tungstenite", "threads"];
+/// (subscribers, messages per second)
+const SCENARIOS: [(usize, u32); 2] = [(100, 1000), (1000, 100)];
+const PAYLOAD: usize = 64;
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // within it; sched_setaffinity(0, ..) only affects this process.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+// ---------------------------------------------------------------- servers
+
+fn serve(which: &str) {
+    pin_to_cpu(0);
+    match which {
+        "wsengine" => serve_wsengine(),
+        "tokio-tungstenite" => serve_tokio(),
+        "threads" => serve_threads(),
+        other => panic!("unknown server {other}"),
+    }
+}
+
+/// Announce the port on stdout for the driver.
+fn announce(port: u16) {
+    println!("listening {port}");
+    std::io::stdout().flush().expect("stdout");
+}
+
+fn serve_wsengine() {
+    use wsengine::{Audience, Config, OverflowPolicy, Server, ServerEvent};
+    let config = Config::default()
+        .with_poll_events(true)
+        .with_max_connections(5000)
+        // The publisher never waits for a subscriber; a full queue drops.
+        .with_overflow_policy(OverflowPolicy::Fail);
+    let server = Server::bind("127.0.0.1:0", config).expect("bind");
+    announce(server.local_addr().port());
+    let groups = server.groups().clone();
+    while let Ok(event) = server.poll(Duration::MAX) {
+        if let Some(ServerEvent::Message(conn, m)) = event {
+            groups.broadcast(Audience::AllExcept(&conn), m);
+        }
+    }
+}
+
+fn serve_tokio() {
+    use futures_util::{SinkExt, StreamExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        announce(listener.local_addr().expect("addr").port());
+        let (hub, _) = tokio::sync::broadcast::channel::<(u64, Message)>(1024);
+        let mut next_id = 0u64;
+        while let Ok((stream, _)) = listener.accept().await {
+            next_id += 1;
+            let id = next_id;
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let (mut sink, mut stream) = ws.split();
+                let mut rx = hub.subscribe();
+                let writer = tokio::spawn(async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok((from, m)) if from != id => {
+                                if sink.send(m).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => return,
+                        }
+                    }
+                });
+                while let Some(Ok(m)) = stream.next().await {
+                    if m.is_binary() || m.is_text() {
+                        let _ = hub.send((id, m));
+                    }
+                }
+                writer.abort();
+            });
+        }
+    });
+}
+
+fn serve_threads() {
+    use tungstenite::protocol::{Role, WebSocket};
+    type Peers = Arc<Mutex<Vec<(u64, mpsc::Sender<Message>)>>>;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    announce(listener.local_addr().expect("addr").port());
+    let peers: Peers = Arc::default();
+    for (id, stream) in listener.incoming().enumerate() {
+        let Ok(stream) = stream else { continue };
+        let id = id as u64;
+        let peers = Arc::clone(&peers);
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let Ok(write_half) = stream.try_clone() else {
+                    return;
+                };
+                let Ok(mut reader) = tungstenite::accept(stream) else {
+                    return;
+                };
+                let (tx, rx) = mpsc::channel::<Message>();
+                peers.lock().unwrap().push((id, tx));
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn(move || {
+                        let mut writer = WebSocket::from_raw_socket(write_half, Role::Server, None);
+                        for m in rx {
+                            if writer.send(m).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .expect("writer thread");
+                while let Ok(m) = reader.read() {
+                    if m.is_binary() || m.is_text() {
+                        for (peer, tx) in peers.lock().unwrap().iter() {
+                            if *peer != id {
+                                let _ = tx.send(m.clone());
+                            }
+                        }
+                    }
+                }
+                peers.lock().unwrap().retain(|(peer, _)| *peer != id);
+            })
+            .expect("connection thread");
+    }
+}
+
+// ------------------------------------------------------------------ load
+
+struct Args {
+    rounds: usize,
+    seconds: f64,
+    warmup: f64,
+    write: Option<String>,
+}
+
+struct Outcome {
+    expected: u64,
+    received: u64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_delivery: f64,
+}
+
+fn server_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn start_server(which: &str) -> (Child, u16) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut child = Command::new(exe)
+        .args(["--serve", which])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("server announces its port");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{which}: unexpected first line {line:?}"));
+    (child, port)
+}
+
+fn now_ns(epoch: Instant) -> u64 {
+    epoch.elapsed().as_nanos() as u64
+}
+
+fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
+    let (mut child, port) = start_server(which);
+    let url = format!("ws://127.0.0.1:{port}/broadcast");
+    let epoch = Instant::now();
+    let window_from = Arc::new(Mutex::new((u64::MAX, u64::MAX)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Barrier::new(subs + 1));
+    let mut threads = Vec::new();
+    for _ in 0..subs {
+        let (url, stop, ready, window) = (
+            url.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&ready),
+            Arc::clone(&window_from),
+        );
+        threads.push(
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    let (mut ws, _) =
+                        tungstenite::connect(url.as_str()).expect("subscriber connect");
+                    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+                        s.set_read_timeout(Some(Duration::from_millis(200)))
+                            .expect("timeout");
+                    }
+                    ready.wait();
+                    let mut latencies: Vec<u32> = Vec::new();
+                    let mut received = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        match ws.read() {
+                            Ok(Message::Binary(b)) if b.len() >= 8 => {
+                                let now = now_ns(epoch);
+                                let sent = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+                                let (from, to) = *window.lock().unwrap();
+                                if sent >= from && sent < to {
+                                    received += 1;
+                                    latencies.push(((now - sent) / 1000) as u32);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(tungstenite::Error::Io(e))
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    (received, latencies)
+                })
+                .expect("subscriber thread"),
+        );
+    }
+    ready.wait();
+    // Let the server register the last subscribers before publishing.
+    std::thread::sleep(Duration::from_millis(300));
+    let (mut publisher, _) = tungstenite::connect(url.as_str()).expect("publisher connect");
+    std::thread::sleep(Duration::from_millis(100));
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let measure_to = measure_from + Duration::from_secs_f64(a.seconds);
+    *window_from.lock().unwrap() = (
+        measure_from.duration_since(epoch).as_nanos() as u64,
+        measure_to.duration_since(epoch).as_nanos() as u64,
+    );
+    let mut sent_in_window = 0u64;
+    let mut cpu_from = None;
+    let mut next = start;
+    while next < measure_to {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep(next - now);
+        }
+        if cpu_from.is_none() && Instant::now() >= measure_from {
+            cpu_from = Some(server_cpu_seconds(child.id()));
+        }
+        let mut payload = vec![0u8; PAYLOAD];
+        let stamp = now_ns(epoch);
+        payload[..8].copy_from_slice(&stamp.to_le_bytes());
+        if Instant::now() >= measure_from {
+            sent_in_window += 1;
+        }
+        publisher
+            .send(Message::Binary(payload.into()))
+            .expect("publish");
+        next += interval;
+    }
+    // Deliveries of the last messages, then the server's CPU for the window.
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu_to = server_cpu_seconds(child.id());
+    stop.store(true, Ordering::Relaxed);
+    let mut received = 0u64;
+    let mut all: Vec<u32> = Vec::new();
+    for t in threads {
+        let (r, l) = t.join().expect("subscriber");
+        received += r;
+        all.extend(l);
+    }
+    let _ = publisher.close(None);
+    let _ = child.kill();
+    let _ = child.wait();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            f64::NAN
+        } else {
+            f64::from(all[((all.len() - 1) as f64 * p) as usize])
+        }
+    };
+    let cpu = cpu_to - cpu_from.unwrap_or(cpu_to);
+    Outcome {
+        expected: sent_in_window * subs as u64,
+        received,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_us_per_delivery: cpu * 1e6 / received.max(1) as f64,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn parse() -> Args {
+    let mut a = Args {
+        rounds: 3,
+        seconds: 5.0,
+        warmup: 1.0,
+        write: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("a value after the option");
+        match arg.as_str() {
+            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
+            "--seconds" => a.seconds = value().parse().expect("--seconds S"),
+            "--warmup" => a.warmup = value().parse().expect("--warmup S"),
+            "--write" => a.write = Some(value()),
+            other => panic!("unexpected argument {other}"),
+        }
+    }
+    a
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--serve") {
+        serve(argv.get(2).expect("--serve IMPL"));
+        return;
+    }
+    let a = parse();
+    pin_to_cpu(1);
+    // results[scenario][impl] = outcomes of each round
+    let mut results: Vec<Vec<Vec<Outcome>>> = SCENARIOS
+        .iter()
+        .map(|_| IMPLS.iter().map(|_| Vec::new()).collect())
+        .collect();
+    for round in 0..a.rounds {
+        for (s, &(subs, rate)) in SCENARIOS.iter().enumerate() {
+            for (i, which) in IMPLS.iter().enumerate() {
+                let o = run_once(which, subs, rate, &a);
+                eprintln!(
+                    "round {} {subs} x {rate}/s {which}: {}/{} delivered, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/delivery",
+                    round + 1,
+                    o.received,
+                    o.expected,
+                    o.p50_us,
+                    o.p99_us,
+                    o.cpu_us_per_delivery
+                );
+                results[s][i].push(o);
+            }
+        }
+    }
+    let mut md = String::new();
+    md.push_str(&format!(
+        "One publisher, N subscribers, {PAYLOAD}-byte binary messages; servers pinned to CPU 0, \
+         the load (tungstenite clients) to CPU 1; medians of {} interleaved rounds of {} s \
+         (after {} s of warm-up).\n\n",
+        a.rounds, a.seconds, a.warmup
+    ));
+    md.push_str("| subscribers x rate | server | delivered | p50 latency | p99 latency | server CPU per delivery | CPU vs tokio-tungstenite |\n");
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    for (s, &(subs, rate)) in SCENARIOS.iter().enumerate() {
+        let cpu_of = |i: usize| {
+            median(
+                results[s][i]
+                    .iter()
+                    .map(|o| o.cpu_us_per_delivery)
+                    .collect(),
+            )
+        };
+        let tokio_cpu = cpu_of(1);
+        for (i, which) in IMPLS.iter().enumerate() {
+            let r = &results[s][i];
+            let delivered = median(
+                r.iter()
+                    .map(|o| 100.0 * o.received as f64 / o.expected.max(1) as f64)
+                    .collect(),
+            );
+            let p50 = median(r.iter().map(|o| o.p50_us).collect());
+            let p99 = median(r.iter().map(|o| o.p99_us).collect());
+            let cpu = cpu_of(i);
+            md.push_str(&format!(
+                "| {subs} x {rate}/s | {which} | {delivered:.1}% | {:.2} ms | {:.2} ms | {cpu:.2} us | {:.2}x |\n",
+                p50 / 1000.0,
+                p99 / 1000.0,
+                cpu / tokio_cpu
+            ));
+        }
+    }
+    print!("{md}");
+    if let Some(path) = a.write {
+        write_section(&path, &md);
+    }
+}
+
+/// Replace the text between the broadcast markers of `path` with `body`.
+fn write_section(path: &str, body: &str) {
+    let (begin, end) = ("<!-- broadcast:begin -->", "<!-- broadcast:end -->");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
+        panic!("{path} has no {begin} ... {end} section");
+    };
+    let updated = format!("{}{begin}\n{body}{}", &text[..b], &text[e..]);
+    std::fs::write(path, updated).unwrap_or_else(|e| panic!("{path}: {e}"));
+    eprintln!("updated the broadcast section of {path}");
+}
