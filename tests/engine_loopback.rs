@@ -615,3 +615,46 @@ fn the_receive_queue_is_bounded_in_bytes_too() {
     }
     drop(sender.join().unwrap());
 }
+
+#[test]
+fn a_message_larger_than_the_socket_buffer_keeps_its_place_in_line() {
+    // The first send is written directly and fills the socket buffer; the
+    // writer thread finishes it, and the sends after it queue behind it.
+    let (_server, conn, client) = pair(fast_config());
+    let big: Vec<u8> = (0..(12usize << 20)).map(|i| (i % 251) as u8).collect();
+    conn.send(big.clone()).unwrap();
+    for i in 0..200 {
+        conn.send(format!("after {i}")).unwrap();
+    }
+    assert_eq!(client.recv_timeout(T).unwrap(), Message::Binary(big));
+    for i in 0..200 {
+        assert_eq!(
+            client.recv_timeout(T).unwrap(),
+            Message::Text(format!("after {i}"))
+        );
+    }
+    // And from several threads at once, each thread's own order holds.
+    let conn = Arc::new(conn);
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let conn = Arc::clone(&conn);
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    conn.send(format!("{t}:{i}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let mut next = [0usize; 4];
+    for _ in 0..2000 {
+        let m = client.recv_timeout(T).unwrap();
+        let text = m.as_text().unwrap();
+        let (t, i) = text.split_once(':').unwrap();
+        let (t, i): (usize, usize) = (t.parse().unwrap(), i.parse().unwrap());
+        assert_eq!(i, next[t], "thread {t} out of order");
+        next[t] += 1;
+    }
+}

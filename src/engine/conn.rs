@@ -108,13 +108,14 @@ pub(crate) fn establish(
         compressor = agreed.compressor(role, &config.deflate);
     }
     let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
+    shared.outbox.set_compressor(compressor);
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
     spawn_detached("wsengine-write", stack, move || {
         let _guard = writer_guard;
         let s = Arc::clone(&writer_shared);
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writer::run(s, out_rx, ctrl_rx, compressor)
+            writer::run(s, out_rx, ctrl_rx)
         }))
         .is_err()
         {
@@ -181,7 +182,10 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self.out_tx.try_send(Outgoing::Message(message.into())) {
+        match self
+            .shared
+            .try_send(&self.out_tx, Outgoing::Message(message.into()))
+        {
             Ok(()) => {
                 self.shared.touch_data();
                 Ok(())
@@ -200,9 +204,10 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
+        let timeout = (timeout != Duration::MAX).then_some(timeout);
         match self
-            .out_tx
-            .send_timeout(Outgoing::Message(message.into()), timeout)
+            .shared
+            .send_waiting(&self.out_tx, Outgoing::Message(message.into()), timeout)
         {
             Ok(()) => {
                 self.shared.touch_data();

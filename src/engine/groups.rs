@@ -125,6 +125,25 @@ struct Member {
     tx: Sender<Outgoing>,
 }
 
+impl Member {
+    /// Queue `frame`, waiting up to `timeout` for room: `Err(true)` if the
+    /// connection is gone, `Err(false)` if the time ran out.
+    fn send_waiting(
+        &self,
+        frame: &Arc<EncodedFrame>,
+        timeout: Option<Duration>,
+    ) -> Result<(), bool> {
+        match self
+            .shared
+            .send_waiting(&self.tx, Outgoing::Frame(Arc::clone(frame)), timeout)
+        {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(_)) => Err(false),
+            Err(SendTimeoutError::Disconnected(_)) => Err(true),
+        }
+    }
+}
+
 impl Groups {
     pub(crate) fn new() -> Self {
         Groups {
@@ -279,19 +298,9 @@ impl Groups {
             let sent = match start.checked_add(timeout) {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    match member
-                        .tx
-                        .send_timeout(Outgoing::Frame(Arc::clone(frame)), left)
-                    {
-                        Ok(()) => Ok(()),
-                        Err(SendTimeoutError::Timeout(_)) => Err(false),
-                        Err(SendTimeoutError::Disconnected(_)) => Err(true),
-                    }
+                    member.send_waiting(frame, Some(left))
                 }
-                None => member
-                    .tx
-                    .send(Outgoing::Frame(Arc::clone(frame)))
-                    .map_err(|_| true),
+                None => member.send_waiting(frame, None),
             };
             match sent {
                 Ok(()) => {
@@ -373,7 +382,7 @@ fn offer(
         report.closed += 1;
         return;
     }
-    match m.tx.try_send(Outgoing::Frame(Arc::clone(frame))) {
+    match m.shared.try_send(&m.tx, Outgoing::Frame(Arc::clone(frame))) {
         Ok(()) => {
             m.shared.touch_data();
             report.queued += 1;
@@ -415,6 +424,8 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
         let shared = Arc::new(Shared::new(Role::Server, stream, config, bounded(1).0));
+        // The test reads the queue: no direct writes to the socket.
+        shared.outbox.queue_only();
         let (tx, rx) = bounded(queue);
         let member = Member {
             shared: Arc::clone(&shared),

@@ -20,7 +20,8 @@
 //! is torn down, so no thread is left blocked and none outlives its
 //! connection by more than the close timeout.
 
-// Safe code only, except `spawn.rs` (five documented calls into pthreads).
+// Safe code only, except `spawn.rs` (five documented calls into pthreads)
+// and `sys.rs` (one `sendmsg`).
 #![deny(unsafe_code)]
 
 mod capacity;
@@ -34,6 +35,7 @@ mod server;
 mod shared;
 mod signal;
 mod spawn;
+mod sys;
 mod timer;
 mod writer;
 

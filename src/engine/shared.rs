@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
+use super::writer::{self, Direct, Outbox};
 use crate::config::Config;
 use crate::protocol::encoder::EncodedFrame;
 use crate::protocol::{CloseCode, CloseFrame, Message, Role};
@@ -160,6 +161,8 @@ pub(crate) struct Shared {
     pub(crate) room_rx: Receiver<()>,
     /// Server connections: the server's groups, to leave when torn down.
     pub(crate) groups: OnceLock<Weak<GroupsInner>>,
+    /// The write side, shared by the writer thread and direct senders.
+    pub(crate) outbox: Outbox,
 }
 
 /// Milliseconds since the engine's clock started (monotonic).
@@ -200,6 +203,67 @@ impl Shared {
             room_tx,
             room_rx,
             groups: OnceLock::new(),
+            outbox: Outbox::new(role),
+        }
+    }
+
+    /// Send `o` through `tx` (this connection's data lane): written at once
+    /// on the calling thread when nothing is queued or being written (no
+    /// other thread wakes), else put on the lane for the writer thread.
+    /// `Full` and `Disconnected` hand the message back as the lane would.
+    pub(crate) fn try_send(
+        &self,
+        tx: &Sender<Outgoing>,
+        o: Outgoing,
+    ) -> Result<(), TrySendError<Outgoing>> {
+        let o = match self.send_direct(o) {
+            Ok(()) => return Ok(()),
+            Err(o) => o,
+        };
+        self.outbox.enqueueing();
+        let sent = tx.try_send(o);
+        if sent.is_err() {
+            self.outbox.not_enqueued();
+        }
+        sent
+    }
+
+    /// As [`try_send`](Self::try_send), waiting up to `timeout` (`None`:
+    /// as long as it takes) for room on the lane.
+    pub(crate) fn send_waiting(
+        &self,
+        tx: &Sender<Outgoing>,
+        o: Outgoing,
+        timeout: Option<Duration>,
+    ) -> Result<(), SendTimeoutError<Outgoing>> {
+        let o = match self.send_direct(o) {
+            Ok(()) => return Ok(()),
+            Err(o) => o,
+        };
+        self.outbox.enqueueing();
+        let sent = match timeout {
+            Some(t) => tx.send_timeout(o, t),
+            None => tx
+                .send(o)
+                .map_err(|e| SendTimeoutError::Disconnected(e.into_inner())),
+        };
+        if sent.is_err() {
+            self.outbox.not_enqueued();
+        }
+        sent
+    }
+
+    /// Write `o` directly if nothing is in the way; hand it back otherwise.
+    fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
+        match self.outbox.try_direct(&self.stream, o) {
+            Direct::Sent => Ok(()),
+            Direct::Queue(o) => Err(o),
+            Direct::Failed(e) => {
+                // Accepted and lost, as if the writer thread had failed it.
+                self.unsent.fetch_add(1, Ordering::Relaxed);
+                writer::fail(self, &e);
+                Ok(())
+            }
         }
     }
 

@@ -1,14 +1,27 @@
-//! The writer thread: control lane first, then queued messages, batched
-//! into as few write syscalls as possible.
+//! The write side of a connection: the writer thread, and the direct path
+//! by which a sending thread writes itself when nothing is in its way.
+//!
+//! Both work on one [`Batch`] under the [`Outbox`] lock, so frames never
+//! interleave and compression (whose context is shared by every message)
+//! sees messages in send order. A sender first tries to write directly:
+//! if the lock is free, nothing is queued ahead of it and no earlier write
+//! is unfinished, it encodes and sends with `MSG_DONTWAIT` on its own
+//! thread, and no other thread wakes. Otherwise (or when the socket buffer
+//! fills mid-message) the message goes through the bounded data lane to
+//! the writer thread, which gathers everything queued into one vectored
+//! write. Under light load every message is one syscall on the sender's
+//! thread; under heavy load the writer batches.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crossbeam_channel::{Receiver, select_biased};
+use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
+use parking_lot::{Mutex, MutexGuard};
 
 use super::shared::{CloseInitiator, Control, Outgoing, Shared};
+use super::sys::send_vectored;
 use crate::protocol::decoder::RSV1;
 use crate::protocol::deflate::Compressor;
 use crate::protocol::encoder::{EncodedFrame, message_header, write_close, write_frame};
@@ -26,26 +39,128 @@ const BATCH_MAX_BYTES: usize = 256 << 10;
 /// Stop gathering at this many separately written payloads (each is an iovec).
 const BATCH_MAX_BODIES: usize = 128;
 
-/// Write the connection's frames until it closes. `compressor` is set when
-/// permessage-deflate was agreed (and our side may compress): messages are
-/// compressed here, in send order, which context takeover requires.
-pub(crate) fn run(
-    shared: Arc<Shared>,
-    out_rx: Receiver<Outgoing>,
-    ctrl_rx: Receiver<Control>,
-    compressor: Option<Compressor>,
-) {
-    let mut batch = Batch::new(shared.role, compressor);
+/// The write state of one connection, shared by its writer thread and the
+/// threads that send on it.
+pub(crate) struct Outbox {
+    batch: Mutex<Batch>,
+    /// Messages put on the data lane (or waiting for room on it) and not yet
+    /// taken into a batch. While any are, nobody writes directly: the
+    /// direct write would overtake them.
+    queued: AtomicUsize,
+    /// Wakes the writer thread to finish what a direct write left unsent.
+    kick_tx: Sender<()>,
+    kick_rx: Receiver<()>,
+}
+
+/// What became of a direct write attempt.
+pub(crate) enum Direct {
+    /// Written, or its unsent end handed to the writer thread.
+    Sent,
+    /// Not attempted (something is in the way): queue it.
+    Queue(Outgoing),
+    /// The socket failed; the message is lost and the connection must be dropped.
+    Failed(io::Error),
+}
+
+impl Outbox {
+    pub(crate) fn new(role: Role) -> Self {
+        let (kick_tx, kick_rx) = bounded(1);
+        Outbox {
+            batch: Mutex::new(Batch::new(role)),
+            queued: AtomicUsize::new(0),
+            kick_tx,
+            kick_rx,
+        }
+    }
+
+    /// Compress messages with `compressor` from now on (set once, before
+    /// anything is sent, when permessage-deflate was agreed).
+    pub(crate) fn set_compressor(&self, compressor: Option<Compressor>) {
+        self.batch.lock().compressor = compressor;
+    }
+
+    /// A message is about to go on the data lane.
+    pub(crate) fn enqueueing(&self) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A message counted by `enqueueing` did not make it onto the lane.
+    pub(crate) fn not_enqueued(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Write `o` on the calling thread if nothing is in the way, without
+    /// waiting for the lock or for the socket.
+    pub(crate) fn try_direct(&self, stream: &TcpStream, o: Outgoing) -> Direct {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return Direct::Queue(o);
+        }
+        let Some(mut batch) = self.batch.try_lock() else {
+            return Direct::Queue(o);
+        };
+        // (Checked again under the lock: the writer takes messages into its
+        // batch, and so lowers `queued`, only while holding it.)
+        if batch.closed || !batch.leftover.is_empty() || self.queued.load(Ordering::Acquire) != 0 {
+            return Direct::Queue(o);
+        }
+        batch.outgoing(o);
+        match batch.write_out(stream, true) {
+            Ok(true) => Direct::Sent,
+            Ok(false) => {
+                let _ = self.kick_tx.try_send(());
+                Direct::Sent
+            }
+            Err(e) => {
+                batch.closed = true;
+                Direct::Failed(e)
+            }
+        }
+    }
+
+    /// Send everything through the data lane (tests that play the writer).
+    #[cfg(test)]
+    pub(crate) fn queue_only(&self) {
+        self.batch.lock().closed = true;
+    }
+
+    /// The writer thread's hold on the batch.
+    fn lock(&self) -> MutexGuard<'_, Batch> {
+        self.batch.lock()
+    }
+
+    /// `n` messages left the data lane for the batch (lock held).
+    fn taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// Write the connection's frames until it closes: the control lane first,
+/// then queued messages, batched; and whatever a direct write left unsent.
+pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Receiver<Control>) {
+    let outbox = &shared.outbox;
     loop {
-        let mut closing = false;
+        let (mut control, mut message, mut closing) = (None, None, false);
         select_biased! {
-            recv(ctrl_rx) -> c => if let Ok(c) = c { batch.control(c) },
+            recv(ctrl_rx) -> c => control = c.ok(),
             recv(shared.closing.receiver()) -> _ => closing = true,
+            recv(outbox.kick_rx) -> _ => {},
             recv(out_rx) -> m => match m {
-                Ok(m) => batch.outgoing(m),
+                Ok(m) => message = Some(m),
                 // Every `Conn` is gone; its `Drop` already started the close.
                 Err(_) => closing = true,
             },
+        }
+        let mut batch = outbox.lock();
+        // A direct write's unsent end goes before anything else.
+        if !finish_leftover(&shared, &mut batch) {
+            break;
+        }
+        if let Some(c) = control {
+            batch.control(c);
+        }
+        if let Some(m) = message {
+            batch.outgoing(m);
+            outbox.taken(1);
         }
         if !closing {
             while !batch.is_full() {
@@ -53,6 +168,7 @@ pub(crate) fn run(
                     batch.control(c);
                 } else if let Ok(m) = out_rx.try_recv() {
                     batch.outgoing(m);
+                    outbox.taken(1);
                 } else {
                     break;
                 }
@@ -63,12 +179,15 @@ pub(crate) fn run(
                 // Messages accepted before the close go out before it.
                 while let Ok(m) = out_rx.try_recv() {
                     batch.outgoing(m);
+                    outbox.taken(1);
                     if batch.is_full() && !flush(&shared, &mut batch) {
                         break;
                     }
                 }
                 batch.close(frame.as_ref());
+                batch.closed = true;
                 if flush(&shared, &mut batch) {
+                    drop(batch);
                     shared.on_close_sent();
                 }
             }
@@ -78,25 +197,46 @@ pub(crate) fn run(
             break;
         }
     }
+    let mut batch = outbox.lock();
+    batch.closed = true;
     let unsent = batch.messages + out_rx.try_iter().count();
+    drop(batch);
     if unsent > 0 {
         shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
     }
 }
 
-/// Write the batch; on failure drop the connection and return `false`.
+/// Write the batch (blocking); on failure drop the connection and return `false`.
 fn flush(shared: &Shared, batch: &mut Batch) -> bool {
-    match batch.write_to(&shared.stream) {
-        Ok(()) => true,
+    match batch.write_out(&shared.stream, false) {
+        Ok(_) => true,
         Err(e) => {
-            shared.kill(
-                CloseCode::ABNORMAL,
-                &format!("write failed: {e}"),
-                CloseInitiator::Transport,
-            );
+            batch.closed = true;
+            fail(shared, &e);
             false
         }
     }
+}
+
+/// Finish what a direct write left unsent (blocking).
+fn finish_leftover(shared: &Shared, batch: &mut Batch) -> bool {
+    match batch.finish_leftover(&shared.stream) {
+        Ok(()) => true,
+        Err(e) => {
+            batch.closed = true;
+            fail(shared, &e);
+            false
+        }
+    }
+}
+
+/// A write failed: drop the connection.
+pub(crate) fn fail(shared: &Shared, e: &io::Error) {
+    shared.kill(
+        CloseCode::ABNORMAL,
+        &format!("write failed: {e}"),
+        CloseInitiator::Transport,
+    );
 }
 
 enum Segment {
@@ -136,22 +276,31 @@ struct Batch {
     segments: Vec<Segment>,
     /// Payload bytes taken in (see `BATCH_MAX_BYTES`) plus control frames.
     bytes: usize,
-    /// Data messages in the batch (for the unsent count if a write fails).
+    /// Data messages whose bytes are not all written yet (for the unsent
+    /// count if a write fails).
     messages: usize,
+    /// What a direct write could not send before the socket buffer filled;
+    /// the writer thread sends it before anything else.
+    leftover: Vec<u8>,
+    /// Our close frame is written, or writing failed: nothing more may be
+    /// written directly.
+    closed: bool,
 }
 
 impl Batch {
-    fn new(role: Role, compressor: Option<Compressor>) -> Self {
+    fn new(role: Role) -> Self {
         Batch {
             role,
             keys: MaskKeys::new(),
-            compressor,
+            compressor: None,
             head: Vec::with_capacity(1024),
             head_mark: 0,
             bodies: Vec::new(),
             segments: Vec::new(),
             bytes: 0,
             messages: 0,
+            leftover: Vec::new(),
+            closed: false,
         }
     }
 
@@ -263,21 +412,47 @@ impl Batch {
         self.bodies.push(body);
     }
 
-    fn write_to(&mut self, stream: &TcpStream) -> io::Result<()> {
+    /// Send the batch. Blocking, it returns once everything is written.
+    /// Non-blocking, it sends what the socket takes and keeps the rest in
+    /// `leftover` (returning `Ok(false)`) for the writer thread.
+    fn write_out(&mut self, stream: &TcpStream, nonblocking: bool) -> io::Result<bool> {
         self.segments
             .push(Segment::Head(self.head_mark, self.head.len()));
-        let mut slices: Vec<IoSlice<'_>> = self
-            .segments
+        let Batch {
+            head,
+            bodies,
+            segments,
+            leftover,
+            ..
+        } = self;
+        let mut slices: Vec<IoSlice<'_>> = segments
             .iter()
             .map(|s| match *s {
-                Segment::Head(a, b) => IoSlice::new(&self.head[a..b]),
-                Segment::Body(i) => IoSlice::new(self.bodies[i].as_slice()),
+                Segment::Head(a, b) => IoSlice::new(&head[a..b]),
+                Segment::Body(i) => IoSlice::new(bodies[i].as_slice()),
             })
             .filter(|s| !s.is_empty())
             .collect();
-        let result = write_all_vectored(stream, &mut slices);
+        let mut rest = &mut slices[..];
+        let result = loop {
+            if rest.is_empty() {
+                break Ok(true);
+            }
+            match send_vectored(stream, rest, nonblocking) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => {
+                    for s in rest.iter() {
+                        leftover.extend_from_slice(s);
+                    }
+                    break Ok(false);
+                }
+                Err(e) => break Err(e),
+            }
+        };
         drop(slices);
-        if result.is_ok() {
+        if let Ok(true) = result {
             self.messages = 0;
         }
         self.head.clear();
@@ -291,18 +466,27 @@ impl Batch {
         }
         result
     }
-}
 
-fn write_all_vectored(mut stream: &TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    /// Send what a direct write left unsent (blocking).
+    fn finish_leftover(&mut self, stream: &TcpStream) -> io::Result<()> {
+        let mut sent = 0;
+        while sent < self.leftover.len() {
+            match send_vectored(stream, &[IoSlice::new(&self.leftover[sent..])], false) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
+        if sent > 0 {
+            self.messages = 0;
+            self.leftover.clear();
+            if self.leftover.capacity() > 64 << 10 {
+                self.leftover = Vec::new();
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Masking keys from the OS CSPRNG, fetched 128 at a time.

@@ -74,9 +74,17 @@ fn serve_wsengine() {
     let server = Server::bind("127.0.0.1:0", config).expect("bind");
     announce(server.local_addr().port());
     let groups = server.groups().clone();
+    let (mut dropped, mut messages) = (0, 0u64);
     while let Ok(event) = server.poll(Duration::MAX) {
         if let Some(ServerEvent::Message(conn, m)) = event {
-            groups.broadcast(Audience::AllExcept(&conn), m);
+            let r = groups.broadcast(Audience::AllExcept(&conn), m);
+            dropped += r.dropped + r.disconnected + r.closed;
+            messages += 1;
+            if messages % 100 == 0 && dropped > 0 {
+                eprintln!(
+                    "wsengine server: {dropped} deliveries not queued after {messages} messages"
+                );
+            }
         }
     }
 }
