@@ -9,9 +9,14 @@
 //!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
 //!                  pings ─> control lane ─┐      close frames ─> close guard
 //!   writer thread: control lane (first) ──┴─> Encoder ─> socket (vectored writes)
-//!                  data lane (bounded) <── Conn::send
+//!                  data lane (bounded) <── Conn::send, broadcasts (when busy)
+//!   any sending thread: Conn::send, broadcasts ─> Encoder ─> socket (when idle)
 //!   timer thread (one per process): close deadlines, keepalive pings, idle timeouts
 //! ```
+//!
+//! A sender writes its frame itself when the connection is idle (nothing
+//! queued, nothing being written): no other thread wakes. Otherwise the
+//! frame waits on the data lane and the writer thread batches (`writer.rs`).
 //!
 //! The reader owns the decoder and the writer owns the encoding; they share
 //! only the connection's shared state (`shared.rs`), whose close guard decides
