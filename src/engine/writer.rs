@@ -112,6 +112,8 @@ impl Outbox {
             }
             Err(e) => {
                 batch.closed = true;
+                // The caller counts this message as unsent.
+                batch.messages = 0;
                 Direct::Failed(e)
             }
         }
