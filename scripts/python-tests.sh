@@ -15,4 +15,6 @@ echo "==> pip install ./bindings/python"
 echo "==> mypy.stubtest wsengine._wsengine"
 (cd "$VENV" && "$PY" -m mypy.stubtest wsengine._wsengine)
 echo "==> pytest bindings/python/tests"
-"$PY" -m pytest -q -p no:cacheprovider bindings/python/tests
+# A test stuck for two minutes gets every thread's traceback printed (and
+# the run is stopped after ten), so a hang shows where it is.
+timeout 600 "$PY" -m pytest -q -p no:cacheprovider -o faulthandler_timeout=120 bindings/python/tests
