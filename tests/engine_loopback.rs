@@ -658,3 +658,27 @@ fn a_message_larger_than_the_socket_buffer_keeps_its_place_in_line() {
         next[t] += 1;
     }
 }
+
+#[test]
+fn a_pong_goes_out_before_the_reply_to_the_message_after_its_ping() {
+    // Autobahn 5.6: a ping between two fragments is answered before the
+    // echo of the message, even though the echo may be written directly.
+    let server = server(fast_config());
+    let mut peer = RawPeer::connect(server.local_addr(), "/");
+    let conn = server.accept_timeout(T).unwrap();
+    for round in 0..50 {
+        peer.send_frame(OpCode::Text, false, b"frag");
+        peer.send_frame(OpCode::Ping, true, format!("ping {round}").as_bytes());
+        peer.send_frame(OpCode::Continuation, true, b"ment");
+        let m = conn.recv_timeout(T).unwrap();
+        conn.send(m).unwrap();
+        assert_eq!(
+            peer.next_event(T),
+            Some(Event::Pong(format!("ping {round}").into_bytes()))
+        );
+        assert_eq!(
+            peer.next_event(T),
+            Some(Event::Message(Message::Text("fragment".into())))
+        );
+    }
+}

@@ -236,13 +236,12 @@ impl Conn {
         }
         match self
             .shared
-            .ctrl_tx
-            .try_send(super::shared::Control::Ping(payload.to_vec()))
+            .try_control(super::shared::Control::Ping(payload.to_vec()))
         {
             Ok(()) => Ok(()),
-            Err(e) => Err(Error::QueueFull(Message::Binary(match e.into_inner() {
-                super::shared::Control::Ping(p) | super::shared::Control::Pong(p) => p,
-            }))),
+            Err(super::shared::Control::Ping(p) | super::shared::Control::Pong(p)) => {
+                Err(Error::QueueFull(Message::Binary(p)))
+            }
         }
     }
 

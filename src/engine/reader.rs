@@ -124,12 +124,8 @@ impl ReadState<'_> {
             Event::Message(m) => self.deliver(m),
             Event::Ping(payload) => {
                 if !self.shared.send_closed() {
-                    let killed = self.shared.killed.receiver();
                     // A full lane blocks reading: the peer's pings slow down with it.
-                    select! {
-                        send(self.shared.ctrl_tx, Control::Pong(payload)) -> _ => {},
-                        recv(killed) -> _ => {},
-                    }
+                    self.shared.send_control(Control::Pong(payload));
                 }
             }
             Event::Pong(_) => {}

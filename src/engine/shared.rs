@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded, select};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
@@ -127,7 +127,9 @@ pub(crate) struct Shared {
     pub(crate) role: Role,
     pub(crate) stream: TcpStream,
     pub(crate) config: Arc<Config>,
-    pub(crate) ctrl_tx: Sender<Control>,
+    /// The control lane; use `try_control`/`send_control`, which keep the
+    /// outbox's count of queued frames.
+    ctrl_tx: Sender<Control>,
     /// Fired when the writer must act on a close: a close frame is pending,
     /// or the connection is torn down.
     pub(crate) closing: Signal,
@@ -251,6 +253,27 @@ impl Shared {
             self.outbox.not_enqueued();
         }
         sent
+    }
+
+    /// Put a control frame on the control lane if there is room (it goes
+    /// out before any message sent after it).
+    pub(crate) fn try_control(&self, c: Control) -> Result<(), Control> {
+        self.outbox.enqueueing();
+        self.ctrl_tx.try_send(c).map_err(|e| {
+            self.outbox.not_enqueued();
+            e.into_inner()
+        })
+    }
+
+    /// Put a control frame on the control lane, waiting for room unless the
+    /// connection is torn down first.
+    pub(crate) fn send_control(&self, c: Control) {
+        self.outbox.enqueueing();
+        let killed = self.killed.receiver();
+        select! {
+            send(self.ctrl_tx, c) -> sent => if sent.is_err() { self.outbox.not_enqueued() },
+            recv(killed) -> _ => self.outbox.not_enqueued(),
+        }
     }
 
     /// Write `o` directly if nothing is in the way; hand it back otherwise.
@@ -547,7 +570,7 @@ impl Shared {
         } else if now >= last_rx + interval_ms {
             self.last_ping.store(now, Ordering::Relaxed);
             // A full control lane means the writer is stuck; the deadline still runs.
-            let _ = self.ctrl_tx.try_send(Control::Ping(Vec::new()));
+            let _ = self.try_control(Control::Ping(Vec::new()));
             now + timeout_ms
         } else {
             last_rx + interval_ms

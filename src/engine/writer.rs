@@ -43,9 +43,10 @@ const BATCH_MAX_BODIES: usize = 128;
 /// threads that send on it.
 pub(crate) struct Outbox {
     batch: Mutex<Batch>,
-    /// Messages put on the data lane (or waiting for room on it) and not yet
-    /// taken into a batch. While any are, nobody writes directly: the
-    /// direct write would overtake them.
+    /// Frames put on the data or control lane (or waiting for room on one)
+    /// and not yet taken into a batch. While any are, nobody writes
+    /// directly: the direct write would overtake them (a pong must go
+    /// before the answer to the message that followed its ping).
     queued: AtomicUsize,
     /// Wakes the writer thread to finish what a direct write left unsent.
     kick_tx: Sender<()>,
@@ -79,12 +80,12 @@ impl Outbox {
         self.batch.lock().compressor = compressor;
     }
 
-    /// A message is about to go on the data lane.
+    /// A frame is about to go on the data or control lane.
     pub(crate) fn enqueueing(&self) {
         self.queued.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// A message counted by `enqueueing` did not make it onto the lane.
+    /// A frame counted by `enqueueing` did not make it onto its lane.
     pub(crate) fn not_enqueued(&self) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
@@ -130,7 +131,7 @@ impl Outbox {
         self.batch.lock()
     }
 
-    /// `n` messages left the data lane for the batch (lock held).
+    /// `n` frames left a lane for the batch (lock held).
     fn taken(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);
     }
@@ -159,6 +160,7 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Rece
         }
         if let Some(c) = control {
             batch.control(c);
+            outbox.taken(1);
         }
         if let Some(m) = message {
             batch.outgoing(m);
@@ -168,6 +170,7 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Rece
             while !batch.is_full() {
                 if let Ok(c) = ctrl_rx.try_recv() {
                     batch.control(c);
+                    outbox.taken(1);
                 } else if let Ok(m) = out_rx.try_recv() {
                     batch.outgoing(m);
                     outbox.taken(1);
