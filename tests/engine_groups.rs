@@ -139,7 +139,8 @@ fn audiences_group_all_and_all_but_the_sender() {
     for i in 0..3 {
         nothing_for(client(i), Duration::from_millis(50));
     }
-    // Broadcasts and a connection's own sends keep their order.
+    // Broadcasts (written directly when the connection is idle) and a
+    // connection's own sends (through its writer thread) keep their order.
     for n in 0..100 {
         groups.broadcast(Audience::Group("room"), format!("b{n}"));
         a.send(format!("own{n}")).unwrap();

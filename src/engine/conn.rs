@@ -184,7 +184,7 @@ impl Conn {
         }
         match self
             .shared
-            .try_send(&self.out_tx, Outgoing::Message(message.into()))
+            .try_send(&self.out_tx, Outgoing::Message(message.into()), false)
         {
             Ok(()) => {
                 self.shared.touch_data();
@@ -205,10 +205,12 @@ impl Conn {
             return Err(self.closed_error());
         }
         let timeout = (timeout != Duration::MAX).then_some(timeout);
-        match self
-            .shared
-            .send_waiting(&self.out_tx, Outgoing::Message(message.into()), timeout)
-        {
+        match self.shared.send_waiting(
+            &self.out_tx,
+            Outgoing::Message(message.into()),
+            timeout,
+            false,
+        ) {
             Ok(()) => {
                 self.shared.touch_data();
                 Ok(())

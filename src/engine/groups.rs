@@ -135,7 +135,7 @@ impl Member {
     ) -> Result<(), bool> {
         match self
             .shared
-            .send_waiting(&self.tx, Outgoing::Frame(Arc::clone(frame)), timeout)
+            .send_waiting(&self.tx, Outgoing::Frame(Arc::clone(frame)), timeout, true)
         {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Timeout(_)) => Err(false),
@@ -382,7 +382,10 @@ fn offer(
         report.closed += 1;
         return;
     }
-    match m.shared.try_send(&m.tx, Outgoing::Frame(Arc::clone(frame))) {
+    match m
+        .shared
+        .try_send(&m.tx, Outgoing::Frame(Arc::clone(frame)), true)
+    {
         Ok(()) => {
             m.shared.touch_data();
             report.queued += 1;

@@ -17,9 +17,6 @@ use wsengine::{
     Server, ServerEvent,
 };
 
-/// Messages up to this size are sent without releasing the GIL.
-const DIRECT_WITH_GIL: usize = 16 << 10;
-
 /// How long one GIL-free wait lasts before signals are checked.
 const SLICE: Duration = Duration::from_millis(50);
 
@@ -404,15 +401,8 @@ impl Connection {
     /// Send a text (str) or binary (bytes-like) message.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let message = message_from_py(message)?;
-        // A small message is written (or queued) at once, without a GIL
-        // hand-off: that never waits. A large one may be compressed or
-        // masked on this thread, so the GIL is released for it.
-        if message.len() > DIRECT_WITH_GIL {
-            let conn = Arc::clone(&self.inner);
-            return py
-                .detach(move || conn.send(message))
-                .map_err(|e| to_py(py, e));
-        }
+        // Queue it at once if there is room (no GIL hand-off); otherwise wait
+        // without the GIL, as the overflow policy says.
         match self.inner.try_send(message) {
             Ok(()) => Ok(()),
             Err(Error::QueueFull(message)) => {
