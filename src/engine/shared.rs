@@ -225,20 +225,10 @@ impl Shared {
         o: Outgoing,
         write_now: bool,
     ) -> Result<(), TrySendError<Outgoing>> {
-        let o = if write_now {
-            match self.send_direct(o) {
-                Ok(()) => return Ok(()),
-                Err(o) => o,
-            }
-        } else {
-            o
+        let Some(o) = self.write_now_or_hand_back(o, write_now) else {
+            return Ok(());
         };
-        self.outbox.enqueueing();
-        let sent = tx.try_send(o);
-        if sent.is_err() {
-            self.outbox.not_enqueued();
-        }
-        sent
+        self.on_lane(|| tx.try_send(o))
     }
 
     /// As [`try_send`](Self::try_send), waiting up to `timeout` (`None`:
@@ -250,21 +240,31 @@ impl Shared {
         timeout: Option<Duration>,
         write_now: bool,
     ) -> Result<(), SendTimeoutError<Outgoing>> {
-        let o = if write_now {
-            match self.send_direct(o) {
-                Ok(()) => return Ok(()),
-                Err(o) => o,
-            }
-        } else {
-            o
+        let Some(o) = self.write_now_or_hand_back(o, write_now) else {
+            return Ok(());
         };
-        self.outbox.enqueueing();
-        let sent = match timeout {
+        self.on_lane(|| match timeout {
             Some(t) => tx.send_timeout(o, t),
             None => tx
                 .send(o)
                 .map_err(|e| SendTimeoutError::Disconnected(e.into_inner())),
-        };
+        })
+    }
+
+    /// With `write_now`, write `o` directly if nothing is in the way
+    /// (`None`: done); otherwise hand it back for the lane.
+    fn write_now_or_hand_back(&self, o: Outgoing, write_now: bool) -> Option<Outgoing> {
+        if !write_now {
+            return Some(o);
+        }
+        self.send_direct(o).err()
+    }
+
+    /// Put a frame on a lane with `send`, counted as queued while it is
+    /// there (so no direct write overtakes it).
+    fn on_lane<E>(&self, send: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        self.outbox.enqueueing();
+        let sent = send();
         if sent.is_err() {
             self.outbox.not_enqueued();
         }
@@ -274,22 +274,20 @@ impl Shared {
     /// Put a control frame on the control lane if there is room (it goes
     /// out before any message sent after it).
     pub(crate) fn try_control(&self, c: Control) -> Result<(), Control> {
-        self.outbox.enqueueing();
-        self.ctrl_tx.try_send(c).map_err(|e| {
-            self.outbox.not_enqueued();
-            e.into_inner()
-        })
+        self.on_lane(|| self.ctrl_tx.try_send(c))
+            .map_err(TrySendError::into_inner)
     }
 
     /// Put a control frame on the control lane, waiting for room unless the
     /// connection is torn down first.
     pub(crate) fn send_control(&self, c: Control) {
-        self.outbox.enqueueing();
         let killed = self.killed.receiver();
-        select! {
-            send(self.ctrl_tx, c) -> sent => if sent.is_err() { self.outbox.not_enqueued() },
-            recv(killed) -> _ => self.outbox.not_enqueued(),
-        }
+        let _ = self.on_lane(|| {
+            select! {
+                send(self.ctrl_tx, c) -> sent => sent.map_err(drop),
+                recv(killed) -> _ => Err(()),
+            }
+        });
     }
 
     /// Write `o` directly if nothing is in the way; hand it back otherwise.
