@@ -278,16 +278,16 @@ impl Groups {
         let mut blocked = Vec::new();
         {
             let st = self.inner.state.read();
-            let mut offer = |id: &u64, m: &Member| {
+            let mut visit = |id: &u64, m: &Member| {
                 if Some(*id) != except {
                     offer(m, frame, &mut report, &mut blocked);
                 }
             };
             match group {
-                None => st.conns.iter().for_each(|(id, e)| offer(id, &e.member)),
+                None => st.conns.iter().for_each(|(id, e)| visit(id, &e.member)),
                 Some(g) => {
                     if let Some(members) = st.groups.get(g) {
-                        members.iter().for_each(|(id, m)| offer(id, m));
+                        members.iter().for_each(|(id, m)| visit(id, m));
                     }
                 }
             }
