@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
-use crate::protocol::http::{Body, Route, Routes, content_type_for};
+use crate::protocol::http::Routes;
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
 /// queue is full because the peer reads slower than the application writes.
@@ -229,11 +229,7 @@ impl Config {
         content_type: impl Into<String>,
         body: impl Into<Vec<u8>>,
     ) -> Self {
-        let route = Route {
-            content_type: content_type.into(),
-            body: Body::Bytes(body.into().into()),
-        };
-        self.routes.routes.insert(path.into(), route);
+        self.routes.add(path, content_type, body);
         self
     }
 
@@ -241,12 +237,7 @@ impl Config {
     /// request (its content type from its extension, as
     /// [`crate::protocol::http::content_type_for`] says).
     pub fn with_file_route(mut self, path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
-        let file = file.into();
-        let route = Route {
-            content_type: content_type_for(&file).to_owned(),
-            body: Body::File(file),
-        };
-        self.routes.routes.insert(path.into(), route);
+        self.routes.add_file(path, file);
         self
     }
 

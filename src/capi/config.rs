@@ -193,7 +193,7 @@ pub extern "C" fn wse_config_builder_add_route(
             Err(rc) => return rc,
         };
         let body = match bytes(body, len, "body") { Ok(b) => b.to_vec(), Err(rc) => return rc };
-        with_builder(builder, |c| take_config(c, |c| c.with_route(path, content_type, body)))
+        with_builder(builder, |c| c.routes.add(path, content_type, body))
     }
 }
 
@@ -213,7 +213,7 @@ pub extern "C" fn wse_config_builder_add_file_route(
     ffi_boundary! {
         let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
         let file = match c_str(file, "file") { Ok(f) => f.to_owned(), Err(rc) => return rc };
-        with_builder(builder, |c| take_config(c, |c| c.with_file_route(path, file)))
+        with_builder(builder, |c| c.routes.add_file(path, file))
     }
 }
 
@@ -256,11 +256,6 @@ pub extern "C" fn wse_config_builder_add_websocket_path(
         let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
         with_builder(builder, |c| c.routes.websocket_paths.get_or_insert_with(Vec::new).push(path))
     }
-}
-
-/// Apply a by-value `Config` setter to the builder's config in place.
-fn take_config(config: &mut Config, set: impl FnOnce(Config) -> Config) {
-    *config = set(std::mem::take(config));
 }
 
 /// Server: accept upgrades only from this `Origin` (call once per allowed

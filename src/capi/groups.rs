@@ -37,13 +37,15 @@ impl From<BroadcastReport> for wse_broadcast_report {
     }
 }
 
-fn server_and_conn<'a>(
+/// The arguments every membership call takes, checked.
+fn membership_args<'a>(
     server: *const wse_server,
     conn: *const wse_conn,
-) -> Result<(&'a Server, &'a Conn), wse_result> {
+    group: *const c_char,
+) -> Result<(&'a Server, &'a Conn, &'a str), wse_result> {
     let server = borrow(server).ok_or_else(|| null("server"))?;
     let conn = borrow(conn).ok_or_else(|| null("conn"))?;
-    Ok((server, conn))
+    Ok((server, conn, c_str(group, "group")?))
 }
 
 /// Add `conn` (a connection of `server`) to the group named `group`
@@ -63,8 +65,10 @@ pub extern "C" fn wse_server_join(
     group: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let (server, conn) = match server_and_conn(server, conn) { Ok(p) => p, Err(rc) => return rc };
-        let group = match c_str(group, "group") { Ok(g) => g, Err(rc) => return rc };
+        let (server, conn, group) = match membership_args(server, conn, group) {
+            Ok(args) => args,
+            Err(rc) => return rc,
+        };
         match server.groups().join(conn, group) {
             Ok(()) => wse_result::Ok,
             Err(e) => fail(&e),
@@ -85,8 +89,10 @@ pub extern "C" fn wse_server_leave(
     group: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let (server, conn) = match server_and_conn(server, conn) { Ok(p) => p, Err(rc) => return rc };
-        let group = match c_str(group, "group") { Ok(g) => g, Err(rc) => return rc };
+        let (server, conn, group) = match membership_args(server, conn, group) {
+            Ok(args) => args,
+            Err(rc) => return rc,
+        };
         if server.groups().leave(conn, group) { wse_result::Ok } else { wse_result::NotFound }
     }
 }

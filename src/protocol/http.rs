@@ -71,6 +71,32 @@ pub enum Decision<'a> {
 }
 
 impl Routes {
+    /// Answer `GET path` (and `HEAD`) with `body` as `content_type`,
+    /// replacing a route already at `path`.
+    pub fn add(
+        &mut self,
+        path: impl Into<String>,
+        content_type: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+    ) {
+        let route = Route {
+            content_type: content_type.into(),
+            body: Body::Bytes(body.into().into()),
+        };
+        self.routes.insert(path.into(), route);
+    }
+
+    /// Answer `GET path` with the contents of `file`, read at each request,
+    /// its content type from its extension ([`content_type_for`]).
+    pub fn add_file(&mut self, path: impl Into<String>, file: impl Into<PathBuf>) {
+        let file = file.into();
+        let route = Route {
+            content_type: content_type_for(&file).to_owned(),
+            body: Body::File(file),
+        };
+        self.routes.insert(path.into(), route);
+    }
+
     /// Whether an upgrade is accepted on `path`.
     pub fn accepts_upgrade(&self, path: &str) -> bool {
         match &self.websocket_paths {
@@ -216,12 +242,15 @@ mod tests {
             websocket_paths: Some(vec!["/ws".into()]),
             ..Routes::default()
         };
-        routes.routes.insert(
-            "/".into(),
-            Route {
-                content_type: "text/html".into(),
-                body: Body::Bytes(Arc::from(&b"<p>hi</p>"[..])),
-            },
+        routes.add("/", "text/html", "<p>hi</p>");
+        routes.add_file("/app.css", "static/app.css");
+        assert_eq!(
+            routes.routes["/app.css"].content_type,
+            "text/css; charset=utf-8"
+        );
+        assert_eq!(
+            routes.routes["/"].body,
+            Body::Bytes(Arc::from(&b"<p>hi</p>"[..]))
         );
         routes
     }

@@ -219,18 +219,17 @@ fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
                 let routes = value.cast::<PyDict>()?;
                 for (path, target) in routes.iter() {
                     let path: String = path.extract()?;
-                    c = if let Ok((content_type, body)) =
-                        target.extract::<(String, Bound<'_, PyAny>)>()
+                    if let Ok((content_type, body)) = target.extract::<(String, Bound<'_, PyAny>)>()
                     {
-                        c.with_route(path, content_type, body_bytes(&body)?)
+                        c.routes.add(path, content_type, body_bytes(&body)?);
                     } else {
                         let file: std::path::PathBuf = target.extract().map_err(|_| {
                             PyTypeError::new_err(
                                 "a route is (content_type, str | bytes) or a path to a file",
                             )
                         })?;
-                        c.with_file_route(path, file)
-                    };
+                        c.routes.add_file(path, file);
+                    }
                 }
             }
             "health_path" => c.routes.health_path = value.extract()?,
