@@ -101,7 +101,9 @@ pub struct Config {
     /// do no deep recursion, and small stacks are what let one process hold
     /// thousands of connections.
     pub thread_stack_size: usize,
-    /// Bytes the reader asks the socket for at a time. Default 16 KiB.
+    /// Most bytes the reader asks the socket for at a time. Default 16 KiB.
+    /// The buffer starts at 1 KiB and grows to this size only while reads
+    /// fill it, so quiet connections do not hold it.
     pub read_buffer_size: usize,
     /// Subprotocols: a server's supported list in preference order, or the
     /// list a client offers. Default empty.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
 
+use super::lane::{LaneReceiver, LaneSender, lane};
+
 use super::groups::Groups;
 use super::reader::{Reader, Sink};
 use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
@@ -61,8 +63,8 @@ impl RequestInfo {
 /// after [`Config::close_timeout`]) on their own.
 pub struct Conn {
     shared: Arc<Shared>,
-    out_tx: crossbeam_channel::Sender<Outgoing>,
-    in_rx: crossbeam_channel::Receiver<Message>,
+    out_tx: LaneSender<Outgoing>,
+    in_rx: LaneReceiver<Message>,
     info: RequestInfo,
     /// Messages go to the server's event FIFO, not to `recv`.
     polled: bool,
@@ -91,14 +93,12 @@ pub(crate) fn establish(
     guard: Arc<dyn Send + Sync>,
     polled: bool,
 ) -> std::io::Result<(Conn, Reader)> {
-    let (out_tx, out_rx) = bounded(config.send_queue_capacity);
+    // Lanes allocate as messages arrive: an idle connection's queues cost
+    // next to nothing (see `lane.rs`).
+    let (out_tx, out_rx) = lane(config.send_queue_capacity);
     // A polled connection's messages go to the server's hub (the reader is
     // pointed there by `Reader::deliver_to`); its own queue stays empty.
-    let (in_tx, in_rx) = if polled {
-        (bounded(0).0, crossbeam_channel::never())
-    } else {
-        bounded(config.recv_queue_capacity)
-    };
+    let (in_tx, in_rx) = lane(config.recv_queue_capacity);
     let (ctrl_tx, ctrl_rx) = bounded(CONTROL_LANE);
     let stack = config.thread_stack_size;
     let mut decoder = Decoder::new(role, config.decoder_limits());
@@ -420,7 +420,7 @@ impl Conn {
     }
 
     /// The data lane to this connection's writer.
-    pub(crate) fn out_tx(&self) -> &crossbeam_channel::Sender<Outgoing> {
+    pub(crate) fn out_tx(&self) -> &LaneSender<Outgoing> {
         &self.out_tx
     }
 

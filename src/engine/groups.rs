@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, TrySendError};
+
+use super::lane::LaneSender;
 use parking_lot::RwLock;
 
 use super::conn::Conn;
@@ -122,7 +124,7 @@ struct Entry {
 #[derive(Clone)]
 struct Member {
     shared: Arc<Shared>,
-    tx: Sender<Outgoing>,
+    tx: LaneSender<Outgoing>,
 }
 
 impl Member {
@@ -410,7 +412,9 @@ fn offer(
 mod tests {
     use std::net::{TcpListener, TcpStream};
 
-    use crossbeam_channel::{Receiver, bounded};
+    use crossbeam_channel::bounded;
+
+    use crate::engine::lane::{LaneReceiver, lane};
 
     use super::*;
     use crate::config::Config;
@@ -422,14 +426,14 @@ mod tests {
         groups: &Groups,
         policy: OverflowPolicy,
         queue: usize,
-    ) -> (Arc<Shared>, Receiver<Outgoing>) {
+    ) -> (Arc<Shared>, LaneReceiver<Outgoing>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
         let shared = Arc::new(Shared::new(Role::Server, stream, config, bounded(1).0));
         // The test reads the queue: no direct writes to the socket.
         shared.outbox.queue_only();
-        let (tx, rx) = bounded(queue);
+        let (tx, rx) = lane(queue);
         let member = Member {
             shared: Arc::clone(&shared),
             tx,

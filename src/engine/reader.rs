@@ -5,7 +5,9 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Sender, TrySendError, select};
+use crossbeam_channel::select;
+
+use super::lane::LaneSender;
 
 use super::conn::Conn;
 use super::events::Hub;
@@ -28,7 +30,7 @@ pub(crate) struct Reader {
 /// Where the reader delivers messages.
 pub(crate) enum Sink {
     /// The connection's own queue, read by `Conn::recv`.
-    Queue(Sender<Message>),
+    Queue(LaneSender<Message>),
     /// The server's event FIFO, read by `Server::poll`.
     Events(Arc<Hub>, Arc<Conn>),
 }
@@ -79,6 +81,9 @@ impl Reader {
     }
 }
 
+/// Read buffer size while a connection is quiet.
+const QUIET_READ_BUFFER: usize = 1024;
+
 struct ReadState<'a> {
     decoder: Decoder,
     /// `None` once no more messages will be delivered (close or error).
@@ -91,7 +96,13 @@ impl ReadState<'_> {
     fn read_loop(&mut self, leftover: Vec<u8>) -> String {
         self.process(&leftover);
         drop(leftover);
-        let mut buf = vec![0u8; self.shared.config.read_buffer_size];
+        // The buffer follows the traffic: small while the connection is
+        // quiet (an idle connection holds 1 KiB, not `read_buffer_size`),
+        // four times larger after each read that filled it, small again
+        // after a read that a small buffer would have held.
+        let max = self.shared.config.read_buffer_size;
+        let small = QUIET_READ_BUFFER.min(max);
+        let mut buf = vec![0u8; small];
         loop {
             let n = match (&self.shared.stream).read(&mut buf) {
                 Ok(0) => return "connection closed without a close frame".into(),
@@ -101,6 +112,11 @@ impl ReadState<'_> {
             };
             self.shared.touch_rx();
             self.process(&buf[..n]);
+            if n == buf.len() && n < max {
+                buf = vec![0u8; (n * 4).min(max)];
+            } else if n <= small && buf.len() > small {
+                buf = vec![0u8; small];
+            }
         }
     }
 
@@ -153,14 +169,7 @@ impl ReadState<'_> {
         // While the application is behind, we stop reading (TCP
         // backpressure) until it catches up or the connection is torn down.
         let delivered = match &self.sink {
-            Some(Sink::Queue(tx)) => match tx.try_send(m) {
-                Ok(()) => true,
-                Err(TrySendError::Disconnected(_)) => false,
-                Err(TrySendError::Full(m)) => select! {
-                    send(tx, m) -> r => r.is_ok(),
-                    recv(killed) -> _ => false,
-                },
-            },
+            Some(Sink::Queue(tx)) => tx.send_until(m, None, Some(killed)).is_ok(),
             Some(Sink::Events(hub, conn)) => hub.deliver(conn, m, killed),
             None => false,
         };

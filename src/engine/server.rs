@@ -18,7 +18,7 @@ use super::groups::Groups;
 use super::head::read_head;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
-use super::spawn::spawn_detached;
+use super::spawn::{release_unused_stack, spawn_detached};
 use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -492,6 +492,9 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
                 .close(CloseCode::TRY_AGAIN_LATER, "server busy");
         }
     }
+    // The handshake's deeper frames are done with: an idle connection
+    // should not keep their stack pages resident.
+    release_unused_stack();
     reader.run();
 }
 

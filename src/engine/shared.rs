@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded, select};
+
+use super::lane::LaneSender;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
@@ -221,7 +223,7 @@ impl Shared {
     /// replies directly cost a third more CPU per message than batching).
     pub(crate) fn try_send(
         &self,
-        tx: &Sender<Outgoing>,
+        tx: &LaneSender<Outgoing>,
         o: Outgoing,
         write_now: bool,
     ) -> Result<(), TrySendError<Outgoing>> {
@@ -235,7 +237,7 @@ impl Shared {
     /// as long as it takes) for room on the lane.
     pub(crate) fn send_waiting(
         &self,
-        tx: &Sender<Outgoing>,
+        tx: &LaneSender<Outgoing>,
         o: Outgoing,
         timeout: Option<Duration>,
         write_now: bool,
@@ -243,12 +245,7 @@ impl Shared {
         let Some(o) = self.write_now_or_hand_back(o, write_now) else {
             return Ok(());
         };
-        self.on_lane(|| match timeout {
-            Some(t) => tx.send_timeout(o, t),
-            None => tx
-                .send(o)
-                .map_err(|e| SendTimeoutError::Disconnected(e.into_inner())),
-        })
+        self.on_lane(|| tx.send_until::<()>(o, timeout.map(|t| Instant::now() + t), None))
     }
 
     /// With `write_now`, write `o` directly if nothing is in the way

@@ -9,9 +9,10 @@
 //! with `pthread_create` directly: detached (nobody joins them; they end
 //! with their connection), with the configured stack and the default guard
 //! page, and nothing else. Two maps per thread; a failure is an `Err` the
-//! server answers with 503.
+//! server answers with 503. [`release_unused_stack`] lets a connection
+//! thread give back the stack pages its handshake touched.
 //!
-//! This is the engine's only `unsafe` code.
+//! With `sys.rs` (vectored sends), the engine's only `unsafe` code.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
@@ -70,6 +71,49 @@ extern "C" fn start(arg: *mut c_void) -> *mut c_void {
     let _ = catch_unwind(AssertUnwindSafe(task));
     std::ptr::null_mut()
 }
+
+/// Hand back to the kernel the pages of the calling thread's stack below
+/// the current frame: pages that deeper calls touched and that no live
+/// frame uses (a server connection thread parses the handshake, then reads
+/// for the rest of its life a few frames higher). They read as zeros if
+/// touched again. Best effort: does nothing if the stack cannot be found.
+#[cfg(target_os = "linux")]
+#[inline(never)]
+pub(crate) fn release_unused_stack() {
+    // Room left below this frame for `madvise` itself and a signal handler.
+    const MARGIN: usize = 2048;
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    // SAFETY: `attr` is filled by `pthread_getattr_np` for this very thread
+    // and destroyed once read. The range given to `madvise` lies inside this
+    // thread's stack mapping and wholly below the current frame minus a
+    // margin; nothing live is stored there (stacks grow down), so dropping
+    // those pages (they come back zero-filled on a later touch) changes no
+    // data in use.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return;
+        }
+        let mut low: *mut c_void = std::ptr::null_mut();
+        let mut size = 0usize;
+        let rc = libc::pthread_attr_getstack(&attr, &mut low, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        let page = match libc::sysconf(libc::_SC_PAGESIZE) {
+            p if p > 0 => p as usize,
+            _ => return,
+        };
+        let low = low as usize;
+        let high = here.saturating_sub(MARGIN) & !(page - 1);
+        if rc != 0 || low % page != 0 || high <= low || here > low + size {
+            return;
+        }
+        libc::madvise(low as *mut c_void, high - low, libc::MADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn release_unused_stack() {}
 
 #[cfg(target_os = "linux")]
 fn set_name(thread: libc::pthread_t, name: &'static str) {

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
+
+use super::lane::LaneReceiver;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::shared::{CloseInitiator, Control, Outgoing, Shared};
@@ -139,7 +141,7 @@ impl Outbox {
 
 /// Write the connection's frames until it closes: the control lane first,
 /// then queued messages, batched; and whatever a direct write left unsent.
-pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Receiver<Control>) {
+pub(crate) fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: Receiver<Control>) {
     let outbox = &shared.outbox;
     loop {
         let (mut control, mut message, mut closing) = (None, None, false);
@@ -147,8 +149,11 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Rece
             recv(ctrl_rx) -> c => control = c.ok(),
             recv(shared.closing.receiver()) -> _ => closing = true,
             recv(outbox.kick_rx) -> _ => {},
-            recv(out_rx) -> m => match m {
-                Ok(m) => message = Some(m),
+            recv(out_rx.channel()) -> m => match m {
+                Ok(m) => {
+                    out_rx.taken(1);
+                    message = Some(m);
+                }
                 // Every `Conn` is gone; its `Drop` already started the close.
                 Err(_) => closing = true,
             },
@@ -204,7 +209,7 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: Receiver<Outgoing>, ctrl_rx: Rece
     }
     let mut batch = outbox.lock();
     batch.closed = true;
-    let unsent = batch.messages + out_rx.try_iter().count();
+    let unsent = batch.messages + out_rx.drain().len();
     drop(batch);
     if unsent > 0 {
         shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);

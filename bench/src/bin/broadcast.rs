@@ -22,29 +22,20 @@
 //! `<!-- broadcast:begin -->` and `<!-- broadcast:end -->` markers).
 //! (`broadcast --serve IMPL` is how the driver starts each server.)
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
+use wsengine_bench::{
+    announce, cpu_seconds, median, percentile, pin_to_cpu, start_server, stop_server, write_section,
+};
 
 const IMPLS: [&str; 3] = ["wsengine", "tokio-tungstenite", "threads"];
 /// (subscribers, messages per second)
 const SCENARIOS: [(usize, u32); 2] = [(100, 1000), (1000, 100)];
 const PAYLOAD: usize = 64;
-
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
-    // within it; sched_setaffinity(0, ..) only affects this process.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
 
 // ---------------------------------------------------------------- servers
 
@@ -56,12 +47,6 @@ fn serve(which: &str) {
         "threads" => serve_threads(),
         other => panic!("unknown server {other}"),
     }
-}
-
-/// Announce the port on stdout for the driver.
-fn announce(port: u16) {
-    println!("listening {port}");
-    std::io::stdout().flush().expect("stdout");
 }
 
 fn serve_wsengine() {
@@ -203,42 +188,12 @@ struct Outcome {
     cpu_us_per_delivery: f64,
 }
 
-fn server_cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz
-}
-
-fn start_server(which: &str) -> (Child, u16) {
-    let exe = std::env::current_exe().expect("own path");
-    let mut child = Command::new(exe)
-        .args(["--serve", which])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("server announces its port");
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{which}: unexpected first line {line:?}"));
-    (child, port)
-}
-
 fn now_ns(epoch: Instant) -> u64 {
     epoch.elapsed().as_nanos() as u64
 }
 
 fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
-    let (mut child, port) = start_server(which);
+    let (child, port) = start_server(which, &[]);
     let url = format!("ws://127.0.0.1:{port}/broadcast");
     let epoch = Instant::now();
     let window_from = Arc::new(Mutex::new((u64::MAX, u64::MAX)));
@@ -313,7 +268,7 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
             std::thread::sleep(next - now);
         }
         if cpu_from.is_none() && Instant::now() >= measure_from {
-            cpu_from = Some(server_cpu_seconds(child.id()));
+            cpu_from = Some(cpu_seconds(child.id()));
         }
         let mut payload = vec![0u8; PAYLOAD];
         let stamp = now_ns(epoch);
@@ -329,7 +284,7 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
     }
     // Deliveries of the last messages, then the server's CPU for the window.
     std::thread::sleep(Duration::from_millis(500));
-    let cpu_to = server_cpu_seconds(child.id());
+    let cpu_to = cpu_seconds(child.id());
     stop.store(true, Ordering::Relaxed);
     let mut received = 0u64;
     let mut all: Vec<u32> = Vec::new();
@@ -339,16 +294,9 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
         all.extend(l);
     }
     let _ = publisher.close(None);
-    let _ = child.kill();
-    let _ = child.wait();
+    stop_server(child);
     all.sort_unstable();
-    let pct = |p: f64| {
-        if all.is_empty() {
-            f64::NAN
-        } else {
-            f64::from(all[((all.len() - 1) as f64 * p) as usize])
-        }
-    };
+    let pct = |p: f64| percentile(&all, p);
     let cpu = cpu_to - cpu_from.unwrap_or(cpu_to);
     Outcome {
         expected: sent_in_window * subs as u64,
@@ -356,15 +304,6 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         cpu_us_per_delivery: cpu * 1e6 / received.max(1) as f64,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
     }
 }
 
@@ -458,18 +397,6 @@ fn main() {
     }
     print!("{md}");
     if let Some(path) = a.write {
-        write_section(&path, &md);
+        write_section(&path, "broadcast", &md);
     }
-}
-
-/// Replace the text between the broadcast markers of `path` with `body`.
-fn write_section(path: &str, body: &str) {
-    let (begin, end) = ("<!-- broadcast:begin -->", "<!-- broadcast:end -->");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
-        panic!("{path} has no {begin} ... {end} section");
-    };
-    let updated = format!("{}{begin}\n{body}{}", &text[..b], &text[e..]);
-    std::fs::write(path, updated).unwrap_or_else(|e| panic!("{path}: {e}"));
-    eprintln!("updated the broadcast section of {path}");
 }
