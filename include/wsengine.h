@@ -645,6 +645,18 @@ wse_result wse_config_builder_set_poll_events(wse_config_builder *builder,
                                               bool value);
 
 /**
+ * Run connection threads under Linux's `SCHED_BATCH` policy (default
+ * true): a woken connection thread does not preempt the thread that woke
+ * it, so writes and reads are batched. Turn off when other threads keep
+ * every core busy and latency matters more than throughput.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_batch_scheduling(wse_config_builder *builder, bool value);
+
+/**
  * Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
  *
  * Ownership: the builder stays the caller's; string arguments are copied.

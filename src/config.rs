@@ -101,6 +101,16 @@ pub struct Config {
     /// do no deep recursion, and small stacks are what let one process hold
     /// thousands of connections.
     pub thread_stack_size: usize,
+    /// Run each connection's reader and writer thread under Linux's
+    /// `SCHED_BATCH` policy (default `true`): a connection thread woken by
+    /// a message waits for the thread that woke it to block or use up its
+    /// time slice instead of preempting it, so the writer sends everything
+    /// queued meanwhile in one write and the reader reads what arrived
+    /// meanwhile in one read. This cut the server CPU per echoed message by
+    /// about a quarter in `bench` (BENCHMARKS.md). Turn it off if other
+    /// threads keep every core busy and connection latency matters more
+    /// than throughput. Ignored elsewhere than Linux.
+    pub batch_scheduling: bool,
     /// Most bytes the reader asks the socket for at a time. Default 16 KiB.
     /// The buffer starts at 1 KiB and grows to this size only while reads
     /// fill it, so quiet connections do not hold it.
@@ -151,6 +161,7 @@ impl Default for Config {
             ping_timeout: Duration::from_secs(20),
             idle_timeout: None,
             thread_stack_size: 128 << 10,
+            batch_scheduling: true,
             read_buffer_size: 16 << 10,
             subprotocols: Vec::new(),
             allowed_origins: None,
@@ -200,6 +211,8 @@ impl Config {
         with_idle_timeout: idle_timeout: Option<Duration>;
         /// Set [`thread_stack_size`](Self::thread_stack_size).
         with_thread_stack_size: thread_stack_size: usize;
+        /// Set [`batch_scheduling`](Self::batch_scheduling).
+        with_batch_scheduling: batch_scheduling: bool;
         /// Set [`read_buffer_size`](Self::read_buffer_size).
         with_read_buffer_size: read_buffer_size: usize;
         /// Set [`subprotocols`](Self::subprotocols).

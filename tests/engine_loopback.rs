@@ -35,7 +35,16 @@ fn closed_info(e: Error) -> wsengine::CloseInfo {
 
 #[test]
 fn echo_text_and_binary_both_ways_including_large_messages() {
-    let (_server, conn, client) = pair(fast_config());
+    echo_both_ways(fast_config());
+}
+
+#[test]
+fn echo_works_the_same_without_batch_scheduling() {
+    echo_both_ways(fast_config().with_batch_scheduling(false));
+}
+
+fn echo_both_ways(config: Config) {
+    let (_server, conn, client) = pair(config);
     client.send("hello").unwrap();
     assert_eq!(conn.recv_timeout(T).unwrap(), Message::Text("hello".into()));
     conn.send(vec![0u8, 1, 2]).unwrap();

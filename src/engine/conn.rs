@@ -12,7 +12,7 @@ use super::lane::{LaneReceiver, LaneSender, lane};
 use super::groups::Groups;
 use super::reader::{Reader, Sink};
 use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
-use super::spawn::spawn_detached;
+use super::spawn::{prefer_batching, spawn_detached};
 use super::writer;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
@@ -112,6 +112,9 @@ pub(crate) fn establish(
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
     spawn_detached("wsengine-write", stack, move || {
+        if writer_shared.config.batch_scheduling {
+            prefer_batching();
+        }
         let _guard = writer_guard;
         let s = Arc::clone(&writer_shared);
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::select;
 
 use super::lane::LaneSender;
+use super::spawn::prefer_batching;
 
 use super::conn::Conn;
 use super::events::Hub;
@@ -50,6 +51,9 @@ impl Reader {
             leftover,
             _guard,
         } = self;
+        if shared.config.batch_scheduling {
+            prefer_batching();
+        }
         let hub = match &sink {
             Sink::Events(hub, conn) => Some((Arc::clone(hub), Arc::clone(conn))),
             Sink::Queue(_) => None,

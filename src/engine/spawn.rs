@@ -115,6 +115,25 @@ pub(crate) fn release_unused_stack() {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn release_unused_stack() {}
 
+/// Put the calling thread under `SCHED_BATCH`: when it is woken it does not
+/// preempt the thread that woke it, but runs once that thread blocks or its
+/// time slice ends. Connection threads are woken for every message handed
+/// to them; under the default policy each wake-up preempts the sender, so
+/// a writer thread sends one frame per wake-up instead of the whole batch
+/// the application queued. Best effort (unprivileged, and a no-op where
+/// the policy does not exist).
+#[cfg(target_os = "linux")]
+pub(crate) fn prefer_batching() {
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &param);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn prefer_batching() {}
+
 #[cfg(target_os = "linux")]
 fn set_name(thread: libc::pthread_t, name: &'static str) {
     let mut buf = [0u8; 16];
@@ -149,5 +168,56 @@ mod tests {
         let mut got: Vec<i32> = rx.iter().take(2).collect();
         got.sort();
         assert_eq!(got, [1, 2]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn batching_changes_only_the_calling_thread() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        spawn_detached("wse-test", 64 << 10, move || {
+            // SAFETY: sched_getscheduler has no preconditions.
+            let before = unsafe { libc::sched_getscheduler(0) };
+            prefer_batching();
+            // SAFETY: as above.
+            let after = unsafe { libc::sched_getscheduler(0) };
+            tx.send((before, after)).unwrap();
+        })
+        .unwrap();
+        let (before, after) = rx.recv().unwrap();
+        assert_eq!((before, after), (libc::SCHED_OTHER, libc::SCHED_BATCH));
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn releasing_the_stack_keeps_the_frames_in_use() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        spawn_detached("wse-test", 128 << 10, move || {
+            // Touch deep stack, return from it, release, then use the stack
+            // again: the live frame's data survives and deeper calls work.
+            fn deep(n: u32) -> u64 {
+                let pad = std::hint::black_box([n as u8; 512]);
+                if n == 0 {
+                    u64::from(pad[0])
+                } else {
+                    deep(n - 1) + u64::from(pad[1])
+                }
+            }
+            let live = std::hint::black_box([7u8; 256]);
+            let first = deep(100);
+            release_unused_stack();
+            let second = deep(100);
+            tx.send((
+                first,
+                second,
+                live.iter().map(|&b| u64::from(b)).sum::<u64>(),
+            ))
+            .unwrap();
+        })
+        .unwrap();
+        let (first, second, live) = rx.recv().unwrap();
+        assert_eq!(first, second);
+        assert_eq!(live, 7 * 256);
     }
 }

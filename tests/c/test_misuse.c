@@ -69,6 +69,8 @@ int main(void) {
     CHECK_RC(wse_config_builder_set_overflow_policy(NULL, 0, 0), WSE_RESULT_NULL_PARAMETER);
     wse_config_builder *b = wse_config_builder_new();
     CHECK_RC(wse_config_builder_set_overflow_policy(b, 42, 0), WSE_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(wse_config_builder_set_batch_scheduling(NULL, true), WSE_RESULT_NULL_PARAMETER);
+    CHECK_RC(wse_config_builder_set_batch_scheduling(b, false), WSE_RESULT_OK);
     CHECK_RC(wse_config_builder_set_send_queue_capacity(b, 0), WSE_RESULT_OK);
     const wse_config *bad = NULL;
     CHECK_RC(wse_config_builder_build(b, &bad), WSE_RESULT_INVALID_ARGUMENT); /* consumes b */

@@ -236,6 +236,7 @@ fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             "websocket_paths" => c.routes.websocket_paths = value.extract()?,
             "thread_stack_size" => c.thread_stack_size = value.extract()?,
             "read_buffer_size" => c.read_buffer_size = value.extract()?,
+            "batch_scheduling" => c.batch_scheduling = value.extract()?,
             other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
         }
     }
