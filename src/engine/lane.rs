@@ -11,8 +11,8 @@
 //! someone waits; a woken sender that leaves room behind (or finds the lane
 //! closed) passes the token on, so several waiters are all woken in turn.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crossbeam_channel::{
@@ -29,15 +29,14 @@ struct Room {
     /// The consumer is gone: nothing sent will be taken.
     closed: AtomicBool,
     /// Wakes one sleeping sender (at most one token is pending).
-    token_tx: Sender<()>,
-    token: Receiver<()>,
+    token: Token,
 }
 
 impl Room {
     /// Wake one sleeping sender, if any.
     fn signal(&self) {
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _ = self.token_tx.try_send(());
+            self.token.signal();
         }
     }
 
@@ -47,6 +46,32 @@ impl Room {
                 (n < self.capacity).then_some(n + 1)
             })
             .is_ok()
+    }
+}
+
+/// A one-token wake-up channel, created by the first thread that needs to
+/// sleep on it: most connections never wait for room, and a crossbeam
+/// channel costs about 600 bytes (cache-padded ends).
+#[derive(Default)]
+pub(crate) struct Token(OnceLock<(Sender<()>, Receiver<()>)>);
+
+impl Token {
+    /// For a thread about to sleep: the channel (created now if needed).
+    /// Call it before re-checking the condition slept on, so that a waker
+    /// that changes the condition afterwards finds the channel.
+    pub(crate) fn receiver(&self) -> &Receiver<()> {
+        let rx = &self.0.get_or_init(|| bounded(1)).1;
+        std::sync::atomic::fence(Ordering::SeqCst);
+        rx
+    }
+
+    /// Wake the sleeper, if the channel exists (if it does not, nobody has
+    /// gone to sleep on it). Call it after changing the condition.
+    pub(crate) fn signal(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if let Some((tx, _)) = self.0.get() {
+            let _ = tx.try_send(());
+        }
     }
 }
 
@@ -75,14 +100,12 @@ pub(crate) struct LaneReceiver<T> {
 /// A lane holding at most `capacity` messages (at least one).
 pub(crate) fn lane<T>(capacity: usize) -> (LaneSender<T>, LaneReceiver<T>) {
     let (tx, rx) = unbounded();
-    let (token_tx, token_rx) = bounded(1);
     let room = Arc::new(Room {
         len: AtomicUsize::new(0),
         capacity: capacity.max(1),
         waiters: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
-        token_tx,
-        token: token_rx,
+        token: Token::default(),
     });
     (
         LaneSender {
@@ -134,8 +157,10 @@ impl<T> LaneSender<T> {
                 }
                 Err(TrySendError::Full(v)) => value = v,
             }
-            // SeqCst here and in `taken`: either the consumer sees us
-            // waiting, or we see the room it made.
+            // The token exists before we count as waiting (so whoever sees
+            // us waiting can signal it). SeqCst here and in `taken`: either
+            // the consumer sees us waiting, or we see the room it made.
+            let token = self.room.token.receiver();
             self.room.waiters.fetch_add(1, Ordering::SeqCst);
             if self.room.len.load(Ordering::SeqCst) < self.room.capacity
                 || self.room.closed.load(Ordering::SeqCst)
@@ -149,7 +174,7 @@ impl<T> LaneSender<T> {
             };
             let mut outcome = None;
             select_biased! {
-                recv(self.room.token) -> _ => woken = true,
+                recv(token) -> _ => woken = true,
                 recv(stop) -> _ => outcome = Some(false),
                 recv(timeout) -> _ => outcome = Some(true),
             }

@@ -196,13 +196,20 @@ impl ReadState<'_> {
     /// down while waiting. Not reading meanwhile is the backpressure.
     fn wait_for_room(&self, len: usize) -> bool {
         let budget = self.shared.config.recv_queue_bytes;
-        loop {
+        let has_room = || {
             let queued = self.shared.inbound_bytes.load(Ordering::Acquire);
-            if queued == 0 || queued.saturating_add(len) <= budget {
+            queued == 0 || queued.saturating_add(len) <= budget
+        };
+        loop {
+            if has_room() {
+                return true;
+            }
+            let room = self.shared.room.receiver();
+            if has_room() {
                 return true;
             }
             select! {
-                recv(self.shared.room_rx) -> _ => {},
+                recv(room) -> _ => {},
                 recv(self.shared.killed.receiver()) -> _ => return false,
             }
         }

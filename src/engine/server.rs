@@ -16,6 +16,7 @@ use super::conn::{Conn, RequestInfo, establish};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
+use super::reader::Reader;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
 use super::spawn::{release_unused_stack, spawn_detached};
@@ -378,6 +379,24 @@ fn linger_close(mut stream: &TcpStream) {
 
 /// The connection thread: handshake, then it becomes the reader.
 fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slot: Arc<Slot>) {
+    if let Some(reader) = complete_handshake(inner, stream, peer, slot) {
+        // The handshake's frames are gone: an idle connection should not
+        // keep the stack pages they touched.
+        release_unused_stack();
+        reader.run();
+    }
+}
+
+/// Answer a plain request, refuse a bad upgrade, or complete the handshake
+/// and register the connection: `Some(reader)` to run. Never inlined, so
+/// that its frame is gone when the reader runs.
+#[inline(never)]
+fn complete_handshake(
+    inner: &Arc<Inner>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+) -> Option<Reader> {
     let config = &inner.config;
     let deadline = Instant::now() + config.handshake_timeout;
     let _ = stream.set_nodelay(true);
@@ -386,23 +405,32 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         handshake::server::parse_request(b, max)
     }) {
         Ok(r) => r,
-        Err(Error::Handshake(e)) => return refuse(&stream, &e),
-        Err(_) => return, // timeout, reset or EOF: nobody to answer
+        Err(Error::Handshake(e)) => {
+            refuse(&stream, &e);
+            return None;
+        }
+        Err(_) => return None, // timeout, reset or EOF: nobody to answer
     };
     if inner.shutdown.is_fired() {
-        return reject(&stream, 503, "server shutting down");
+        reject(&stream, 503, "server shutting down");
+        return None;
     }
     match config.routes.decide(&request) {
         Decision::Upgrade => {}
         Decision::Serve { route, head_only } => {
-            return answer_plain(&stream, deadline, route_response(route, head_only));
+            answer_plain(&stream, deadline, route_response(route, head_only));
+            return None;
         }
         Decision::Health { head_only } => {
             let body = health_body(*inner.live.lock());
             let response = ok_response("application/json", body.as_bytes(), head_only);
-            return answer_plain(&stream, deadline, response);
+            answer_plain(&stream, deadline, response);
+            return None;
         }
-        Decision::Refuse(response) => return answer_plain(&stream, deadline, response),
+        Decision::Refuse(response) => {
+            answer_plain(&stream, deadline, response);
+            return None;
+        }
     }
     let options = ServerOptions {
         subprotocols: &config.subprotocols,
@@ -411,10 +439,14 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
     };
     let accepted = match handshake::server::accept(request, &options) {
         Ok(a) => a,
-        Err(e) => return refuse(&stream, &e),
+        Err(e) => {
+            refuse(&stream, &e);
+            return None;
+        }
     };
     if inner.hub.is_none() && inner.accept_tx.is_full() {
-        return reject(&stream, 503, "server busy: accept queue full");
+        reject(&stream, 503, "server busy: accept queue full");
+        return None;
     }
     let info = RequestInfo {
         path: accepted.request.path,
@@ -426,7 +458,8 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         local_addr: stream.local_addr().unwrap_or(peer),
     };
     let Ok(answer) = stream.try_clone() else {
-        return reject(&stream, 503, "out of file descriptors");
+        reject(&stream, 503, "out of file descriptors");
+        return None;
     };
     let _ = answer.set_write_timeout(Some(
         deadline
@@ -444,7 +477,10 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
         inner.hub.is_some(),
     ) {
         Ok(parts) => parts,
-        Err(_) => return reject(&answer, 503, "cannot start a connection thread"),
+        Err(_) => {
+            reject(&answer, 503, "cannot start a connection thread");
+            return None;
+        }
     };
     if let Err(e) = (&answer).write_all(&accepted.response) {
         // The client is gone or stalled: tear down through the reader, which
@@ -454,7 +490,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
             .shared
             .kill(CloseCode::ABNORMAL, &why, CloseInitiator::Transport);
         drop(conn);
-        return reader.run();
+        return Some(reader);
     }
     let _ = answer.set_read_timeout(None);
     let _ = answer.set_write_timeout(None);
@@ -492,10 +528,7 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
                 .close(CloseCode::TRY_AGAIN_LATER, "server busy");
         }
     }
-    // The handshake's deeper frames are done with: an idle connection
-    // should not keep their stack pages resident.
-    release_unused_stack();
-    reader.run();
+    Some(reader)
 }
 
 /// The response to a plain HTTP request for `route`: its bytes, or the

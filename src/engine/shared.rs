@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError, bounded, select};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, select};
 
-use super::lane::LaneSender;
+use super::lane::{LaneSender, Token};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
@@ -161,8 +161,8 @@ pub(crate) struct Shared {
     #[cfg_attr(not(feature = "capi"), allow(dead_code))]
     pub(crate) close_event_taken: AtomicBool,
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
-    room_tx: Sender<()>,
-    pub(crate) room_rx: Receiver<()>,
+    /// Wakes the reader waiting for room in the inbound queue.
+    pub(crate) room: Token,
     /// Server connections: the server's groups, to leave when torn down.
     pub(crate) groups: OnceLock<Weak<GroupsInner>>,
     /// The write side, shared by the writer thread and direct senders.
@@ -183,7 +183,6 @@ impl Shared {
         ctrl_tx: Sender<Control>,
     ) -> Self {
         let now = now_ms();
-        let (room_tx, room_rx) = bounded(1);
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -204,8 +203,7 @@ impl Shared {
             in_flight: AtomicUsize::new(0),
             input_ended: AtomicBool::new(false),
             close_event_taken: AtomicBool::new(false),
-            room_tx,
-            room_rx,
+            room: Token::default(),
             groups: OnceLock::new(),
             outbox: Outbox::new(role),
         }
@@ -320,7 +318,7 @@ impl Shared {
     pub(crate) fn taken(&self, len: usize) {
         self.inbound_bytes.fetch_sub(len, Ordering::AcqRel);
         // One token is enough: the reader re-checks the count after waking.
-        let _ = self.room_tx.try_send(());
+        self.room.signal();
     }
 
     pub(crate) fn touch_rx(&self) {

@@ -303,7 +303,7 @@ impl Batch {
             role,
             keys: MaskKeys::new(),
             compressor: None,
-            head: Vec::with_capacity(1024),
+            head: Vec::new(),
             head_mark: 0,
             bodies: Vec::new(),
             segments: Vec::new(),
@@ -472,7 +472,7 @@ impl Batch {
         self.bytes = 0;
         // Do not keep a large buffer around on an idle connection.
         if self.head.capacity() > 64 << 10 {
-            self.head = Vec::with_capacity(1024);
+            self.head = Vec::new();
         }
         result
     }
