@@ -116,8 +116,67 @@ fn decode_chunked(
     Ok(events)
 }
 
+/// Decode `wire` as the engine's reader does: whenever the decoder is in
+/// a data frame's payload, append raw bytes straight to its message
+/// (`payload_sink`, at most a chunk at a time); otherwise `decode` a chunk.
+fn decode_direct(
+    receiver: Role,
+    limits: DecoderLimits,
+    wire: &[u8],
+    chunks: &[usize],
+) -> Result<Vec<Event>, ProtocolError> {
+    let mut d = Decoder::new(receiver, limits);
+    let mut events = Vec::new();
+    let (mut pos, mut i) = (0, 0);
+    while pos < wire.len() {
+        let size = chunks
+            .get(i % chunks.len().max(1))
+            .copied()
+            .unwrap_or(4096)
+            .max(1);
+        i += 1;
+        if let Some((target, remaining)) = d.payload_sink() {
+            let n = size.min(remaining).min(wire.len() - pos);
+            target.extend_from_slice(&wire[pos..pos + n]);
+            pos += n;
+            events.extend(d.payload_appended(n)?);
+            continue;
+        }
+        let mut chunk = &wire[pos..(pos + size).min(wire.len())];
+        pos += chunk.len();
+        while !chunk.is_empty() {
+            let (used, ev) = d.decode(chunk)?;
+            chunk = &chunk[used..];
+            events.extend(ev);
+        }
+    }
+    Ok(events)
+}
+
+#[test]
+fn invalid_utf8_is_caught_in_bytes_appended_directly() {
+    let mut wire = Vec::new();
+    let mut text = "ok ".repeat(3000).into_bytes();
+    text[5000] = 0xff;
+    write_frame(&mut wire, OpCode::Text, true, &text, Some([1, 2, 3, 4]));
+    let got = decode_direct(Role::Server, DecoderLimits::default(), &wire, &[100, 4096]);
+    assert_eq!(got, Err(ProtocolError::InvalidUtf8));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn appending_payload_directly_decodes_the_same(
+        items in prop::collection::vec(any_item(), 1..4),
+        chunks in prop::collection::vec(1usize..9000, 1..8),
+    ) {
+        for (sender, receiver) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+            let (wire, expected) = encode(&items, sender, 3);
+            let got = decode_direct(receiver, DecoderLimits::default(), &wire, &chunks).unwrap();
+            prop_assert_eq!(got, expected);
+        }
+    }
 
     #[test]
     fn frames_round_trip_in_both_directions(items in prop::collection::vec(any_item(), 1..5), seed: u8) {

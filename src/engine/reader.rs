@@ -9,6 +9,7 @@ use crossbeam_channel::select;
 
 use super::lane::LaneSender;
 use super::spawn::prefer_batching;
+use super::sys;
 
 use super::conn::Conn;
 use super::events::Hub;
@@ -87,6 +88,14 @@ impl Reader {
 
 /// Read buffer size while a connection is quiet.
 const QUIET_READ_BUFFER: usize = 1024;
+/// A frame with at least this much payload still to come is read straight
+/// into its message (`Decoder::payload_sink`) instead of through the
+/// read buffer: one copy (the kernel's) instead of two.
+const DIRECT_READ_MIN: usize = 4096;
+/// At most this much is asked for in one direct read (and reserved for
+/// it): a peer announcing a huge frame and trickling it in commits no
+/// more memory than it sends, plus this.
+const DIRECT_READ_MAX: usize = 256 << 10;
 
 struct ReadState<'a> {
     decoder: Decoder,
@@ -108,6 +117,25 @@ impl ReadState<'_> {
         let small = QUIET_READ_BUFFER.min(max);
         let mut buf = vec![0u8; small];
         loop {
+            // A large payload goes from the socket straight into its message.
+            if let Some((target, remaining)) = self.decoder.payload_sink() {
+                if remaining >= DIRECT_READ_MIN {
+                    let want = remaining.min(DIRECT_READ_MAX);
+                    let n = match sys::recv_onto(&self.shared.stream, target, want) {
+                        Ok(0) => return "connection closed without a close frame".into(),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return format!("read failed: {e}"),
+                    };
+                    self.shared.touch_rx();
+                    match self.decoder.payload_appended(n) {
+                        Ok(Some(event)) => self.handle(event),
+                        Ok(None) => {}
+                        Err(e) => self.protocol_error(e),
+                    }
+                    continue;
+                }
+            }
             let n = match (&self.shared.stream).read(&mut buf) {
                 Ok(0) => return "connection closed without a close frame".into(),
                 Ok(n) => n,

@@ -132,6 +132,31 @@ impl Assembler {
         self.check_text()
     }
 
+    /// The message buffer, for a caller that appends an uncompressed
+    /// frame's payload bytes itself (see [`Decoder::payload_sink`]);
+    /// `None` while a compressed message is in progress.
+    ///
+    /// [`Decoder::payload_sink`]: super::Decoder::payload_sink
+    pub(crate) fn direct_buffer(&mut self) -> Option<&mut Vec<u8>> {
+        (!self.compressed).then_some(&mut self.buf)
+    }
+
+    /// Account for `n` raw bytes appended to [`direct_buffer`](Self::direct_buffer):
+    /// unmask them in place (they start at payload position `offset`) and
+    /// validate new text.
+    pub(crate) fn appended(
+        &mut self,
+        n: usize,
+        mask: Option<[u8; 4]>,
+        offset: usize,
+    ) -> Result<(), ProtocolError> {
+        if let Some(key) = mask {
+            let start = self.buf.len() - n;
+            apply_mask(&mut self.buf[start..], key, offset);
+        }
+        self.check_text()
+    }
+
     /// Validate text appended since the last check.
     fn check_text(&mut self) -> Result<(), ProtocolError> {
         if self.in_progress == Some(true) {

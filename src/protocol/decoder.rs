@@ -170,6 +170,59 @@ impl Decoder {
         }
     }
 
+    /// In the middle of an uncompressed data frame's payload: the vector the
+    /// payload goes to and how many bytes of it the frame still has.
+    ///
+    /// A caller reading from a socket may append up to that many raw (still
+    /// masked) bytes to the vector itself, then report them with
+    /// [`payload_appended`](Self::payload_appended): a large message then
+    /// goes from the socket to its own buffer without passing through a
+    /// read buffer. The vector must not be changed otherwise. `None` between
+    /// frames, in control frames, in compressed messages and once done.
+    pub fn payload_sink(&mut self) -> Option<(&mut Vec<u8>, usize)> {
+        match &self.state {
+            State::Payload {
+                header, remaining, ..
+            } if !header.opcode.is_control() && *remaining > 0 => {
+                let remaining = usize::try_from(*remaining).unwrap_or(usize::MAX);
+                self.assembler.direct_buffer().map(|b| (b, remaining))
+            }
+            _ => None,
+        }
+    }
+
+    /// Take `n` bytes appended to the vector from
+    /// [`payload_sink`](Self::payload_sink) as payload, as if they had been
+    /// passed to [`decode`](Self::decode): unmasked, validated, and the
+    /// frame (and message) finished when they complete it.
+    ///
+    /// # Panics
+    /// If `n` is more than the frame still had (a caller bug).
+    pub fn payload_appended(&mut self, n: usize) -> Result<Option<Event>, ProtocolError> {
+        let State::Payload {
+            header,
+            remaining,
+            offset,
+        } = &mut self.state
+        else {
+            panic!("payload_appended outside a payload");
+        };
+        assert!(n as u64 <= *remaining, "more payload than the frame has");
+        let (mask, at) = (header.mask, *offset as usize);
+        *remaining -= n as u64;
+        *offset += n as u64;
+        let done = *remaining == 0;
+        let result = match self.assembler.appended(n, mask, at) {
+            Ok(()) if done => self.finish_frame(),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.state = State::Done;
+        }
+        result
+    }
+
     /// Read (the rest of) a header from `input`. Returns the bytes of
     /// `input` used, or `None` if the header is still incomplete (and all of
     /// `input` was stored).
