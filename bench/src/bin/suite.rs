@@ -466,7 +466,19 @@ fn run_idle(which: &str, n: usize) -> Idle {
             }
         };
         if which == "raw-tcp" {
-            held.push(Err(stream));
+            // One empty message and its echo: paces the connects as the
+            // handshakes do (a burst of bare connects overflows the
+            // listen backlog and waits out SYN retransmissions).
+            let mut s = stream;
+            let mut echo = [0u8; 4];
+            if s.write_all(&0u32.to_le_bytes())
+                .and_then(|()| s.read_exact(&mut echo))
+                .is_err()
+            {
+                eprintln!("{which}: connection {i} got no echo");
+                break;
+            }
+            held.push(Err(s));
             continue;
         }
         match tungstenite::client(url.as_str(), stream) {
