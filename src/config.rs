@@ -101,15 +101,17 @@ pub struct Config {
     /// do no deep recursion, and small stacks are what let one process hold
     /// thousands of connections.
     pub thread_stack_size: usize,
-    /// Run each connection's reader and writer thread under Linux's
-    /// `SCHED_BATCH` policy (default `true`): a connection thread woken by
-    /// a message waits for the thread that woke it to block or use up its
-    /// time slice instead of preempting it, so the writer sends everything
-    /// queued meanwhile in one write and the reader reads what arrived
-    /// meanwhile in one read. This cut the server CPU per echoed message by
-    /// about a quarter in `bench` (BENCHMARKS.md). Turn it off if other
-    /// threads keep every core busy and connection latency matters more
-    /// than throughput. Ignored elsewhere than Linux.
+    /// Run each connection's writer thread under Linux's `SCHED_BATCH`
+    /// policy (default `true`): a writer woken for a queued message waits
+    /// for the thread that woke it to block or use up its time slice
+    /// instead of preempting it, so it sends everything queued meanwhile in
+    /// one write (a send made when the application has answered everything
+    /// does not wake the writer at all: it is written at once). This cut
+    /// the server CPU per echoed small message by about a quarter in
+    /// `bench` (BENCHMARKS.md). The cost: when every core is busy, a queued
+    /// message may wait up to a scheduler tick (1-4 ms) longer. Readers
+    /// keep the default policy, so arriving data is read at once.
+    /// Ignored elsewhere than Linux.
     pub batch_scheduling: bool,
     /// Most bytes the reader asks the socket for at a time. Default 16 KiB.
     /// The buffer starts at 1 KiB and grows to this size only while reads

@@ -548,10 +548,10 @@ pub extern "C" fn wse_config_builder_set_poll_events(
     ffi_boundary! { with_builder(builder, |c| c.poll_events = value) }
 }
 
-/// Run connection threads under Linux's `SCHED_BATCH` policy (default
-/// true): a woken connection thread does not preempt the thread that woke
-/// it, so writes and reads are batched. Turn off when other threads keep
-/// every core busy and latency matters more than throughput.
+/// Run connection writer threads under Linux's `SCHED_BATCH` policy
+/// (default true): a woken writer does not preempt the thread that woke
+/// it, so it sends whole batches; when every core is busy a queued message
+/// may wait up to a scheduler tick longer. False keeps the default policy.
 ///
 /// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.

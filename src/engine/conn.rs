@@ -1,12 +1,13 @@
 //! `Conn`: the application's handle to one open connection.
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
 
+use super::events::Hub;
 use super::lane::{LaneReceiver, LaneSender, lane};
 
 use super::groups::Groups;
@@ -68,6 +69,9 @@ pub struct Conn {
     info: RequestInfo,
     /// Messages go to the server's event FIFO, not to `recv`.
     polled: bool,
+    /// That FIFO (poll mode), to see whether the application has more to
+    /// answer before its next `poll`.
+    hub: OnceLock<Weak<Hub>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -143,6 +147,7 @@ pub(crate) fn establish(
         in_rx,
         info,
         polled,
+        hub: OnceLock::new(),
     };
     Ok((conn, reader))
 }
@@ -185,10 +190,11 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self
-            .shared
-            .try_send(&self.out_tx, Outgoing::Message(message.into()), false)
-        {
+        match self.shared.try_send(
+            &self.out_tx,
+            Outgoing::Message(message.into()),
+            self.caught_up(),
+        ) {
             Ok(()) => {
                 self.shared.touch_data();
                 Ok(())
@@ -212,7 +218,7 @@ impl Conn {
             &self.out_tx,
             Outgoing::Message(message.into()),
             timeout,
-            false,
+            self.caught_up(),
         ) {
             Ok(()) => {
                 self.shared.touch_data();
@@ -433,6 +439,27 @@ impl Conn {
     }
 
     /// Account for a message leaving the inbound queue.
+    /// Poll mode: the FIFO this connection's events go to.
+    pub(crate) fn set_hub(&self, hub: &Arc<Hub>) {
+        let _ = self.hub.set(Arc::downgrade(hub));
+    }
+
+    /// Whether the application has taken every message that arrived, so a
+    /// send now is likely the last for a while: then it is written at once
+    /// from the calling thread if nothing is queued ahead of it (one
+    /// `sendmsg`, no wake-up of the writer thread). While messages wait,
+    /// replies go to the writer thread, which sends a burst in one write.
+    fn caught_up(&self) -> bool {
+        if self.polled {
+            self.hub
+                .get()
+                .and_then(Weak::upgrade)
+                .is_some_and(|hub| hub.is_empty())
+        } else {
+            self.in_rx.len() == 0
+        }
+    }
+
     fn taken(&self, m: Message) -> Message {
         self.shared.taken(m.len());
         m

@@ -99,6 +99,11 @@ impl Hub {
         }
     }
 
+    /// Whether no event is waiting for the application.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     pub(crate) fn open(&self, conn: Arc<Conn>) {
         // The hub owns `rx`, so the channel never disconnects.
         let _ = self.tx.send(ServerEvent::Open(conn));

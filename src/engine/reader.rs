@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::select;
 
 use super::lane::LaneSender;
-use super::spawn::prefer_batching;
 use super::sys;
 
 use super::conn::Conn;
@@ -40,6 +39,7 @@ pub(crate) enum Sink {
 impl Reader {
     /// Deliver this connection's messages to a poll-mode server's hub.
     pub(crate) fn deliver_to(&mut self, hub: Arc<Hub>, conn: Arc<Conn>) {
+        conn.set_hub(&hub);
         self.sink = Sink::Events(hub, conn);
     }
 
@@ -52,9 +52,6 @@ impl Reader {
             leftover,
             _guard,
         } = self;
-        if shared.config.batch_scheduling {
-            prefer_batching();
-        }
         let hub = match &sink {
             Sink::Events(hub, conn) => Some((Arc::clone(hub), Arc::clone(conn))),
             Sink::Queue(_) => None,

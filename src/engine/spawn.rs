@@ -117,11 +117,11 @@ pub(crate) fn release_unused_stack() {}
 
 /// Put the calling thread under `SCHED_BATCH`: when it is woken it does not
 /// preempt the thread that woke it, but runs once that thread blocks or its
-/// time slice ends. Connection threads are woken for every message handed
-/// to them; under the default policy each wake-up preempts the sender, so
-/// a writer thread sends one frame per wake-up instead of the whole batch
-/// the application queued. Best effort (unprivileged, and a no-op where
-/// the policy does not exist).
+/// time slice ends. A writer thread is woken for a message handed to it;
+/// under the default policy the wake-up preempts the sender, so the writer
+/// sends one frame per wake-up instead of the whole batch the application
+/// queued. Best effort (unprivileged, and a no-op where the policy does
+/// not exist).
 #[cfg(target_os = "linux")]
 pub(crate) fn prefer_batching() {
     // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.

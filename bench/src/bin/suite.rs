@@ -268,6 +268,43 @@ struct Outcome {
 /// Echoes received inside the window, counted by every connection.
 type Counter = Arc<AtomicU64>;
 
+/// A connection's messages in flight: when each was sent (echoes come back
+/// in order), and the latencies of echoes inside the window.
+struct Flight {
+    sent_at: VecDeque<Instant>,
+    latencies: Vec<u32>,
+    window: Window,
+    count: Counter,
+}
+
+impl Flight {
+    /// `inflight` messages sent now.
+    fn new(inflight: usize, window: Window, count: Counter) -> Self {
+        Flight {
+            sent_at: std::iter::repeat_n(Instant::now(), inflight).collect(),
+            latencies: Vec::new(),
+            window,
+            count,
+        }
+    }
+
+    /// The oldest message's echo arrived: record it, and count a reply as
+    /// sent now. `false` once the window is over (send nothing more).
+    fn echoed(&mut self) -> bool {
+        let now = Instant::now();
+        let sent = self.sent_at.pop_front().expect("an echo of something sent");
+        if now >= self.window.from && now < self.window.to {
+            self.latencies.push((now - sent).as_micros() as u32);
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        if now >= self.window.to {
+            return false;
+        }
+        self.sent_at.push_back(now);
+        true
+    }
+}
+
 /// One WebSocket client connection: keep `inflight` text messages going
 /// until the window ends; returns the latencies (us) of echoes inside it.
 async fn ws_client(port: u16, size: usize, inflight: usize, w: Window, count: Counter) -> Vec<u32> {
@@ -280,10 +317,8 @@ async fn ws_client(port: u16, size: usize, inflight: usize, w: Window, count: Co
         .await
         .expect("handshake");
     let text: tungstenite::Utf8Bytes = "x".repeat(size).into();
-    let mut sent_at = VecDeque::with_capacity(inflight);
-    let mut latencies = Vec::new();
+    let mut flight = Flight::new(inflight, w, count);
     for _ in 0..inflight {
-        sent_at.push_back(Instant::now());
         ws.feed(Message::Text(text.clone())).await.expect("send");
     }
     ws.flush().await.expect("flush");
@@ -292,16 +327,9 @@ async fn ws_client(port: u16, size: usize, inflight: usize, w: Window, count: Co
         loop {
             match next {
                 Some(Ok(m)) if m.is_text() || m.is_binary() => {
-                    let now = Instant::now();
-                    let sent = sent_at.pop_front().expect("an echo of something sent");
-                    if now >= w.from && now < w.to {
-                        latencies.push((now - sent).as_micros() as u32);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if now >= w.to {
+                    if !flight.echoed() {
                         break 'run;
                     }
-                    sent_at.push_back(now);
                     ws.feed(Message::Text(text.clone())).await.expect("send");
                 }
                 Some(Ok(_)) => {}
@@ -316,7 +344,7 @@ async fn ws_client(port: u16, size: usize, inflight: usize, w: Window, count: Co
         ws.flush().await.expect("flush");
     }
     let _ = ws.close(None).await;
-    latencies
+    flight.latencies
 }
 
 /// The same loop over raw TCP with 4-byte length prefixes.
@@ -333,13 +361,8 @@ async fn raw_client(
     stream.set_nodelay(true).expect("nodelay");
     let mut message = (size as u32).to_le_bytes().to_vec();
     message.resize(4 + size, b'x');
-    let mut sent_at = VecDeque::with_capacity(inflight);
-    let mut latencies = Vec::new();
-    let mut out = Vec::new();
-    for _ in 0..inflight {
-        sent_at.push_back(Instant::now());
-        out.extend_from_slice(&message);
-    }
+    let mut flight = Flight::new(inflight, w, count);
+    let mut out = message.repeat(inflight);
     let mut input: Vec<u8> = Vec::with_capacity(64 << 10);
     'run: loop {
         stream.write_all(&out).await.expect("send");
@@ -357,16 +380,9 @@ async fn raw_client(
                     break;
                 }
                 at += 4 + len;
-                let now = Instant::now();
-                let sent = sent_at.pop_front().expect("an echo of something sent");
-                if now >= w.from && now < w.to {
-                    latencies.push((now - sent).as_micros() as u32);
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                if now >= w.to {
+                if !flight.echoed() {
                     break 'run;
                 }
-                sent_at.push_back(now);
                 out.extend_from_slice(&message);
             }
             input.drain(..at);
@@ -375,7 +391,7 @@ async fn raw_client(
             }
         }
     }
-    latencies
+    flight.latencies
 }
 
 fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {

@@ -21,6 +21,17 @@ def test_text_and_binary_round_trip(serve):
     assert ws.close_code == 1000 and ws.close_clean
 
 
+@pytest.mark.parametrize("batch", [True, False])
+def test_engine_options_are_accepted_and_echo_still_works(serve, batch):
+    url = serve(batch_scheduling=batch, read_buffer_size=4096, thread_stack_size=256 << 10)
+    with wsengine.connect(url, batch_scheduling=batch) as ws:
+        for i in range(100):
+            ws.send(f"m{i}")
+        assert [ws.recv(timeout=5) for _ in range(100)] == [f"m{i}" for i in range(100)]
+        ws.send(b"x" * 100_000)  # several reads, straight into the message
+        assert ws.recv(timeout=5) == b"x" * 100_000
+
+
 def test_request_details_and_subprotocols(serve):
     seen = {}
 

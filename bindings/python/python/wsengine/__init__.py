@@ -84,7 +84,8 @@ def connect(
     options: ``max_size``, ``max_frame_size``, ``send_queue``,
     ``recv_queue``, ``recv_queue_bytes``, ``overflow`` (``"block"``,
     ``"fail"`` or ``"disconnect"``), ``send_timeout``, ``ping_interval``,
-    ``ping_timeout``, ``close_timeout``, ``idle_timeout``.
+    ``ping_timeout``, ``close_timeout``, ``idle_timeout``, and the engine's
+    ``thread_stack_size``, ``read_buffer_size`` and ``batch_scheduling``.
 
     Compression (permessage-deflate, RFC 7692) is on by default, as in
     ``websockets``: ``compression=None`` turns it off. Its options:
