@@ -8,9 +8,8 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
 
 use super::events::Hub;
-use super::lane::{LaneReceiver, LaneSender, lane};
-
 use super::groups::Groups;
+use super::lane::{LaneReceiver, LaneSender, lane};
 use super::reader::{Reader, Sink};
 use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
 use super::spawn::{prefer_batching, spawn_detached};
@@ -438,7 +437,6 @@ impl Conn {
         &self.shared
     }
 
-    /// Account for a message leaving the inbound queue.
     /// Poll mode: the FIFO this connection's events go to.
     pub(crate) fn set_hub(&self, hub: &Arc<Hub>) {
         let _ = self.hub.set(Arc::downgrade(hub));
@@ -460,6 +458,7 @@ impl Conn {
         }
     }
 
+    /// Account for a message leaving the inbound queue.
     fn taken(&self, m: Message) -> Message {
         self.shared.taken(m.len());
         m

@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, TrySendError};
-
-use super::lane::LaneSender;
 use parking_lot::RwLock;
 
 use super::conn::Conn;
+use super::lane::LaneSender;
 use super::shared::{CloseInitiator, Outgoing, Shared};
 use crate::config::OverflowPolicy;
 use crate::error::{Error, Result};

@@ -7,12 +7,11 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::select;
 
-use super::lane::LaneSender;
-use super::sys;
-
 use super::conn::Conn;
 use super::events::Hub;
+use super::lane::LaneSender;
 use super::shared::{Control, Shared};
+use super::sys;
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
 /// The reading half of a connection, run on its own thread (on a server,

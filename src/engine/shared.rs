@@ -11,11 +11,10 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, select};
-
-use super::lane::{LaneSender, Token};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
+use super::lane::{LaneSender, Token};
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
 use super::writer::{self, Direct, Outbox};

@@ -18,10 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
-
-use super::lane::LaneReceiver;
 use parking_lot::{Mutex, MutexGuard};
 
+use super::lane::LaneReceiver;
 use super::shared::{CloseInitiator, Control, Outgoing, Shared};
 use super::sys::send_vectored;
 use crate::protocol::decoder::RSV1;
