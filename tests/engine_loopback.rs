@@ -43,6 +43,52 @@ fn echo_works_the_same_without_batch_scheduling() {
     echo_both_ways(fast_config().with_batch_scheduling(false));
 }
 
+#[test]
+fn replies_keep_their_order_whether_written_at_once_or_by_the_writer() {
+    // A reply sent when the application has taken every message is written
+    // by the sending thread; one sent while messages wait goes to the
+    // writer thread. Bursts, pauses and large replies (which a direct
+    // write leaves for the writer to finish) mix both.
+    let (_server, conn, client) = pair(fast_config());
+    let conn = Arc::new(conn);
+    let echo = {
+        let conn = Arc::clone(&conn);
+        std::thread::spawn(move || {
+            while let Ok(m) = conn.recv() {
+                if conn.send(m).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let message = |i: usize| {
+        let len = if i % 97 == 0 { 300_000 } else { 8 + i % 50 };
+        let mut bytes = vec![(i % 251) as u8; len];
+        bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        bytes
+    };
+    let mut next = 0;
+    for burst in 0..60 {
+        let n = 1 + (burst * 7) % 40;
+        for i in next..next + n {
+            client.send(message(i)).unwrap();
+        }
+        next += n;
+        if burst % 3 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    for i in 0..next {
+        assert_eq!(
+            client.recv_timeout(T).unwrap().into_bytes(),
+            message(i),
+            "reply {i}"
+        );
+    }
+    conn.close(CloseCode::NORMAL, "").unwrap();
+    echo.join().unwrap();
+}
+
 fn echo_both_ways(config: Config) {
     let (_server, conn, client) = pair(config);
     client.send("hello").unwrap();

@@ -130,18 +130,24 @@ fn serve_wsengine_threads() {
     let server = wsengine::Server::bind("127.0.0.1:0", wsengine_config()).expect("bind");
     announce(server.local_addr().port());
     while let Ok(conn) = server.accept() {
-        let spawned = std::thread::Builder::new()
-            .stack_size(128 << 10)
-            .spawn(move || {
-                while let Ok(m) = conn.recv() {
-                    if conn.send(m).is_err() {
-                        break;
-                    }
+        connection_thread("wsengine-threads", move || {
+            while let Ok(m) = conn.recv() {
+                if conn.send(m).is_err() {
+                    break;
                 }
-            });
-        if spawned.is_err() {
-            eprintln!("wsengine-threads: cannot start a thread");
-        }
+            }
+        });
+    }
+}
+
+/// Run a thread-per-connection server's handler (128 KiB stack, as the
+/// engine's threads); a thread that cannot start costs its connection only.
+fn connection_thread(server: &str, handler: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .stack_size(128 << 10)
+        .spawn(handler);
+    if spawned.is_err() {
+        eprintln!("{server}: cannot start a thread");
     }
 }
 
@@ -176,22 +182,17 @@ fn serve_tungstenite() {
     announce(listener.local_addr().expect("addr").port());
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let spawned = std::thread::Builder::new()
-            .stack_size(128 << 10)
-            .spawn(move || {
-                let _ = stream.set_nodelay(true);
-                let Ok(mut ws) = tungstenite::accept(stream) else {
+        connection_thread("tungstenite", move || {
+            let _ = stream.set_nodelay(true);
+            let Ok(mut ws) = tungstenite::accept(stream) else {
+                return;
+            };
+            while let Ok(m) = ws.read() {
+                if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
                     return;
-                };
-                while let Ok(m) = ws.read() {
-                    if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
-                        return;
-                    }
                 }
-            });
-        if spawned.is_err() {
-            eprintln!("tungstenite: cannot start a thread");
-        }
+            }
+        });
     }
 }
 
@@ -200,12 +201,7 @@ fn serve_raw() {
     announce(listener.local_addr().expect("addr").port());
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let spawned = std::thread::Builder::new()
-            .stack_size(128 << 10)
-            .spawn(move || raw_echo(stream));
-        if spawned.is_err() {
-            eprintln!("raw-tcp: cannot start a thread");
-        }
+        connection_thread("raw-tcp", move || raw_echo(stream));
     }
 }
 
