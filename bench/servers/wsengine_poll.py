@@ -10,4 +10,7 @@ with wsengine.listen(host, int(port), events=True, max_size=64 << 20) as server:
     while True:
         event = server.poll(timeout=None)
         if event is not None and event.kind == "message":
-            event.connection.send(event.data)
+            try:
+                event.connection.send(event.data)
+            except wsengine.ConnectionClosed:
+                pass  # the client left with echoes still queued

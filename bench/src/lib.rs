@@ -7,6 +7,8 @@
 //! first line of its stdout, so that each server's CPU time and RSS are its
 //! own and nothing of the load side is counted.
 
+pub mod load;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 

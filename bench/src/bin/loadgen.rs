@@ -1,20 +1,21 @@
-//! An echo load generator on tungstenite: N connections, each keeping W
-//! messages of S bytes in flight, for a fixed time; prints one JSON line
-//! with the echoes received per second and the round-trip latencies.
+//! An echo load generator for servers run outside this program (the
+//! Python echo servers of `bench/python_echo.py`): N connections, each
+//! keeping W text messages of S bytes in flight, for a fixed time after a
+//! warm-up; prints one JSON line with the echoes received per second and
+//! the round-trip latencies.
 //!
 //! ```text
-//! loadgen URL [--conns 64] [--size 32] [--inflight 16] [--seconds 5] [--warmup 1]
+//! loadgen ws://127.0.0.1:PORT/PATH [--conns 64] [--size 32] [--inflight 16]
+//!     [--seconds 5] [--warmup 1]
 //! ```
-//! One thread per connection with blocking I/O: the simplest client that
-//! is fast enough not to be the bottleneck against a Python server.
+//! The load is `wsengine_bench::load`, the same tokio-tungstenite driver as
+//! the `suite` benchmark's, on one thread (pin it with `taskset`).
 
-use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use wsengine_bench::load::{Counter, Window, ws_client};
+use wsengine_bench::percentile;
 
 struct Args {
     url: String,
@@ -54,103 +55,56 @@ fn parse() -> Args {
     a
 }
 
-/// Echoes counted inside the measured window, and their latencies (us).
-struct Tally {
-    echoes: u64,
-    latencies: Vec<u32>,
-}
-
-fn run(
-    ws: &mut WebSocket<MaybeTlsStream<TcpStream>>,
-    a: &Args,
-    start: Instant,
-    stop: &AtomicBool,
-) -> Tally {
-    let payload = vec![b'x'; a.size];
-    let measure_from = start + Duration::from_secs_f64(a.warmup);
-    let measure_to = measure_from + Duration::from_secs_f64(a.seconds);
-    let mut sent_at = std::collections::VecDeque::with_capacity(a.inflight);
-    let mut tally = Tally {
-        echoes: 0,
-        latencies: Vec::new(),
-    };
-    for _ in 0..a.inflight {
-        sent_at.push_back(Instant::now());
-        ws.send(Message::Binary(payload.clone().into()))
-            .expect("send");
-    }
-    while !stop.load(Ordering::Relaxed) {
-        match ws.read() {
-            Ok(Message::Binary(_)) | Ok(Message::Text(_)) => {
-                let now = Instant::now();
-                let t0 = sent_at.pop_front().expect("an echo we asked for");
-                if now >= measure_from && now < measure_to {
-                    tally.echoes += 1;
-                    tally
-                        .latencies
-                        .push((now - t0).as_micros().min(u32::MAX as u128) as u32);
-                }
-                if now >= measure_to {
-                    stop.store(true, Ordering::Relaxed);
-                    break;
-                }
-                sent_at.push_back(now);
-                ws.send(Message::Binary(payload.clone().into()))
-                    .expect("send");
-            }
-            Ok(_) => {}
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-    tally
+/// `ws://127.0.0.1:PORT/PATH` split into the port and the path.
+fn port_and_path(url: &str) -> (u16, String) {
+    let rest = url
+        .strip_prefix("ws://127.0.0.1:")
+        .expect("a ws://127.0.0.1:PORT/ URL (loopback only)");
+    let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    (port.parse().expect("a port number"), path.to_owned())
 }
 
 fn main() {
-    let a = Arc::new(parse());
-    let barrier = Arc::new(Barrier::new(a.conns));
-    let stop = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(std::sync::OnceLock::new());
-    let threads: Vec<_> = (0..a.conns)
-        .map(|_| {
-            let (a, barrier, stop, start) = (
-                Arc::clone(&a),
-                Arc::clone(&barrier),
-                Arc::clone(&stop),
-                Arc::clone(&start),
-            );
-            std::thread::spawn(move || {
-                let (mut ws, _) = tungstenite::connect(a.url.as_str()).expect("connect");
-                if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-                    s.set_nodelay(true).expect("nodelay");
-                    s.set_read_timeout(Some(Duration::from_secs(30)))
-                        .expect("timeout");
-                }
-                barrier.wait();
-                let t0 = *start.get_or_init(Instant::now);
-                let tally = run(&mut ws, &a, t0, &stop);
-                let _ = ws.close(None);
-                tally
-            })
-        })
-        .collect();
-    let mut echoes = 0;
-    let mut lat = Vec::new();
-    for t in threads {
-        let tally = t.join().expect("a connection thread failed");
-        echoes += tally.echoes;
-        lat.extend(tally.latencies);
-    }
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
+    let a = parse();
+    let (port, path) = port_and_path(&a.url);
+    let start = Instant::now() + Duration::from_millis(200);
+    let w = Window {
+        from: start + Duration::from_secs_f64(a.warmup),
+        to: start + Duration::from_secs_f64(a.warmup + a.seconds),
     };
+    let count: Counter = Arc::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut latencies: Vec<u32> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..a.conns)
+            .map(|_| {
+                let client = ws_client(
+                    port,
+                    path.clone(),
+                    a.size,
+                    a.inflight,
+                    w,
+                    Arc::clone(&count),
+                );
+                tokio::spawn(client)
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("a client connection failed"));
+        }
+        all
+    });
+    latencies.sort_unstable();
+    let echoes = count.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "{{\"echoes\": {echoes}, \"seconds\": {}, \"msgs_per_s\": {:.0}, \"p50_us\": {}, \"p99_us\": {}}}",
         a.seconds,
         echoes as f64 / a.seconds,
-        pct(0.50),
-        pct(0.99)
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
     );
 }

@@ -36,16 +36,15 @@
 //! ```
 //! `--write` replaces the `suite` section of that file.
 
-use std::collections::VecDeque;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_util::{FutureExt, SinkExt, StreamExt, TryStreamExt};
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tungstenite::Message;
+use wsengine_bench::load::{Counter, Flight, Window, ws_client};
 use wsengine_bench::{
     announce, cpu_seconds, machine_description, median, percentile, pin_to_cpu, raise_fd_limit,
     rss_kib, start_server, stop_server, thread_count, write_section,
@@ -245,13 +244,6 @@ struct Args {
     write: Option<String>,
 }
 
-/// When a connection counts its echoes, and when it stops.
-#[derive(Clone, Copy)]
-struct Window {
-    from: Instant,
-    to: Instant,
-}
-
 #[derive(Default)]
 struct Outcome {
     per_second: f64,
@@ -259,88 +251,6 @@ struct Outcome {
     p99_us: f64,
     cpu_us_per_msg: f64,
     rss_kib: u64,
-}
-
-/// Echoes received inside the window, counted by every connection.
-type Counter = Arc<AtomicU64>;
-
-/// A connection's messages in flight: when each was sent (echoes come back
-/// in order), and the latencies of echoes inside the window.
-struct Flight {
-    sent_at: VecDeque<Instant>,
-    latencies: Vec<u32>,
-    window: Window,
-    count: Counter,
-}
-
-impl Flight {
-    /// `inflight` messages sent now.
-    fn new(inflight: usize, window: Window, count: Counter) -> Self {
-        Flight {
-            sent_at: std::iter::repeat_n(Instant::now(), inflight).collect(),
-            latencies: Vec::new(),
-            window,
-            count,
-        }
-    }
-
-    /// The oldest message's echo arrived: record it, and count a reply as
-    /// sent now. `false` once the window is over (send nothing more).
-    fn echoed(&mut self) -> bool {
-        let now = Instant::now();
-        let sent = self.sent_at.pop_front().expect("an echo of something sent");
-        if now >= self.window.from && now < self.window.to {
-            self.latencies.push((now - sent).as_micros() as u32);
-            self.count.fetch_add(1, Ordering::Relaxed);
-        }
-        if now >= self.window.to {
-            return false;
-        }
-        self.sent_at.push_back(now);
-        true
-    }
-}
-
-/// One WebSocket client connection: keep `inflight` text messages going
-/// until the window ends; returns the latencies (us) of echoes inside it.
-async fn ws_client(port: u16, size: usize, inflight: usize, w: Window, count: Counter) -> Vec<u32> {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let url = format!("ws://127.0.0.1:{port}/echo");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
-        .await
-        .expect("handshake");
-    let text: tungstenite::Utf8Bytes = "x".repeat(size).into();
-    let mut flight = Flight::new(inflight, w, count);
-    for _ in 0..inflight {
-        ws.feed(Message::Text(text.clone())).await.expect("send");
-    }
-    ws.flush().await.expect("flush");
-    'run: loop {
-        let mut next = ws.next().await;
-        loop {
-            match next {
-                Some(Ok(m)) if m.is_text() || m.is_binary() => {
-                    if !flight.echoed() {
-                        break 'run;
-                    }
-                    ws.feed(Message::Text(text.clone())).await.expect("send");
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("echo connection failed: {e}"),
-                None => panic!("the server closed the connection"),
-            }
-            match ws.next().now_or_never() {
-                Some(n) => next = n,
-                None => break,
-            }
-        }
-        ws.flush().await.expect("flush");
-    }
-    let _ = ws.close(None).await;
-    flight.latencies
 }
 
 /// The same loop over raw TCP with 4-byte length prefixes.
@@ -387,7 +297,7 @@ async fn raw_client(
             }
         }
     }
-    flight.latencies
+    flight.into_latencies()
 }
 
 fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
@@ -428,7 +338,7 @@ fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
             tasks.push(if which == "raw-tcp" {
                 tokio::spawn(raw_client(port, size, inflight, w, count))
             } else {
-                tokio::spawn(ws_client(port, size, inflight, w, count))
+                tokio::spawn(ws_client(port, "/echo".into(), size, inflight, w, count))
             });
         }
         let mut all = Vec::new();

@@ -1,0 +1,126 @@
+//! The echo load both `suite` and `loadgen` put on a server: connections
+//! that each keep a number of messages in flight, feed a new message as
+//! each echo comes back and flush once no more echoes are ready, all on one
+//! current-thread tokio runtime (tokio-tungstenite, never wsengine).
+//!
+//! One thread driving every connection costs far less per message than a
+//! thread per connection with a write per message (the first `loadgen`
+//! did that and saturated its core at about 140,000 echoes per second, the
+//! Python servers' range), so the load side stays out of the measurement.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tungstenite::Message;
+
+/// When a connection counts its echoes, and when it stops.
+#[derive(Clone, Copy)]
+pub struct Window {
+    /// Echoes from here on are counted (the warm-up is over).
+    pub from: Instant,
+    /// Echoes from here on are not counted, and nothing more is sent.
+    pub to: Instant,
+}
+
+/// Echoes received inside the window, counted by every connection.
+pub type Counter = Arc<AtomicU64>;
+
+/// A connection's messages in flight: when each was sent (echoes come back
+/// in order), and the latencies of echoes inside the window.
+pub struct Flight {
+    sent_at: VecDeque<Instant>,
+    latencies: Vec<u32>,
+    window: Window,
+    count: Counter,
+}
+
+impl Flight {
+    /// `inflight` messages sent now.
+    pub fn new(inflight: usize, window: Window, count: Counter) -> Self {
+        Flight {
+            sent_at: std::iter::repeat_n(Instant::now(), inflight).collect(),
+            latencies: Vec::new(),
+            window,
+            count,
+        }
+    }
+
+    /// The oldest message's echo arrived: record it, and count a reply as
+    /// sent now. `false` once the window is over (send nothing more).
+    pub fn echoed(&mut self) -> bool {
+        let now = Instant::now();
+        let sent = self.sent_at.pop_front().expect("an echo of something sent");
+        if now >= self.window.from && now < self.window.to {
+            self.latencies.push((now - sent).as_micros() as u32);
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        if now >= self.window.to {
+            return false;
+        }
+        self.sent_at.push_back(now);
+        true
+    }
+
+    /// The latencies (us) of the echoes inside the window.
+    pub fn into_latencies(self) -> Vec<u32> {
+        self.latencies
+    }
+}
+
+/// One WebSocket client connection to `127.0.0.1:port` asking for `path`:
+/// keep `inflight` text messages of `size` bytes going until the window
+/// ends; returns the latencies (us) of echoes inside it.
+pub async fn ws_client(
+    port: u16,
+    path: String,
+    size: usize,
+    inflight: usize,
+    w: Window,
+    count: Counter,
+) -> Vec<u32> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let url = format!("ws://127.0.0.1:{port}{path}");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("handshake");
+    let text: tungstenite::Utf8Bytes = "x".repeat(size).into();
+    let mut flight = Flight::new(inflight, w, count);
+    for _ in 0..inflight {
+        ws.feed(Message::Text(text.clone())).await.expect("send");
+    }
+    ws.flush().await.expect("flush");
+    'run: loop {
+        let mut next = ws.next().await;
+        loop {
+            match next {
+                Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                    if !flight.echoed() {
+                        break 'run;
+                    }
+                    ws.feed(Message::Text(text.clone())).await.expect("send");
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None if Instant::now() >= w.to => {
+                    // The window is over: a server that stops now is done.
+                    break 'run;
+                }
+                Some(Ok(Message::Close(frame))) => panic!("the server closed: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("echo connection failed: {e}"),
+                None => panic!("the server closed the connection"),
+            }
+            match ws.next().now_or_never() {
+                Some(n) => next = n,
+                None => break,
+            }
+        }
+        ws.flush().await.expect("flush");
+    }
+    let _ = ws.close(None).await;
+    flight.into_latencies()
+}
