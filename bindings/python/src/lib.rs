@@ -6,10 +6,13 @@
 //! between, so Ctrl-C interrupts a blocked `recv` or `accept` promptly.
 //! Errors become the exception classes of `wsengine.exceptions`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use wsengine::{
@@ -583,25 +586,47 @@ fn closed_ok(info: &CloseInfo) -> bool {
     info.clean && matches!(info.code.0, 1000 | 1001 | 1005)
 }
 
+/// What an [`Event`] is about.
+#[derive(Clone, Copy, Debug)]
+enum EventKind {
+    Open,
+    Message,
+    Close,
+}
+
 /// Something that happened on a connection of a server in events mode.
-#[pyclass(frozen, get_all, module = "wsengine._wsengine")]
+#[pyclass(frozen, module = "wsengine._wsengine")]
 pub struct Event {
-    /// "open", "message" or "close".
-    kind: &'static str,
-    /// The connection it happened on.
+    kind: EventKind,
+    /// The connection it happened on: the same object for every event of
+    /// one connection, so it can key a dict of players or sessions.
+    #[pyo3(get)]
     connection: Py<Connection>,
     /// The message (str or bytes) of a "message" event, else None.
+    #[pyo3(get)]
     data: Option<Py<PyAny>>,
     /// The close code of a "close" event, else None.
+    #[pyo3(get)]
     code: Option<u16>,
     /// The close reason of a "close" event, else None.
+    #[pyo3(get)]
     reason: Option<String>,
 }
 
 #[pymethods]
 impl Event {
-    fn __repr__(&self) -> String {
-        format!("<Event {} code={:?}>", self.kind, self.code)
+    /// "open", "message" or "close" (interned: one string object each).
+    #[getter]
+    fn kind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
+        match self.kind {
+            EventKind::Open => intern!(py, "open"),
+            EventKind::Message => intern!(py, "message"),
+            EventKind::Close => intern!(py, "close"),
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!("<Event {} code={:?}>", self.kind(py), self.code)
     }
 }
 
@@ -609,6 +634,40 @@ impl Event {
 #[pyclass(frozen, module = "wsengine._wsengine")]
 pub struct ServerHandle {
     inner: Arc<Server>,
+    /// Events mode: the Python object of each open connection, by id, made
+    /// at its first event and dropped with its "close" event. One object per
+    /// connection keeps identity (`is`, dict keys) and saves an allocation
+    /// per event.
+    connections: Mutex<HashMap<u64, Py<Connection>>>,
+}
+
+impl ServerHandle {
+    /// The Python object for `conn`: the one made at its first event, or a
+    /// new one; `last` (its "close" event) forgets it.
+    fn connection_object(
+        &self,
+        py: Python<'_>,
+        conn: Arc<Conn>,
+        last: bool,
+    ) -> PyResult<Py<Connection>> {
+        let id = conn.id();
+        let mut known = self.connections.lock();
+        let existing = if last {
+            known.remove(&id)
+        } else {
+            known.get(&id).map(|c| c.clone_ref(py))
+        };
+        match existing {
+            Some(object) => Ok(object),
+            None => {
+                let object = Py::new(py, Connection::wrap(conn))?;
+                if !last {
+                    known.insert(id, object.clone_ref(py));
+                }
+                Ok(object)
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -628,6 +687,7 @@ impl ServerHandle {
             .map_err(|e| to_py(py, e))?;
         Ok(ServerHandle {
             inner: Arc::new(server),
+            connections: Mutex::default(),
         })
     }
 
@@ -652,23 +712,27 @@ impl ServerHandle {
             Err(e) => return Err(to_py(py, e)),
         };
         let (kind, conn, data, code, reason) = match event {
-            ServerEvent::Open(c) => ("open", c, None, None, None),
+            ServerEvent::Open(c) => (EventKind::Open, c, None, None, None),
             ServerEvent::Message(c, m) => (
-                "message",
+                EventKind::Message,
                 c,
                 Some(message_to_py(py, m).unbind()),
                 None,
                 None,
             ),
-            ServerEvent::Closed(c, info) => {
-                ("close", c, None, Some(info.code.0), Some(info.reason))
-            }
+            ServerEvent::Closed(c, info) => (
+                EventKind::Close,
+                c,
+                None,
+                Some(info.code.0),
+                Some(info.reason),
+            ),
             other => return Err(PyValueError::new_err(format!("unexpected event {other:?}"))),
         };
-        let connection = Py::new(py, Connection::wrap(conn))?;
+        let last = matches!(kind, EventKind::Close);
         Ok(Some(Event {
             kind,
-            connection,
+            connection: self.connection_object(py, conn, last)?,
             data,
             code,
             reason,

@@ -111,3 +111,32 @@ def test_poll_events_like_a_game_loop():
         client.close(4000, "bye")
         event = server.poll(timeout=5)
         assert (event.kind, event.code, event.reason) == ("close", 4000, "bye")
+
+
+def test_poll_gives_one_connection_object_per_connection():
+    # A game keys its players by connection: every event of a connection
+    # carries the same object, and "close" hands it over one last time.
+    with wsengine.listen("127.0.0.1", 0, events=True, close_timeout=1) as server:
+        host, port = server.local_address
+        clients = [wsengine.connect(f"ws://{host}:{port}/") for _ in range(2)]
+        for i, client in enumerate(clients):
+            client.send(f"hello {i}")
+        players = {}
+        messages = {}
+        while len(messages) < 2:
+            event = server.poll(timeout=5)
+            assert event is not None
+            if event.kind == "open":
+                players[event.connection] = len(players)
+            elif event.kind == "message":
+                assert event.connection in players
+                messages[event.data] = event.connection
+        assert messages["hello 0"] is not messages["hello 1"]
+        assert event.kind is event.kind  # interned: no new string per access
+        clients[0].close()
+        event = server.poll(timeout=5)
+        assert event.kind == "close"
+        assert event.connection is messages["hello 0"]
+        del players[event.connection]
+        assert list(players.values()) == [1]
+        clients[1].close()
