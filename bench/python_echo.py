@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Python echo servers side by side: wsengine (thread per connection, and
 events mode) against websockets (asyncio and sync), under the same load from
-bench/loadgen (tungstenite, not wsengine).
+bench/loadgen (tokio-tungstenite on one thread, not wsengine).
 
     target/py-venv/bin/python bench/python_echo.py [--rounds 3] [--seconds 5]
 
@@ -9,11 +9,13 @@ Servers run pinned to CPU 0 and the load generator to CPU 1; servers are
 interleaved (A, B, C, D, A, B, ...) and each figure is the median of the
 rounds. Server CPU per message is utime+stime from /proc/PID/stat over the
 measured run divided by the echoes: it stays stable on a noisy machine.
-Prints a Markdown table.
+The load generator's own CPU use is reported too: a figure near 100% would
+mean the load, not the server, set the pace. Prints a Markdown table.
 """
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -70,14 +72,18 @@ def one_run(cmd, args):
         # CPU is sampled over the whole load run (warm-up included) and
         # divided by the echoes of the measured window scaled to the run.
         cpu0 = cpu_seconds(server.pid)
+        load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         out = subprocess.run(["taskset", "-c", "1", *loadgen], capture_output=True, text=True,
                              timeout=args.seconds + 60, check=True).stdout
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(server.pid) - cpu0
+        load1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_cpu = (load1.ru_utime - load0.ru_utime) + (load1.ru_stime - load0.ru_stime)
         result = json.loads(out.strip().splitlines()[-1])
         total_echoes = result["msgs_per_s"] * elapsed
         result["cpu_us_per_msg"] = cpu / total_echoes * 1e6 if total_echoes else float("nan")
+        result["load_cpu_pct"] = 100 * load_cpu / elapsed
         return result
     finally:
         server.kill()
@@ -98,17 +104,19 @@ def main():
             res = one_run(cmd, args)
             runs[name].append(res)
             print(f"round {r + 1} {name}: {res['msgs_per_s']:.0f} msg/s, p50 {res['p50_us']} us, "
-                  f"{res['cpu_us_per_msg']:.1f} us CPU/msg", file=sys.stderr, flush=True)
+                  f"{res['cpu_us_per_msg']:.1f} us CPU/msg, load {res['load_cpu_pct']:.0f}% CPU", file=sys.stderr, flush=True)
     base = statistics.median(x["msgs_per_s"] for x in runs["websockets asyncio"])
     print(f"\n{args.conns} connections x {args.size}-byte messages, {args.inflight} in flight each; "
           f"medians of {args.rounds} interleaved runs of {args.seconds:g} s\n")
-    print("| server | msg/s | vs websockets asyncio | p50 latency | p99 latency | server CPU per msg |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| server | msg/s | vs websockets asyncio | p50 latency | p99 latency | server CPU per msg "
+          "| load generator CPU |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, rs in runs.items():
         m = statistics.median(x["msgs_per_s"] for x in rs)
         print(f"| {name} | {m:,.0f} | {m / base:.2f}x | {statistics.median(x['p50_us'] for x in rs) / 1000:.1f} ms "
               f"| {statistics.median(x['p99_us'] for x in rs) / 1000:.1f} ms "
-              f"| {statistics.median(x['cpu_us_per_msg'] for x in rs):.1f} us |")
+              f"| {statistics.median(x['cpu_us_per_msg'] for x in rs):.1f} us "
+              f"| {statistics.median(x['load_cpu_pct'] for x in rs):.0f}% |")
 
 
 if __name__ == "__main__":
