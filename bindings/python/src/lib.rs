@@ -644,6 +644,9 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// The Python object for `conn`: the one made at its first event, or a
     /// new one; `last` (its "close" event) forgets it.
+    ///
+    /// The lock is never held while Python runs (making an object may run
+    /// the garbage collector, and a finalizer could poll).
     fn connection_object(
         &self,
         py: Python<'_>,
@@ -651,22 +654,26 @@ impl ServerHandle {
         last: bool,
     ) -> PyResult<Py<Connection>> {
         let id = conn.id();
-        let mut known = self.connections.lock();
-        let existing = if last {
-            known.remove(&id)
+        let known = if last {
+            self.connections.lock().remove(&id)
         } else {
-            known.get(&id).map(|c| c.clone_ref(py))
+            self.connections.lock().get(&id).map(|c| c.clone_ref(py))
         };
-        match existing {
-            Some(object) => Ok(object),
-            None => {
-                let object = Py::new(py, Connection::wrap(conn))?;
-                if !last {
-                    known.insert(id, object.clone_ref(py));
-                }
-                Ok(object)
-            }
+        if let Some(object) = known {
+            return Ok(object);
         }
+        let object = Py::new(py, Connection::wrap(conn))?;
+        if last {
+            return Ok(object);
+        }
+        // Another thread polling the same server may have made one meanwhile.
+        let kept = self
+            .connections
+            .lock()
+            .entry(id)
+            .or_insert(object)
+            .clone_ref(py);
+        Ok(kept)
     }
 }
 
