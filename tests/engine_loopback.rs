@@ -536,6 +536,37 @@ fn a_peer_that_never_reads_meets_each_overflow_policy() {
 }
 
 #[test]
+fn try_send_for_hands_the_message_back_when_no_room_came() {
+    let config = fast_config().with_send_queue_capacity(2);
+    let server = server(config);
+    let peer = RawPeer::connect(server.local_addr(), "/");
+    let conn = server.accept_timeout(T).unwrap();
+    let chunk: Vec<u8> = (0..256 << 10).map(|i| i as u8).collect();
+    // The peer never reads: fill the socket buffers and the queue.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let handed_back = loop {
+        assert!(Instant::now() < deadline, "the queue never filled");
+        match conn.try_send_for(chunk.clone(), Duration::from_millis(50)) {
+            Ok(()) => {}
+            Err(Error::QueueFull(m)) => break m,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    };
+    assert_eq!(handed_back, Message::Binary(chunk.clone()));
+    // send_timeout, the same wait, reports a timeout instead.
+    assert!(matches!(
+        conn.send_timeout(chunk, Duration::from_millis(50)),
+        Err(Error::Timeout)
+    ));
+    assert_eq!(
+        conn.unsent_count(),
+        0,
+        "nothing handed back counts as unsent"
+    );
+    drop(peer);
+}
+
+#[test]
 fn dropping_a_conn_without_close_still_closes() {
     let server = server(fast_config());
     let mut peer = RawPeer::connect(server.local_addr(), "/");

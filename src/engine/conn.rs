@@ -209,6 +209,23 @@ impl Conn {
     /// [`Error::Timeout`], or [`Error::ConnectionClosed`] (also when the
     /// connection closes while waiting).
     pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
+        match self.try_send_for(message, timeout) {
+            Err(Error::QueueFull(_)) => Err(Error::Timeout),
+            other => other,
+        }
+    }
+
+    /// Queue a message, waiting up to `timeout` for room, and hand it back
+    /// if there was none: [`try_send`](Self::try_send) with a wait.
+    ///
+    /// For callers that wait in slices and check for something between
+    /// them (a binding checking for Ctrl-C) without copying the message.
+    ///
+    /// # Errors
+    /// [`Error::QueueFull`] with the message when `timeout` passed, or
+    /// [`Error::ConnectionClosed`] (also when the connection closes while
+    /// waiting).
+    pub fn try_send_for(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
@@ -223,7 +240,7 @@ impl Conn {
                 self.shared.touch_data();
                 Ok(())
             }
-            Err(SendTimeoutError::Timeout(_)) => Err(Error::Timeout),
+            Err(SendTimeoutError::Timeout(m)) => Err(Error::QueueFull(m.into_message())),
             Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
         }
     }
@@ -359,6 +376,12 @@ impl Conn {
     /// The permessage-deflate agreement, if compression was negotiated.
     pub fn compression(&self) -> Option<&DeflateParams> {
         self.info.compression.as_ref()
+    }
+
+    /// The configuration this connection runs with (its server's, or the
+    /// one given to [`connect`](crate::connect)).
+    pub fn config(&self) -> &Config {
+        &self.shared.config
     }
 
     /// A number that identifies this connection in the process (never

@@ -402,19 +402,35 @@ fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 #[pymethods]
 impl Connection {
     /// Send a text (str) or binary (bytes-like) message.
+    ///
+    /// With a full send queue the `overflow` option decides: "block" waits
+    /// (without the GIL, interruptible by Ctrl-C) up to `send_timeout`.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let message = message_from_py(message)?;
-        // Queue it at once if there is room (no GIL hand-off); otherwise wait
-        // without the GIL, as the overflow policy says.
-        match self.inner.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(Error::QueueFull(message)) => {
-                let conn = Arc::clone(&self.inner);
-                py.detach(move || conn.send(message))
-                    .map_err(|e| to_py(py, e))
+        // Queue it at once if there is room (no GIL hand-off).
+        let message = match self.inner.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(Error::QueueFull(message)) => message,
+            Err(e) => return Err(to_py(py, e)),
+        };
+        let conn = &self.inner;
+        let OverflowPolicy::Block(limit) = conn.config().overflow_policy else {
+            // "fail" and "disconnect" answer at once.
+            return py.detach(|| conn.send(message)).map_err(|e| to_py(py, e));
+        };
+        // Wait in slices, the message going back and forth between tries.
+        let pending = Mutex::new(Some(message));
+        let limit = (limit != Duration::MAX).then_some(limit.as_secs_f64());
+        blocking(py, limit, |slice| {
+            let message = pending.lock().take().expect("the message between tries");
+            match conn.try_send_for(message, slice) {
+                Err(Error::QueueFull(message)) => {
+                    *pending.lock() = Some(message);
+                    Err(Error::Timeout)
+                }
+                other => other,
             }
-            Err(e) => Err(to_py(py, e)),
-        }
+        })
     }
 
     /// The next message (str or bytes), waiting up to `timeout` seconds.

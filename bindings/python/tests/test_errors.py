@@ -135,6 +135,27 @@ def test_ctrl_c_interrupts_a_blocking_recv(serve):
         assert time.monotonic() - started < 2
 
 
+def test_ctrl_c_interrupts_a_send_blocked_on_a_full_queue():
+    with wsengine.listen("127.0.0.1", 0, send_queue=2, send_timeout=2, close_timeout=0.5) as server:
+        host, port = server.local_address
+        raw = socket.create_connection((host, port))
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        conn = server.accept(timeout=5)
+        # The raw peer never reads: sends block once the queue is full, and
+        # "block" gives up after send_timeout.
+        with pytest.raises(TimeoutError):
+            for _ in range(10000):
+                conn.send(b"z" * 65536)
+        # Blocked again, Ctrl-C gets through well before the 2 s timeout.
+        threading.Timer(0.2, _thread.interrupt_main).start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            conn.send(b"z" * 65536)
+        assert time.monotonic() - started < 1
+        raw.close()
+
+
 def test_ctrl_c_interrupts_a_blocking_accept():
     with wsengine.listen("127.0.0.1", 0) as server:
         threading.Timer(0.2, _thread.interrupt_main).start()
