@@ -813,14 +813,33 @@ impl ServerHandle {
 }
 
 /// Connect to a ws:// URI and complete the opening handshake.
+///
+/// The connect runs on a helper thread while this one waits in slices, so
+/// Ctrl-C interrupts it; a connection completed after that is dropped
+/// (closed) by the helper.
 #[pyfunction]
 #[pyo3(signature = (uri, options=None))]
 fn connect(py: Python<'_>, uri: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
     let config = config_from(options)?;
     let uri = uri.to_owned();
-    let conn = py
-        .detach(move || wsengine::connect(&uri, &config))
-        .map_err(|e| to_py(py, e))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("wsengine-connect".into())
+        .spawn(move || {
+            // The receiver is gone if the caller was interrupted.
+            let _ = tx.send(wsengine::connect(&uri, &config));
+        })?;
+    let rx = Mutex::new(rx);
+    // The outer result is the wait (a slice passed, or the helper died);
+    // the inner one is the connect's own, timeouts included.
+    let outcome = blocking(py, None, |slice| match rx.lock().recv_timeout(slice) {
+        Ok(outcome) => Ok(outcome),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Error::Io(
+            std::io::Error::other("the connecting thread stopped"),
+        )),
+    })?;
+    let conn = outcome.map_err(|e| to_py(py, e))?;
     Ok(Connection::wrap(Arc::new(conn)))
 }
 

@@ -156,6 +156,24 @@ def test_ctrl_c_interrupts_a_send_blocked_on_a_full_queue():
         raw.close()
 
 
+def test_ctrl_c_interrupts_a_connect_waiting_for_the_handshake():
+    silent = socket.socket()  # listens (the kernel completes TCP) but never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    host, port = silent.getsockname()
+    threading.Timer(0.2, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        wsengine.connect(f"ws://{host}:{port}/", open_timeout=5)
+    assert time.monotonic() - started < 1
+    # Left alone, the handshake's own timeout is a TimeoutError.
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        wsengine.connect(f"ws://{host}:{port}/", open_timeout=0.3)
+    assert time.monotonic() - started < 2
+    silent.close()
+
+
 def test_ctrl_c_interrupts_a_blocking_accept():
     with wsengine.listen("127.0.0.1", 0) as server:
         threading.Timer(0.2, _thread.interrupt_main).start()
