@@ -536,6 +536,26 @@ fn a_peer_that_never_reads_meets_each_overflow_policy() {
 }
 
 #[test]
+fn the_writer_finishes_a_direct_write_that_filled_the_socket() {
+    let server = server(fast_config());
+    let mut peer = RawPeer::connect(server.local_addr(), "/");
+    let conn = server.accept_timeout(T).unwrap();
+    // Nothing received, nothing queued: the send writes on this thread
+    // until the socket buffers are full (the peer is not reading yet) and
+    // leaves the rest to the writer thread, which must be woken for it:
+    // nothing else will happen on this connection.
+    let big: Vec<u8> = (0..16 << 20).map(|i| (i % 251) as u8).collect();
+    conn.send(big.clone()).unwrap();
+    match peer.next_event(Duration::from_secs(10)) {
+        Some(Event::Message(Message::Binary(got))) => assert!(got == big, "payload differs"),
+        other => panic!(
+            "expected the 16 MiB message, got {:?}",
+            other.map(|_| "another event")
+        ),
+    }
+}
+
+#[test]
 fn try_send_for_hands_the_message_back_when_no_room_came() {
     let config = fast_config().with_send_queue_capacity(2);
     let server = server(config);

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 
 use super::events::Hub;
 use super::groups::Groups;
@@ -102,7 +102,7 @@ pub(crate) fn establish(
     // A polled connection's messages go to the server's hub (the reader is
     // pointed there by `Reader::deliver_to`); its own queue stays empty.
     let (in_tx, in_rx) = lane(config.recv_queue_capacity);
-    let (ctrl_tx, ctrl_rx) = bounded(CONTROL_LANE);
+    let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);
     let stack = config.thread_stack_size;
     let mut decoder = Decoder::new(role, config.decoder_limits());
     let mut compressor = None;
@@ -261,15 +261,9 @@ impl Conn {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
-        match self
-            .shared
+        self.shared
             .try_control(super::shared::Control::Ping(payload.to_vec()))
-        {
-            Ok(()) => Ok(()),
-            Err(super::shared::Control::Ping(p) | super::shared::Control::Pong(p)) => {
-                Err(Error::QueueFull(Message::Binary(p)))
-            }
-        }
+            .map_err(|_| Error::QueueFull(Message::Binary(payload.to_vec())))
     }
 
     /// Wait for the next message.

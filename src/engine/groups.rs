@@ -411,8 +411,6 @@ fn offer(
 mod tests {
     use std::net::{TcpListener, TcpStream};
 
-    use crossbeam_channel::bounded;
-
     use crate::engine::lane::{LaneReceiver, lane};
 
     use super::*;
@@ -429,7 +427,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
-        let shared = Arc::new(Shared::new(Role::Server, stream, config, bounded(1).0));
+        let shared = Arc::new(Shared::new(Role::Server, stream, config, lane(1).0));
         // The test reads the queue: no direct writes to the socket.
         shared.outbox.queue_only();
         let (tx, rx) = lane(queue);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError, select};
+use crossbeam_channel::{SendTimeoutError, TrySendError};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
@@ -93,11 +93,15 @@ impl Outgoing {
     }
 }
 
-/// A control frame for the writer's priority lane.
+/// What the writer's priority lane carries.
 #[derive(Debug)]
 pub(crate) enum Control {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
+    /// Not a frame: wakes the writer to send what a direct write left
+    /// unsent (not counted as queued; the leftover itself holds off other
+    /// direct writes).
+    Kick,
 }
 
 #[derive(Default)]
@@ -130,7 +134,7 @@ pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     /// The control lane; use `try_control`/`send_control`, which keep the
     /// outbox's count of queued frames.
-    ctrl_tx: Sender<Control>,
+    ctrl_tx: LaneSender<Control>,
     /// Fired when the writer must act on a close: a close frame is pending,
     /// or the connection is torn down.
     pub(crate) closing: Signal,
@@ -179,7 +183,7 @@ impl Shared {
         role: Role,
         stream: TcpStream,
         config: Arc<Config>,
-        ctrl_tx: Sender<Control>,
+        ctrl_tx: LaneSender<Control>,
     ) -> Self {
         let now = now_ms();
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -276,18 +280,19 @@ impl Shared {
     /// connection is torn down first.
     pub(crate) fn send_control(&self, c: Control) {
         let killed = self.killed.receiver();
-        let _ = self.on_lane(|| {
-            select! {
-                send(self.ctrl_tx, c) -> sent => sent.map_err(drop),
-                recv(killed) -> _ => Err(()),
-            }
-        });
+        let _ = self.on_lane(|| self.ctrl_tx.send_until(c, None, Some(killed)));
     }
 
     /// Write `o` directly if nothing is in the way; hand it back otherwise.
     fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
         match self.outbox.try_direct(&self.stream, o) {
             Direct::Sent => Ok(()),
+            Direct::Unfinished => {
+                // If the lane is full the writer is awake anyway, and it
+                // finishes the leftover before anything else.
+                let _ = self.ctrl_tx.try_send(Control::Kick);
+                Ok(())
+            }
             Direct::Queue(o) => Err(o),
             Direct::Failed(e) => {
                 // Accepted and lost, as if the writer thread had failed it.

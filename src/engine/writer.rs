@@ -17,7 +17,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
+use crossbeam_channel::select_biased;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::lane::LaneReceiver;
@@ -49,15 +49,15 @@ pub(crate) struct Outbox {
     /// directly: the direct write would overtake them (a pong must go
     /// before the answer to the message that followed its ping).
     queued: AtomicUsize,
-    /// Wakes the writer thread to finish what a direct write left unsent.
-    kick_tx: Sender<()>,
-    kick_rx: Receiver<()>,
 }
 
 /// What became of a direct write attempt.
 pub(crate) enum Direct {
-    /// Written, or its unsent end handed to the writer thread.
+    /// Written.
     Sent,
+    /// Partly written: the writer thread must be woken (with
+    /// [`Control::Kick`]) to send the rest.
+    Unfinished,
     /// Not attempted (something is in the way): queue it.
     Queue(Outgoing),
     /// The socket failed; the message is lost and the connection must be dropped.
@@ -66,12 +66,9 @@ pub(crate) enum Direct {
 
 impl Outbox {
     pub(crate) fn new(role: Role) -> Self {
-        let (kick_tx, kick_rx) = bounded(1);
         Outbox {
             batch: Mutex::new(Batch::new(role)),
             queued: AtomicUsize::new(0),
-            kick_tx,
-            kick_rx,
         }
     }
 
@@ -108,10 +105,7 @@ impl Outbox {
         batch.outgoing(o);
         match batch.write_out(stream, true) {
             Ok(true) => Direct::Sent,
-            Ok(false) => {
-                let _ = self.kick_tx.try_send(());
-                Direct::Sent
-            }
+            Ok(false) => Direct::Unfinished,
             Err(e) => {
                 batch.closed = true;
                 // The caller counts this message as unsent.
@@ -140,14 +134,22 @@ impl Outbox {
 
 /// Write the connection's frames until it closes: the control lane first,
 /// then queued messages, batched; and whatever a direct write left unsent.
-pub(crate) fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: Receiver<Control>) {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    out_rx: LaneReceiver<Outgoing>,
+    ctrl_rx: LaneReceiver<Control>,
+) {
     let outbox = &shared.outbox;
     loop {
         let (mut control, mut message, mut closing) = (None, None, false);
         select_biased! {
-            recv(ctrl_rx) -> c => control = c.ok(),
+            recv(ctrl_rx.channel()) -> c => {
+                if let Ok(c) = c {
+                    ctrl_rx.taken(1);
+                    control = Some(c);
+                }
+            }
             recv(shared.closing.receiver()) -> _ => closing = true,
-            recv(outbox.kick_rx) -> _ => {},
             recv(out_rx.channel()) -> m => match m {
                 Ok(m) => {
                     out_rx.taken(1);
@@ -163,8 +165,7 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: 
             break;
         }
         if let Some(c) = control {
-            batch.control(c);
-            outbox.taken(1);
+            take_control(outbox, &mut batch, c);
         }
         if let Some(m) = message {
             batch.outgoing(m);
@@ -173,8 +174,7 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: 
         if !closing {
             while !batch.is_full() {
                 if let Ok(c) = ctrl_rx.try_recv() {
-                    batch.control(c);
-                    outbox.taken(1);
+                    take_control(outbox, &mut batch, c);
                 } else if let Ok(m) = out_rx.try_recv() {
                     batch.outgoing(m);
                     outbox.taken(1);
@@ -213,6 +213,17 @@ pub(crate) fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: 
     if unsent > 0 {
         shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
     }
+}
+
+/// A control frame into the batch; a kick only woke us (for the leftover
+/// that `finish_leftover` sends) and was never counted as queued.
+fn take_control(outbox: &Outbox, batch: &mut Batch, c: Control) {
+    match c {
+        Control::Ping(p) => batch.control(OpCode::Ping, &p),
+        Control::Pong(p) => batch.control(OpCode::Pong, &p),
+        Control::Kick => return,
+    }
+    outbox.taken(1);
 }
 
 /// Write the batch (blocking); on failure drop the connection and return `false`.
@@ -275,7 +286,9 @@ impl Body {
 /// Frames gathered for one vectored write.
 struct Batch {
     role: Role,
-    keys: MaskKeys,
+    /// Clients only: a server never masks, and 512 bytes per connection
+    /// add up over many idle ones.
+    keys: Option<Box<MaskKeys>>,
     compressor: Option<Compressor>,
     /// Headers and small payloads, contiguous.
     head: Vec<u8>,
@@ -300,7 +313,7 @@ impl Batch {
     fn new(role: Role) -> Self {
         Batch {
             role,
-            keys: MaskKeys::new(),
+            keys: (role == Role::Client).then(|| Box::new(MaskKeys::new())),
             compressor: None,
             head: Vec::new(),
             head_mark: 0,
@@ -314,20 +327,17 @@ impl Batch {
     }
 
     fn mask(&mut self) -> Option<[u8; 4]> {
-        (self.role == Role::Client).then(|| self.keys.next())
+        self.keys.as_mut().map(|k| k.next())
     }
 
     fn is_full(&self) -> bool {
         self.bytes >= BATCH_MAX_BYTES || self.bodies.len() >= BATCH_MAX_BODIES
     }
 
-    fn control(&mut self, c: Control) {
+    fn control(&mut self, opcode: OpCode, payload: &[u8]) {
         let mask = self.mask();
         let before = self.head.len();
-        match c {
-            Control::Ping(p) => write_frame(&mut self.head, OpCode::Ping, true, &p, mask),
-            Control::Pong(p) => write_frame(&mut self.head, OpCode::Pong, true, &p, mask),
-        }
+        write_frame(&mut self.head, opcode, true, payload, mask);
         self.bytes += self.head.len() - before;
     }
 
