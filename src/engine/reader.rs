@@ -106,12 +106,16 @@ impl ReadState<'_> {
         self.process(&leftover);
         drop(leftover);
         // The buffer follows the traffic: small while the connection is
-        // quiet (an idle connection holds 1 KiB, not `read_buffer_size`),
-        // four times larger after each read that filled it, small again
-        // after a read that a small buffer would have held.
+        // quiet, four times larger after each read that filled it, small
+        // again after a read that a small buffer would have held. The small
+        // one is on this thread's stack (in a page the thread holds anyway),
+        // so an idle connection holds no read buffer on the heap. The
+        // decoder keeps what it needs of a partial frame, so a read's bytes
+        // need not outlive `process`.
         let max = self.shared.config.read_buffer_size;
         let small = QUIET_READ_BUFFER.min(max);
-        let mut buf = vec![0u8; small];
+        let mut quiet = [0u8; QUIET_READ_BUFFER];
+        let mut large: Vec<u8> = Vec::new();
         loop {
             // A large payload goes from the socket straight into its message.
             if let Some((target, remaining)) = self.decoder.payload_sink() {
@@ -132,18 +136,29 @@ impl ReadState<'_> {
                     continue;
                 }
             }
-            let n = match (&self.shared.stream).read(&mut buf) {
+            let buf = if large.is_empty() {
+                &mut quiet[..small]
+            } else {
+                &mut large[..]
+            };
+            let n = match (&self.shared.stream).read(buf) {
                 Ok(0) => return "connection closed without a close frame".into(),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return format!("read failed: {e}"),
             };
+            let filled = n == buf.len();
+            let size = buf.len();
             self.shared.touch_rx();
-            self.process(&buf[..n]);
-            if n == buf.len() && n < max {
-                buf = vec![0u8; (n * 4).min(max)];
-            } else if n <= small && buf.len() > small {
-                buf = vec![0u8; small];
+            if large.is_empty() {
+                self.process(&quiet[..n]);
+            } else {
+                self.process(&large[..n]);
+            }
+            if filled && size < max {
+                large = vec![0u8; (size * 4).min(max)];
+            } else if n <= small && !large.is_empty() {
+                large = Vec::new();
             }
         }
     }
