@@ -31,6 +31,10 @@ use crate::protocol::{CloseCode, Role};
 enum Entry {
     /// Handshake in progress: a handle on the socket so shutdown can cut it.
     Handshaking(TcpStream),
+    /// The 101 response is being written: the connection is a WebSocket
+    /// from the client's side, so shutdown must not cut it; its thread
+    /// closes it with 1001 once registered if shutdown has started.
+    Upgrading,
     /// Open: its shared state, to close it with 1001; in poll mode also the
     /// connection itself, which the server owns until it closes.
     Open {
@@ -254,34 +258,30 @@ impl Server {
         if let Some(handle) = self.listener.lock().take() {
             let _ = handle.join();
         }
-        let entries: Vec<Entry> = {
+        // Handshakes are cut under the lock, so that a connection thread
+        // that marks its entry `Upgrading` (under the lock, before writing
+        // the 101) either finds its socket already cut or is never cut.
+        let open: Vec<Weak<Shared>> = {
             let registry = self.inner.registry.lock();
             registry
                 .values()
-                .map(|e| match e {
-                    Entry::Handshaking(s) => s.try_clone().map(Entry::Handshaking),
-                    Entry::Open { shared, .. } => Ok(Entry::Open {
-                        shared: shared.clone(),
-                        _owned: None,
-                    }),
+                .filter_map(|e| match e {
+                    Entry::Handshaking(s) => {
+                        let _ = s.shutdown(Shutdown::Both);
+                        None
+                    }
+                    Entry::Upgrading => None,
+                    Entry::Open { shared, .. } => Some(shared.clone()),
                 })
-                .filter_map(std::result::Result::ok)
                 .collect()
         };
-        for entry in entries {
-            match entry {
-                Entry::Handshaking(s) => {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-                Entry::Open { shared: w, .. } => {
-                    if let Some(shared) = w.upgrade() {
-                        shared.close(
-                            CloseCode::GOING_AWAY,
-                            "server shutdown",
-                            CloseInitiator::Local,
-                        );
-                    }
-                }
+        for w in open {
+            if let Some(shared) = w.upgrade() {
+                shared.close(
+                    CloseCode::GOING_AWAY,
+                    "server shutdown",
+                    CloseInitiator::Local,
+                );
             }
         }
         // Connections nobody accepted: close them the same way.
@@ -482,6 +482,7 @@ fn complete_handshake(
             return None;
         }
     };
+    inner.registry.lock().insert(id, Entry::Upgrading);
     if let Err(e) = (&answer).write_all(&accepted.response) {
         // The client is gone or stalled: tear down through the reader, which
         // records how it ended and releases the connection's slot.
@@ -495,33 +496,17 @@ fn complete_handshake(
     let _ = answer.set_read_timeout(None);
     let _ = answer.set_write_timeout(None);
     drop(answer);
-    let weak = Arc::downgrade(&reader.shared);
-    if inner.shutdown.is_fired() {
-        let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
-    }
     let mut reader = reader;
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.
         let conn = Arc::new(conn);
         inner.groups.add(&conn);
-        inner.registry.lock().insert(
-            id,
-            Entry::Open {
-                shared: weak,
-                _owned: Some(Arc::clone(&conn)),
-            },
-        );
+        register_open(inner, id, &reader.shared, Some(Arc::clone(&conn)));
         hub.open(Arc::clone(&conn));
         reader.deliver_to(Arc::clone(hub), conn);
     } else {
         inner.groups.add(&conn);
-        inner.registry.lock().insert(
-            id,
-            Entry::Open {
-                shared: weak,
-                _owned: None,
-            },
-        );
+        register_open(inner, id, &reader.shared, None);
         if let Err(e) = inner.accept_tx.try_send(conn) {
             let _ = e
                 .into_inner()
@@ -529,6 +514,27 @@ fn complete_handshake(
         }
     }
     Some(reader)
+}
+
+/// Register an upgraded connection as open; if shutdown has started, close
+/// it with 1001 as shutdown does with the open connections it finds.
+/// Shutdown fires before it reads the registry, so either it finds this
+/// entry or this thread finds it fired.
+fn register_open(inner: &Inner, id: u64, shared: &Arc<Shared>, owned: Option<Arc<Conn>>) {
+    inner.registry.lock().insert(
+        id,
+        Entry::Open {
+            shared: Arc::downgrade(shared),
+            _owned: owned,
+        },
+    );
+    if inner.shutdown.is_fired() {
+        shared.close(
+            CloseCode::GOING_AWAY,
+            "server shutdown",
+            CloseInitiator::Local,
+        );
+    }
 }
 
 /// The response to a plain HTTP request for `route`: its bytes, or the
