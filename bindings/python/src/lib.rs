@@ -3,7 +3,9 @@
 //! Frozen classes around `Arc`s of the engine's types, so every method takes
 //! `&self` and any Python thread may call any method at any time. Blocking
 //! calls release the interpreter in short slices and check for signals in
-//! between, so Ctrl-C interrupts a blocked `recv` or `accept` promptly.
+//! between, so Ctrl-C interrupts a blocked `recv`, `accept`, `send` (on a
+//! full queue) or `close` promptly; `connect` and `shutdown` run on a helper
+//! thread for the same reason ([`aside`]).
 //! Errors become the exception classes of `wsengine.exceptions`.
 
 use std::collections::HashMap;
@@ -111,6 +113,36 @@ fn wait<T: Send>(
             other => return Ok(other),
         }
     }
+}
+
+/// Run `work` on a helper thread named `name` and wait for it in slices,
+/// so that Ctrl-C interrupts the wait. Interrupted, the caller gets
+/// `KeyboardInterrupt` and `work` finishes on its own; what it returns is
+/// then dropped (a connection made too late is closed by its `Drop`).
+fn aside<T: Send + 'static>(
+    py: Python<'_>,
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> PyResult<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            // The receiver is gone if the caller was interrupted.
+            let _ = tx.send(work());
+        })?;
+    let rx = Mutex::new(rx);
+    // `wait`'s own result says whether a slice passed; `T` is `work`'s.
+    let outcome = wait(py, None, false, |slice| {
+        match rx.lock().recv_timeout(slice) {
+            Ok(outcome) => Ok(outcome),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Error::Io(
+                std::io::Error::other(format!("the {name} thread stopped")),
+            )),
+        }
+    })?;
+    outcome.map_err(|e| to_py(py, e))
 }
 
 /// [`wait`], with engine errors turned into Python exceptions.
@@ -762,10 +794,11 @@ impl ServerHandle {
         }))
     }
 
-    /// Stop accepting, close every connection with 1001, wait for them.
-    fn shutdown(&self, py: Python<'_>) {
+    /// Stop accepting, close every connection with 1001, wait for them
+    /// (on a helper thread, [`aside`], so Ctrl-C interrupts the wait).
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
         let server = Arc::clone(&self.inner);
-        py.detach(move || server.shutdown());
+        aside(py, "wsengine-shutdown", move || server.shutdown())
     }
 
     /// The (host, port) the server listens on.
@@ -814,32 +847,16 @@ impl ServerHandle {
 
 /// Connect to a ws:// URI and complete the opening handshake.
 ///
-/// The connect runs on a helper thread while this one waits in slices, so
-/// Ctrl-C interrupts it; a connection completed after that is dropped
-/// (closed) by the helper.
+/// On a helper thread ([`aside`]), so Ctrl-C interrupts it.
 #[pyfunction]
 #[pyo3(signature = (uri, options=None))]
 fn connect(py: Python<'_>, uri: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
     let config = config_from(options)?;
     let uri = uri.to_owned();
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("wsengine-connect".into())
-        .spawn(move || {
-            // The receiver is gone if the caller was interrupted.
-            let _ = tx.send(wsengine::connect(&uri, &config));
-        })?;
-    let rx = Mutex::new(rx);
-    // The outer result is the wait (a slice passed, or the helper died);
-    // the inner one is the connect's own, timeouts included.
-    let outcome = blocking(py, None, |slice| match rx.lock().recv_timeout(slice) {
-        Ok(outcome) => Ok(outcome),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::Timeout),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Error::Io(
-            std::io::Error::other("the connecting thread stopped"),
-        )),
-    })?;
-    let conn = outcome.map_err(|e| to_py(py, e))?;
+    let conn = aside(py, "wsengine-connect", move || {
+        wsengine::connect(&uri, &config)
+    })?
+    .map_err(|e| to_py(py, e))?;
     Ok(Connection::wrap(Arc::new(conn)))
 }
 

@@ -174,6 +174,23 @@ def test_ctrl_c_interrupts_a_connect_waiting_for_the_handshake():
     silent.close()
 
 
+def test_ctrl_c_interrupts_a_shutdown_waiting_for_a_silent_peer():
+    server = wsengine.listen("127.0.0.1", 0, close_timeout=3)
+    host, port = server.local_address
+    raw = socket.create_connection((host, port))  # upgrades, then never answers the close
+    raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    server.accept(timeout=5)
+    threading.Timer(0.2, _thread.interrupt_main).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        server.shutdown()
+    assert time.monotonic() - started < 1
+    server.shutdown()  # the interrupted one finishes on its own; this waits for it
+    assert server.connection_count == 0
+    raw.close()
+
+
 def test_ctrl_c_interrupts_a_blocking_accept():
     with wsengine.listen("127.0.0.1", 0) as server:
         threading.Timer(0.2, _thread.interrupt_main).start()
