@@ -9,9 +9,10 @@
 //! Python servers' range), so the load side stays out of the measurement.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tungstenite::Message;
@@ -23,6 +24,18 @@ pub struct Window {
     pub from: Instant,
     /// Echoes from here on are not counted, and nothing more is sent.
     pub to: Instant,
+}
+
+impl Window {
+    /// Counting starts `warmup` seconds after the connections are given
+    /// 200 ms to open, and lasts `seconds`.
+    pub fn after_warmup(warmup: f64, seconds: f64) -> Self {
+        let start = Instant::now() + Duration::from_millis(200);
+        Window {
+            from: start + Duration::from_secs_f64(warmup),
+            to: start + Duration::from_secs_f64(warmup + seconds),
+        }
+    }
 }
 
 /// Echoes received inside the window, counted by every connection.
@@ -123,4 +136,24 @@ pub async fn ws_client(
     }
     let _ = ws.close(None).await;
     flight.into_latencies()
+}
+
+/// Run `conns` clients, each made by `client()`, on one current-thread
+/// runtime until all have ended; returns their latencies together.
+pub fn run_clients<F>(conns: usize, mut client: impl FnMut() -> F) -> Vec<u32>
+where
+    F: Future<Output = Vec<u32>> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..conns).map(|_| tokio::spawn(client())).collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("a client connection failed"));
+        }
+        all
+    })
 }

@@ -12,9 +12,8 @@
 //! the `suite` benchmark's, on one thread (pin it with `taskset`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use wsengine_bench::load::{Counter, Window, ws_client};
+use wsengine_bench::load::{Counter, Window, run_clients, ws_client};
 use wsengine_bench::percentile;
 
 struct Args {
@@ -68,35 +67,17 @@ fn port_and_path(url: &str) -> (u16, String) {
 fn main() {
     let a = parse();
     let (port, path) = port_and_path(&a.url);
-    let start = Instant::now() + Duration::from_millis(200);
-    let w = Window {
-        from: start + Duration::from_secs_f64(a.warmup),
-        to: start + Duration::from_secs_f64(a.warmup + a.seconds),
-    };
+    let w = Window::after_warmup(a.warmup, a.seconds);
     let count: Counter = Arc::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut latencies: Vec<u32> = runtime.block_on(async {
-        let tasks: Vec<_> = (0..a.conns)
-            .map(|_| {
-                let client = ws_client(
-                    port,
-                    path.clone(),
-                    a.size,
-                    a.inflight,
-                    w,
-                    Arc::clone(&count),
-                );
-                tokio::spawn(client)
-            })
-            .collect();
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("a client connection failed"));
-        }
-        all
+    let mut latencies = run_clients(a.conns, || {
+        ws_client(
+            port,
+            path.clone(),
+            a.size,
+            a.inflight,
+            w,
+            Arc::clone(&count),
+        )
     });
     latencies.sort_unstable();
     let echoes = count.load(std::sync::atomic::Ordering::Relaxed);

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsengine_bench::load::{Counter, Flight, Window, ws_client};
+use wsengine_bench::load::{Counter, Flight, Window, run_clients, ws_client};
 use wsengine_bench::{
     announce, cpu_seconds, machine_description, median, percentile, pin_to_cpu, raise_fd_limit,
     rss_kib, start_server, stop_server, thread_count, write_section,
@@ -303,11 +303,7 @@ async fn raw_client(
 fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
     let (child, port) = start_server(which, &[]);
     let pid = child.id();
-    let start = Instant::now() + Duration::from_millis(200);
-    let w = Window {
-        from: start + Duration::from_secs_f64(a.warmup),
-        to: start + Duration::from_secs_f64(a.warmup + a.seconds),
-    };
+    let w = Window::after_warmup(a.warmup, a.seconds);
     let count: Counter = Arc::default();
     // Sample the server's CPU time and the echo count at the window's edges.
     let sampler = {
@@ -326,26 +322,17 @@ fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
             (first, last, rss_kib(pid))
         })
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut latencies: Vec<u32> = runtime.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..s.conns {
-            let count = Arc::clone(&count);
-            let (size, inflight) = (s.size, s.inflight);
-            tasks.push(if which == "raw-tcp" {
-                tokio::spawn(raw_client(port, size, inflight, w, count))
-            } else {
-                tokio::spawn(ws_client(port, "/echo".into(), size, inflight, w, count))
-            });
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.expect("client task"));
-        }
-        all
+    let (size, inflight) = (s.size, s.inflight);
+    let raw = which == "raw-tcp";
+    let mut latencies = run_clients(s.conns, || {
+        let count = Arc::clone(&count);
+        // Boxed: the two clients are different futures.
+        let client: std::pin::Pin<Box<dyn Future<Output = Vec<u32>> + Send>> = if raw {
+            Box::pin(raw_client(port, size, inflight, w, count))
+        } else {
+            Box::pin(ws_client(port, "/echo".into(), size, inflight, w, count))
+        };
+        client
     });
     let ((t0, cpu0, n0), (t1, cpu1, n1), rss) = sampler.join().expect("sampler");
     stop_server(child);
