@@ -19,7 +19,11 @@ use std::ffi::c_void;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-type Task = Box<dyn FnOnce() + Send + 'static>;
+/// What the new thread receives: its name and its work.
+struct Task {
+    name: &'static str,
+    work: Box<dyn FnOnce() + Send + 'static>,
+}
 
 /// Run `f` on a new detached thread named `name` (at most 15 bytes) with a
 /// stack of `stack_size` bytes (raised to the platform minimum).
@@ -31,7 +35,10 @@ pub(crate) fn spawn_detached(
     stack_size: usize,
     f: impl FnOnce() + Send + 'static,
 ) -> io::Result<()> {
-    let task: Box<Task> = Box::new(Box::new(f));
+    let task = Box::new(Task {
+        name,
+        work: Box::new(f),
+    });
     let arg = Box::into_raw(task).cast::<c_void>();
     let stack_size = stack_size.max(libc::PTHREAD_STACK_MIN);
     // SAFETY: `attr` is initialised by `pthread_attr_init` before any other
@@ -58,7 +65,6 @@ pub(crate) fn spawn_detached(
             drop(Box::from_raw(arg.cast::<Task>()));
             return Err(io::Error::from_raw_os_error(rc));
         }
-        set_name(thread, name);
     }
     Ok(())
 }
@@ -67,8 +73,12 @@ extern "C" fn start(arg: *mut c_void) -> *mut c_void {
     // SAFETY: `arg` is the `Box<Task>` leaked by `spawn_detached`, handed to
     // exactly this thread, which takes it back exactly once.
     let task = unsafe { Box::from_raw(arg.cast::<Task>()) };
+    // Named from inside: a detached thread's handle is only known valid to
+    // the thread itself (it may already have exited when the creator names
+    // it, and on musl that handle is freed memory).
+    set_name(task.name);
     // Unwinding out of an `extern "C"` function aborts: stop it here.
-    let _ = catch_unwind(AssertUnwindSafe(task));
+    let _ = catch_unwind(AssertUnwindSafe(task.work));
     std::ptr::null_mut()
 }
 
@@ -134,21 +144,22 @@ pub(crate) fn prefer_batching() {
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn prefer_batching() {}
 
+/// Name the calling thread (at most 15 bytes are kept).
 #[cfg(target_os = "linux")]
-fn set_name(thread: libc::pthread_t, name: &'static str) {
+fn set_name(name: &'static str) {
     let mut buf = [0u8; 16];
     let n = name.len().min(15);
     buf[..n].copy_from_slice(&name.as_bytes()[..n]);
     // SAFETY: `buf` is NUL-terminated and at most 16 bytes, as Linux
-    // requires; `thread` is a thread we just created. The name is cosmetic,
-    // so a failure (the thread already exited) is ignored.
+    // requires; `pthread_self()` is the calling, running thread. The name is
+    // cosmetic, so a failure is ignored.
     unsafe {
-        libc::pthread_setname_np(thread, buf.as_ptr().cast());
+        libc::pthread_setname_np(libc::pthread_self(), buf.as_ptr().cast());
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_name(_thread: libc::pthread_t, _name: &'static str) {}
+fn set_name(_name: &'static str) {}
 
 #[cfg(test)]
 mod tests {
