@@ -44,7 +44,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_websocket_paths(Some(&["/ws"]))
         .with_poll_events(true)
         .with_max_message_size(MAX_MESSAGE)
-        .with_max_frame_size(MAX_MESSAGE)
         // A browser tab that stops reading is dropped (it reconnects) rather
         // than holding up the room or growing memory.
         .with_overflow_policy(OverflowPolicy::Disconnect);

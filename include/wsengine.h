@@ -364,7 +364,9 @@ void wse_config_free(const wse_config *config);
  * Choose what sending does on a full send queue: `policy` is a
  * `wse_overflow_policy` value; `block_timeout_ms` is how long
  * `WSE_OVERFLOW_POLICY_BLOCK` waits (`WSE_TIMEOUT_INFINITE`: as long as the
- * connection lives). Default: block up to 10,000 ms.
+ * connection lives). Default: for a poll-mode server
+ * (`wse_config_builder_set_poll_events`) `WSE_OVERFLOW_POLICY_FAIL`, so a
+ * poll loop never waits for a slow peer; otherwise block up to 10,000 ms.
  *
  * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
@@ -441,13 +443,39 @@ wse_result wse_config_builder_add_websocket_path(wse_config_builder *builder, co
 /**
  * Server: accept upgrades only from this `Origin` (call once per allowed
  * origin; requests without an Origin header are still accepted; others get
- * 403). `origin` is NUL-terminated and copied.
+ * 403). `origin` is NUL-terminated and copied. Without this call (or
+ * `wse_config_builder_allow_any_origin`) a server accepts only pages from
+ * its own host: an `Origin` whose host and port are the `Host` header's.
  *
  * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
 wse_result wse_config_builder_add_allowed_origin(wse_config_builder *builder, const char *origin);
+
+/**
+ * Server: accept upgrades from pages of any origin (cross-site WebSocket
+ * hijacking is then the application's to prevent: only for servers that
+ * authenticate every connection by other means than cookies). Undoes
+ * `wse_config_builder_add_allowed_origin`.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_allow_any_origin(wse_config_builder *builder);
+
+/**
+ * Server: answer only requests whose `Host` header is this one (call once
+ * per allowed host; compared with the whole header and with its host part,
+ * case-insensitive; others get 403), against DNS rebinding. Default: any
+ * host. `host` is NUL-terminated and copied.
+ *
+ * Ownership: the builder stays the caller's; string arguments are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_add_allowed_host(wse_config_builder *builder, const char *host);
 
 /**
  * Client: send this extra header line with the upgrade request (e.g.
@@ -474,7 +502,8 @@ wse_result wse_config_builder_set_max_message_size(wse_config_builder *builder,
                                                    size_t value);
 
 /**
- * Largest single frame accepted from the peer (default 16 MiB).
+ * Largest single frame accepted from the peer; 0 (the default) means the
+ * message limit, so any message up to it passes however it is framed.
  *
  * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.
@@ -544,6 +573,39 @@ wse_result wse_config_builder_set_recv_queue_bytes(wse_config_builder *builder, 
 wse_result wse_config_builder_set_accept_queue_capacity(wse_config_builder *builder, size_t value);
 
 /**
+ * Bytes of messages queued for sending per connection before the overflow policy
+ * applies; one larger message is taken when the queue is empty (default 16 MiB).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * checked together by `wse_config_builder_build`.
+ */
+wse_result wse_config_builder_set_send_queue_bytes(wse_config_builder *builder, size_t value);
+
+/**
+ * Server in poll mode: bytes of the messages waiting for `wse_server_poll`, all
+ * connections together, before connections stop being read (default 64 MiB).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * checked together by `wse_config_builder_build`.
+ */
+wse_result wse_config_builder_set_event_queue_bytes(wse_config_builder *builder, size_t value);
+
+/**
+ * Server: connections from one IP address in their opening handshake at once;
+ * more are answered 503 (default 128).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * checked together by `wse_config_builder_build`.
+ */
+wse_result wse_config_builder_set_max_handshakes_per_ip(wse_config_builder *builder, size_t value);
+
+/**
  * Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
  *
  * Ownership: the builder stays the caller's; string arguments are copied.
@@ -604,7 +666,8 @@ wse_result wse_config_builder_set_connect_timeout_ms(wse_config_builder *builder
 wse_result wse_config_builder_set_close_timeout_ms(wse_config_builder *builder, uint32_t value);
 
 /**
- * Time to wait for an answer to a keepalive ping before dropping the peer (default 20,000 ms).
+ * Time to wait for an answer to a keepalive ping before dropping the peer;
+ * 0 keeps pinging but never drops the peer for not answering (default 20,000 ms).
  *
  * Ownership: the builder stays the caller's; string arguments are copied.
  * Thread safety: the builder must not be used from two threads at once.

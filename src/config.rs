@@ -6,17 +6,21 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
+pub use crate::protocol::handshake::OriginPolicy;
 use crate::protocol::http::Routes;
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
 /// queue is full because the peer reads slower than the application writes.
 ///
 /// Whatever the choice, memory stays bounded: the queue never grows past
-/// [`Config::send_queue_capacity`] messages.
+/// [`Config::send_queue_capacity`] messages or past
+/// [`Config::send_queue_bytes`] bytes (one message larger than that is
+/// taken when the queue is empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverflowPolicy {
-    /// Wait up to this long for room, then fail with
-    /// [`Error::Timeout`] (`Duration::MAX` waits as long as the connection lives).
+    /// Wait up to this long for room, then fail with [`Error::Timeout`].
+    /// `Duration::MAX` waits as long as the connection lives; any other
+    /// value must be at most [`MAX_TIMEOUT`].
     Block(Duration),
     /// Fail at once with [`Error::QueueFull`], handing the message back.
     Fail,
@@ -24,6 +28,12 @@ pub enum OverflowPolicy {
     /// with [`Error::ConnectionClosed`].
     Disconnect,
 }
+
+/// The longest timeout or interval a [`Config`] accepts (one year):
+/// [`Config::validate`] refuses longer ones, so that no deadline the engine
+/// computes from them can overflow the clock. "Never" is `None` where a
+/// setting can be off (keepalive, idle timeout, ping timeout).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Configuration shared by servers and clients.
 ///
@@ -45,8 +55,13 @@ pub struct Config {
     /// Default 64 MiB: large enough for ordinary use, small enough that a
     /// malicious peer cannot exhaust memory. A larger message closes with 1009.
     pub max_message_size: usize,
-    /// Largest single frame accepted from the peer. Default 16 MiB.
-    pub max_frame_size: usize,
+    /// Largest single frame accepted from the peer, if it should be smaller
+    /// than a message. Default `None`: the message limit, so that any
+    /// message up to `max_message_size` passes however the peer frames it.
+    /// For a compressed message the limit applies to the inflated size; its
+    /// frames may be slightly larger on the wire than the limit, as deflate
+    /// expands incompressible data a little.
+    pub max_frame_size: Option<usize>,
     /// Largest upgrade request (server) or response (client) head, in bytes.
     /// Default 8 KiB; a larger head is answered with 431.
     pub max_handshake_bytes: usize,
@@ -58,6 +73,11 @@ pub struct Config {
     /// Messages a connection queues for sending before the
     /// [`overflow_policy`](Self::overflow_policy) applies. Default 1024.
     pub send_queue_capacity: usize,
+    /// Bytes of messages a connection queues for sending before the
+    /// [`overflow_policy`](Self::overflow_policy) applies; one message
+    /// larger than this is taken when the queue is empty. Broadcast frames
+    /// count too. Default 16 MiB.
+    pub send_queue_bytes: usize,
     /// Complete messages a connection buffers for `recv`. When full, the
     /// reader stops reading and TCP flow control slows the peer. Default 256.
     pub recv_queue_capacity: usize,
@@ -78,8 +98,16 @@ pub struct Config {
     /// Server in poll mode: message events waiting for `poll` at most; past
     /// this, connections stop being read until `poll` catches up. Default 1024.
     pub event_queue_capacity: usize,
-    /// What `send` does on a full send queue. Default: block up to 10 s.
-    pub overflow_policy: OverflowPolicy,
+    /// Server in poll mode: bytes of the messages waiting for `poll`, all
+    /// connections together; past this, connections stop being read until
+    /// `poll` catches up (one message larger than this is queued when no
+    /// other waits). Default 64 MiB.
+    pub event_queue_bytes: usize,
+    /// What `send` does on a full send queue. Default `None`: in poll mode
+    /// ([`poll_events`](Self::poll_events)) [`OverflowPolicy::Fail`], so a
+    /// game loop never waits for a slow peer; otherwise
+    /// [`OverflowPolicy::Block`] for up to 10 s. See [`overflow`](Self::overflow).
+    pub overflow_policy: Option<OverflowPolicy>,
     /// Server: time a client has to send its complete upgrade request;
     /// client: time for the server's answer. Default 10 s.
     pub handshake_timeout: Duration,
@@ -92,8 +120,9 @@ pub struct Config {
     /// disables keepalive. Default 20 s.
     pub ping_interval: Option<Duration>,
     /// Time to wait for any data after a keepalive ping before the peer is
-    /// declared dead and the connection dropped (close code 1006). Default 20 s.
-    pub ping_timeout: Duration,
+    /// declared dead and the connection dropped (close code 1006). `None`
+    /// keeps pinging but never drops the peer for not answering. Default 20 s.
+    pub ping_timeout: Option<Duration>,
     /// Close with 1001 after this long without a message in either
     /// direction. `None` (the default) never does.
     pub idle_timeout: Option<Duration>,
@@ -120,9 +149,18 @@ pub struct Config {
     /// Subprotocols: a server's supported list in preference order, or the
     /// list a client offers. Default empty.
     pub subprotocols: Vec<String>,
-    /// Server: if set, upgrades whose `Origin` is not listed are refused
-    /// with 403 (requests without `Origin` are accepted). Default `None`.
-    pub allowed_origins: Option<Vec<String>>,
+    /// Server: which pages may open a WebSocket ([`OriginPolicy`]).
+    /// Default: same host only.
+    pub origins: OriginPolicy,
+    /// Server: if set, upgrades and plain requests whose `Host` header (with
+    /// or without its port, case-insensitive) is not listed are refused
+    /// with 403, so a DNS-rebinding page cannot reach the server by a name
+    /// of its own. Default `None`: any host.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Server: connections from one IP address still in their opening
+    /// handshake at once; more are answered 503 at once, so one host
+    /// cannot hold every handshake slot. Default 128.
+    pub max_handshakes_per_ip: usize,
     /// Client: extra header lines for the upgrade request. Default empty.
     pub extra_headers: Vec<(String, String)>,
     /// Server: accept unmasked frames from clients. RFC 6455 forbids them;
@@ -146,27 +184,31 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_message_size: 64 << 20,
-            max_frame_size: 16 << 20,
+            max_frame_size: None,
             max_handshake_bytes: 8 << 10,
             max_connections: 10_000,
             send_queue_capacity: 1024,
+            send_queue_bytes: 16 << 20,
             recv_queue_capacity: 256,
             recv_queue_bytes: 16 << 20,
             accept_queue_capacity: 128,
             poll_events: false,
             event_queue_capacity: 1024,
-            overflow_policy: OverflowPolicy::Block(Duration::from_secs(10)),
+            event_queue_bytes: 64 << 20,
+            overflow_policy: None,
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             ping_interval: Some(Duration::from_secs(20)),
-            ping_timeout: Duration::from_secs(20),
+            ping_timeout: Some(Duration::from_secs(20)),
             idle_timeout: None,
             thread_stack_size: 128 << 10,
             batch_scheduling: true,
             read_buffer_size: 16 << 10,
             subprotocols: Vec::new(),
-            allowed_origins: None,
+            origins: OriginPolicy::SameHost,
+            allowed_hosts: None,
+            max_handshakes_per_ip: 128,
             extra_headers: Vec::new(),
             accept_unmasked_frames: false,
             deflate: DeflateConfig::default(),
@@ -180,13 +222,15 @@ impl Config {
         /// Set [`max_message_size`](Self::max_message_size).
         with_max_message_size: max_message_size: usize;
         /// Set [`max_frame_size`](Self::max_frame_size).
-        with_max_frame_size: max_frame_size: usize;
+        with_max_frame_size: max_frame_size: Option<usize>;
         /// Set [`max_handshake_bytes`](Self::max_handshake_bytes).
         with_max_handshake_bytes: max_handshake_bytes: usize;
         /// Set [`max_connections`](Self::max_connections).
         with_max_connections: max_connections: usize;
         /// Set [`send_queue_capacity`](Self::send_queue_capacity).
         with_send_queue_capacity: send_queue_capacity: usize;
+        /// Set [`send_queue_bytes`](Self::send_queue_bytes).
+        with_send_queue_bytes: send_queue_bytes: usize;
         /// Set [`recv_queue_capacity`](Self::recv_queue_capacity).
         with_recv_queue_capacity: recv_queue_capacity: usize;
         /// Set [`recv_queue_bytes`](Self::recv_queue_bytes).
@@ -197,8 +241,8 @@ impl Config {
         with_poll_events: poll_events: bool;
         /// Set [`event_queue_capacity`](Self::event_queue_capacity).
         with_event_queue_capacity: event_queue_capacity: usize;
-        /// Set [`overflow_policy`](Self::overflow_policy).
-        with_overflow_policy: overflow_policy: OverflowPolicy;
+        /// Set [`event_queue_bytes`](Self::event_queue_bytes).
+        with_event_queue_bytes: event_queue_bytes: usize;
         /// Set [`handshake_timeout`](Self::handshake_timeout).
         with_handshake_timeout: handshake_timeout: Duration;
         /// Set [`connect_timeout`](Self::connect_timeout).
@@ -208,7 +252,7 @@ impl Config {
         /// Set [`ping_interval`](Self::ping_interval).
         with_ping_interval: ping_interval: Option<Duration>;
         /// Set [`ping_timeout`](Self::ping_timeout).
-        with_ping_timeout: ping_timeout: Duration;
+        with_ping_timeout: ping_timeout: Option<Duration>;
         /// Set [`idle_timeout`](Self::idle_timeout).
         with_idle_timeout: idle_timeout: Option<Duration>;
         /// Set [`thread_stack_size`](Self::thread_stack_size).
@@ -219,8 +263,12 @@ impl Config {
         with_read_buffer_size: read_buffer_size: usize;
         /// Set [`subprotocols`](Self::subprotocols).
         with_subprotocols: subprotocols: Vec<String>;
-        /// Set [`allowed_origins`](Self::allowed_origins).
-        with_allowed_origins: allowed_origins: Option<Vec<String>>;
+        /// Set [`origins`](Self::origins).
+        with_origins: origins: OriginPolicy;
+        /// Set [`allowed_hosts`](Self::allowed_hosts).
+        with_allowed_hosts: allowed_hosts: Option<Vec<String>>;
+        /// Set [`max_handshakes_per_ip`](Self::max_handshakes_per_ip).
+        with_max_handshakes_per_ip: max_handshakes_per_ip: usize;
         /// Set [`extra_headers`](Self::extra_headers).
         with_extra_headers: extra_headers: Vec<(String, String)>;
         /// Set [`accept_unmasked_frames`](Self::accept_unmasked_frames).
@@ -229,6 +277,29 @@ impl Config {
         with_deflate: deflate: DeflateConfig;
         /// Set [`routes`](Self::routes).
         with_routes: routes: Routes;
+    }
+
+    /// Set [`overflow_policy`](Self::overflow_policy) to `policy`.
+    #[must_use]
+    pub fn with_overflow_policy(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow_policy = Some(policy);
+        self
+    }
+
+    /// The policy `send` applies on a full queue: the one set, or the
+    /// default for the mode (see [`overflow_policy`](Self::overflow_policy)).
+    pub fn overflow(&self) -> OverflowPolicy {
+        self.overflow_policy.unwrap_or(if self.poll_events {
+            OverflowPolicy::Fail
+        } else {
+            OverflowPolicy::Block(Duration::from_secs(10))
+        })
+    }
+
+    /// The largest frame accepted: [`max_frame_size`](Self::max_frame_size)
+    /// if set, else the message limit.
+    pub fn frame_limit(&self) -> usize {
+        self.max_frame_size.unwrap_or(self.max_message_size)
     }
 
     /// Server: answer `GET path` (and `HEAD`) with `body` as `content_type`.
@@ -277,13 +348,13 @@ impl Config {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the first offending field: zero
     /// sizes or capacities, a frame limit above the message limit, a thread
-    /// stack under 64 KiB, or zero timeouts.
+    /// stack under 64 KiB, zero timeouts, or timeouts over [`MAX_TIMEOUT`].
     pub fn validate(&self) -> Result<()> {
         let fail = |why: &str| Err(Error::InvalidArgument(why.to_owned()));
-        if self.max_message_size == 0 || self.max_frame_size == 0 {
+        if self.max_message_size == 0 || self.max_frame_size == Some(0) {
             return fail("max_message_size and max_frame_size must be positive");
         }
-        if self.max_frame_size > self.max_message_size {
+        if self.frame_limit() > self.max_message_size {
             return fail("max_frame_size must not exceed max_message_size");
         }
         if self.max_handshake_bytes < 256 {
@@ -291,6 +362,9 @@ impl Config {
         }
         if self.max_connections == 0
             || self.send_queue_capacity == 0
+            || self.send_queue_bytes == 0
+            || self.event_queue_bytes == 0
+            || self.max_handshakes_per_ip == 0
             || self.recv_queue_capacity == 0
             || self.recv_queue_bytes == 0
             || self.accept_queue_capacity == 0
@@ -306,15 +380,30 @@ impl Config {
         }
         self.deflate.validate().map_err(Error::InvalidArgument)?;
         self.routes.validate().map_err(Error::InvalidArgument)?;
-        let zero = Duration::ZERO;
-        if self.handshake_timeout == zero
-            || self.connect_timeout == zero
-            || self.close_timeout == zero
-            || self.ping_timeout == zero
-            || self.ping_interval == Some(zero)
-            || self.idle_timeout == Some(zero)
-        {
-            return fail("timeouts must be positive");
+        let block = match self.overflow_policy {
+            Some(OverflowPolicy::Block(t)) if t != Duration::MAX => Some(t),
+            _ => None,
+        };
+        let timeouts = [
+            ("handshake_timeout", Some(self.handshake_timeout)),
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("close_timeout", Some(self.close_timeout)),
+            ("ping_timeout", self.ping_timeout),
+            ("ping_interval", self.ping_interval),
+            ("idle_timeout", self.idle_timeout),
+            ("overflow_policy Block", block),
+        ];
+        for (name, value) in timeouts {
+            match value {
+                Some(Duration::ZERO) => return fail(&format!("{name} must be positive")),
+                Some(t) if t > MAX_TIMEOUT => {
+                    return fail(&format!(
+                        "{name} must be at most {} s (use None for never)",
+                        MAX_TIMEOUT.as_secs()
+                    ));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -322,7 +411,7 @@ impl Config {
     pub(crate) fn decoder_limits(&self) -> DecoderLimits {
         DecoderLimits {
             max_message_size: self.max_message_size,
-            max_frame_size: self.max_frame_size,
+            max_frame_size: self.frame_limit(),
             accept_unmasked_frames: self.accept_unmasked_frames,
         }
     }
@@ -343,7 +432,7 @@ mod tests {
     fn nonsense_is_refused() {
         assert!(
             Config::default()
-                .with_max_frame_size(1 << 30)
+                .with_max_frame_size(Some(1 << 30))
                 .validate()
                 .is_err()
         );
@@ -364,6 +453,53 @@ mod tests {
                 .with_thread_stack_size(4096)
                 .validate()
                 .is_err()
+        );
+    }
+
+    /// Finding 6 of issue 14: a `Duration::MAX` passed `validate()` and
+    /// then panicked (or wrapped) where the engine added it to the clock.
+    #[test]
+    fn durations_no_clock_can_add_are_refused() {
+        let huge = Duration::MAX;
+        for config in [
+            Config::default().with_close_timeout(huge),
+            Config::default().with_handshake_timeout(huge),
+            Config::default().with_ping_interval(Some(huge)),
+            Config::default().with_ping_timeout(Some(huge)),
+            Config::default().with_idle_timeout(Some(MAX_TIMEOUT + Duration::from_secs(1))),
+            Config::default().with_overflow_policy(OverflowPolicy::Block(huge / 2)),
+        ] {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("at most"), "{err}");
+        }
+        // "Off" is None, and a send may wait as long as the connection lives.
+        Config::default()
+            .with_ping_timeout(None)
+            .with_overflow_policy(OverflowPolicy::Block(huge))
+            .with_idle_timeout(Some(MAX_TIMEOUT))
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn the_frame_limit_follows_the_message_limit_unless_set() {
+        let c = Config::default().with_max_message_size(100 << 20);
+        assert_eq!(c.frame_limit(), 100 << 20);
+        assert_eq!(c.with_max_frame_size(Some(1024)).frame_limit(), 1024);
+    }
+
+    #[test]
+    fn poll_loops_do_not_wait_for_slow_peers_by_default() {
+        assert_eq!(
+            Config::default().overflow(),
+            OverflowPolicy::Block(Duration::from_secs(10))
+        );
+        let polled = Config::default().with_poll_events(true);
+        assert_eq!(polled.overflow(), OverflowPolicy::Fail);
+        let asked = polled.with_overflow_policy(OverflowPolicy::Block(Duration::from_secs(1)));
+        assert_eq!(
+            asked.overflow(),
+            OverflowPolicy::Block(Duration::from_secs(1))
         );
     }
 }

@@ -55,7 +55,7 @@ pub mod engine;
 pub mod error;
 pub mod protocol;
 
-pub use config::{Config, OverflowPolicy};
+pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
     Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, Groups, Server, ServerEvent,
     connect,

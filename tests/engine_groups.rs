@@ -264,3 +264,49 @@ fn compressed_and_plain_recipients_get_the_same_broadcast() {
         }
     }
 }
+
+/// Finding 11 of issue 14: a broadcast compressed its frame for each
+/// compressing recipient while holding the registry's lock, so a join (or
+/// a leave, or a teardown) waited for every recipient's compression.
+#[test]
+fn joins_do_not_wait_behind_a_broadcast_that_compresses() {
+    let config = fast_config();
+    let server = server(config.clone());
+    let groups = server.groups().clone();
+    let pairs = clients(&server, &config, 3);
+    assert!(pairs[0].0.compression().is_some(), "compression agreed");
+    for (conn, _) in &pairs[..2] {
+        groups.join(conn, "room").unwrap();
+    }
+    // Text that deflate works hard on: pseudo-random letters.
+    let mut seed = 0x2545_f491_u32;
+    let big: String = (0..2 << 20)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            char::from(b'a' + (seed % 26) as u8)
+        })
+        .collect();
+    let broadcaster = {
+        let groups = groups.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let report = groups.broadcast(Audience::Group("room"), big);
+            (started.elapsed(), report.queued)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let started = Instant::now();
+    groups.join(&pairs[2].0, "lobby").unwrap();
+    let join_took = started.elapsed();
+    let (broadcast_took, queued) = broadcaster.join().unwrap();
+    assert_eq!(queued, 2);
+    assert!(
+        join_took * 4 < broadcast_took,
+        "the join waited {join_took:?} behind a broadcast of {broadcast_took:?}"
+    );
+    for (_, client) in &pairs[..2] {
+        assert_eq!(text(client).len(), 2 << 20);
+    }
+}

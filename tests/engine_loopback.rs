@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use wsengine::protocol::{CloseCode, CloseFrame, Event, OpCode};
-use wsengine::{CloseInitiator, Config, Conn, Error, Message, OverflowPolicy, Server, connect};
+use wsengine::{
+    CloseInitiator, Config, Conn, Error, Message, OriginPolicy, OverflowPolicy, Server, connect,
+};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -136,7 +138,7 @@ fn request_info_is_available_on_both_sides() {
 #[test]
 fn handshake_errors_get_http_statuses() {
     let server =
-        server(fast_config().with_allowed_origins(Some(vec!["https://ok.example".into()])));
+        server(fast_config().with_origins(OriginPolicy::Allow(vec!["https://ok.example".into()])));
     let addr = server.local_addr();
     let resp = raw_exchange(addr, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(resp.starts_with("HTTP/1.1 405 "), "{resp}");
@@ -177,7 +179,7 @@ fn handshake_errors_get_http_statuses() {
 #[test]
 fn client_reports_handshake_refusals_and_bad_urls() {
     let server =
-        server(fast_config().with_allowed_origins(Some(vec!["https://ok.example".into()])));
+        server(fast_config().with_origins(OriginPolicy::Allow(vec!["https://ok.example".into()])));
     let cfg =
         fast_config().with_extra_headers(vec![("Origin".into(), "https://evil.example".into())]);
     match connect(&url(&server, "/"), &cfg) {
@@ -239,7 +241,7 @@ fn protocol_violations_close_with_the_right_codes() {
     let server = server(
         fast_config()
             .with_max_message_size(1024)
-            .with_max_frame_size(1024),
+            .with_max_frame_size(Some(1024)),
     );
     for (bytes, code) in cases {
         let mut peer = RawPeer::connect(server.local_addr(), "/");
@@ -446,7 +448,7 @@ fn a_peer_that_never_answers_close_is_dropped_after_the_close_timeout() {
 fn keepalive_detects_a_silent_peer() {
     let config = fast_config()
         .with_ping_interval(Some(Duration::from_millis(200)))
-        .with_ping_timeout(Duration::from_millis(300));
+        .with_ping_timeout(Some(Duration::from_millis(300)));
     let server = server(config);
     let mut peer = RawPeer::connect(server.local_addr(), "/");
     let conn = server.accept_timeout(T).unwrap();
@@ -466,7 +468,7 @@ fn keepalive_keeps_a_responsive_peer() {
     let config = fast_config()
         .with_ping_interval(Some(Duration::from_millis(100)))
         // Generous: a pong delayed by a busy machine must not count as death.
-        .with_ping_timeout(Duration::from_secs(2));
+        .with_ping_timeout(Some(Duration::from_secs(2)));
     let (_server, conn, client) = pair(config);
     // Several ping intervals pass with no application traffic.
     std::thread::sleep(Duration::from_millis(800));

@@ -244,7 +244,7 @@ proptest! {
         let mut head = lines.join("\r\n");
         head.push_str("\r\n\r\n");
         if let Ok(Some((req, _))) = parse_request(head.as_bytes(), 8192) {
-            let _ = wsengine::protocol::handshake::server::accept(req, &wsengine::protocol::handshake::ServerOptions { subprotocols: &[], allowed_origins: None, deflate: &Default::default() });
+            let _ = wsengine::protocol::handshake::server::accept(req, &wsengine::protocol::handshake::ServerOptions { subprotocols: &[], origins: &wsengine::OriginPolicy::AnyOrigin, deflate: &Default::default() });
         }
     }
 }

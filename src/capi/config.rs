@@ -9,7 +9,7 @@ use super::handles::{
     Handle, borrow_mut, bytes, c_str, free_arc, into_arc, into_box, null, take_box, write_out,
 };
 use super::result::{fail, wse_result};
-use crate::config::{Config, OverflowPolicy};
+use crate::config::{Config, OriginPolicy, OverflowPolicy};
 
 /// A configuration being built: every limit, timeout and policy of servers
 /// and clients, starting from safe defaults.
@@ -126,7 +126,9 @@ pub extern "C" fn wse_config_free(config: *const wse_config) {
 /// Choose what sending does on a full send queue: `policy` is a
 /// `wse_overflow_policy` value; `block_timeout_ms` is how long
 /// `WSE_OVERFLOW_POLICY_BLOCK` waits (`WSE_TIMEOUT_INFINITE`: as long as the
-/// connection lives). Default: block up to 10,000 ms.
+/// connection lives). Default: for a poll-mode server
+/// (`wse_config_builder_set_poll_events`) `WSE_OVERFLOW_POLICY_FAIL`, so a
+/// poll loop never waits for a slow peer; otherwise block up to 10,000 ms.
 ///
 /// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
@@ -148,7 +150,7 @@ pub extern "C" fn wse_config_builder_set_overflow_policy(
                 return wse_result::InvalidArgument;
             }
         };
-        with_builder(builder, |c| c.overflow_policy = policy)
+        with_builder(builder, |c| c.overflow_policy = Some(policy))
     }
 }
 
@@ -260,7 +262,9 @@ pub extern "C" fn wse_config_builder_add_websocket_path(
 
 /// Server: accept upgrades only from this `Origin` (call once per allowed
 /// origin; requests without an Origin header are still accepted; others get
-/// 403). `origin` is NUL-terminated and copied.
+/// 403). `origin` is NUL-terminated and copied. Without this call (or
+/// `wse_config_builder_allow_any_origin`) a server accepts only pages from
+/// its own host: an `Origin` whose host and port are the `Host` header's.
 ///
 /// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
@@ -272,7 +276,44 @@ pub extern "C" fn wse_config_builder_add_allowed_origin(
 ) -> wse_result {
     ffi_boundary! {
         let origin = match c_str(origin, "origin") { Ok(o) => o.to_owned(), Err(rc) => return rc };
-        with_builder(builder, |c| c.allowed_origins.get_or_insert_with(Vec::new).push(origin))
+        with_builder(builder, |c| match &mut c.origins {
+            OriginPolicy::Allow(list) => list.push(origin),
+            other => *other = OriginPolicy::Allow(vec![origin]),
+        })
+    }
+}
+
+/// Server: accept upgrades from pages of any origin (cross-site WebSocket
+/// hijacking is then the application's to prevent: only for servers that
+/// authenticate every connection by other means than cookies). Undoes
+/// `wse_config_builder_add_allowed_origin`.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_allow_any_origin(
+    builder: *mut wse_config_builder,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.origins = OriginPolicy::AnyOrigin) }
+}
+
+/// Server: answer only requests whose `Host` header is this one (call once
+/// per allowed host; compared with the whole header and with its host part,
+/// case-insensitive; others get 403), against DNS rebinding. Default: any
+/// host. `host` is NUL-terminated and copied.
+///
+/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_add_allowed_host(
+    builder: *mut wse_config_builder,
+    host: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let host = match c_str(host, "host") { Ok(h) => h.to_owned(), Err(rc) => return rc };
+        with_builder(builder, |c| c.allowed_hosts.get_or_insert_with(Vec::new).push(host))
     }
 }
 
@@ -310,7 +351,8 @@ pub extern "C" fn wse_config_builder_set_max_message_size(
     ffi_boundary! { with_builder(builder, |c| c.max_message_size = value) }
 }
 
-/// Largest single frame accepted from the peer (default 16 MiB).
+/// Largest single frame accepted from the peer; 0 (the default) means the
+/// message limit, so any message up to it passes however it is framed.
 ///
 /// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
@@ -321,7 +363,7 @@ pub extern "C" fn wse_config_builder_set_max_frame_size(
     builder: *mut wse_config_builder,
     value: usize,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.max_frame_size = value) }
+    ffi_boundary! { with_builder(builder, |c| c.max_frame_size = (value != 0).then_some(value)) }
 }
 
 /// Largest upgrade request or response head (default 8 KiB; larger ones get 431).
@@ -408,6 +450,51 @@ pub extern "C" fn wse_config_builder_set_accept_queue_capacity(
     ffi_boundary! { with_builder(builder, |c| c.accept_queue_capacity = value) }
 }
 
+/// Bytes of messages queued for sending per connection before the overflow policy
+/// applies; one larger message is taken when the queue is empty (default 16 MiB).
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_send_queue_bytes(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.send_queue_bytes = value) }
+}
+
+/// Server in poll mode: bytes of the messages waiting for `wse_server_poll`, all
+/// connections together, before connections stop being read (default 64 MiB).
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_event_queue_bytes(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.event_queue_bytes = value) }
+}
+
+/// Server: connections from one IP address in their opening handshake at once;
+/// more are answered 503 (default 128).
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// checked together by `wse_config_builder_build`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_max_handshakes_per_ip(
+    builder: *mut wse_config_builder,
+    value: usize,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.max_handshakes_per_ip = value) }
+}
+
 /// Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
 ///
 /// Ownership: the builder stays the caller's; string arguments are copied.
@@ -492,7 +579,8 @@ pub extern "C" fn wse_config_builder_set_close_timeout_ms(
     ffi_boundary! { with_builder(builder, |c| c.close_timeout = millis(value)) }
 }
 
-/// Time to wait for an answer to a keepalive ping before dropping the peer (default 20,000 ms).
+/// Time to wait for an answer to a keepalive ping before dropping the peer;
+/// 0 keeps pinging but never drops the peer for not answering (default 20,000 ms).
 ///
 /// Ownership: the builder stays the caller's; string arguments are copied.
 /// Thread safety: the builder must not be used from two threads at once.
@@ -503,7 +591,7 @@ pub extern "C" fn wse_config_builder_set_ping_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.ping_timeout = millis(value)) }
+    ffi_boundary! { with_builder(builder, |c| c.ping_timeout = (value != 0).then(|| millis(value))) }
 }
 
 /// Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::conn::{Conn, RequestInfo, establish};
 use super::head::read_head;
@@ -43,7 +42,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
     let (handshake, bytes) = ClientHandshake::new(&request, key).map_err(Error::InvalidArgument)?;
-    let deadline = Instant::now() + config.handshake_timeout;
+    let deadline = super::timer::deadline_in(config.handshake_timeout);
     stream.set_write_timeout(Some(config.handshake_timeout))?;
     (&stream).write_all(&bytes)?;
     let max = config.max_handshake_bytes;

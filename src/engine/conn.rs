@@ -9,7 +9,7 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySen
 
 use super::events::Hub;
 use super::groups::Groups;
-use super::lane::{LaneReceiver, LaneSender, lane};
+use super::lane::{LaneReceiver, LaneSender, lane, weighed_lane};
 use super::reader::{Reader, Sink};
 use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
 use super::spawn::{prefer_batching, spawn_detached};
@@ -98,7 +98,7 @@ pub(crate) fn establish(
 ) -> std::io::Result<(Conn, Reader)> {
     // Lanes allocate as messages arrive: an idle connection's queues cost
     // next to nothing (see `lane.rs`).
-    let (out_tx, out_rx) = lane(config.send_queue_capacity);
+    let (out_tx, out_rx) = weighed_lane(config.send_queue_capacity, config.send_queue_bytes);
     // A polled connection's messages go to the server's hub (the reader is
     // pointed there by `Reader::deliver_to`); its own queue stays empty.
     let (in_tx, in_rx) = lane(config.recv_queue_capacity);
@@ -152,7 +152,8 @@ pub(crate) fn establish(
 }
 
 impl Conn {
-    /// Send a message, applying [`Config::overflow_policy`] if the send queue is full.
+    /// Send a message, applying the overflow policy ([`Config::overflow`])
+    /// if the send queue is full (in messages or in bytes).
     ///
     /// `Ok` means the message is queued; it is written unless the connection
     /// fails first (then [`unsent_count`](Self::unsent_count) counts it).
@@ -164,7 +165,7 @@ impl Conn {
     /// after closing the slow peer (policy `Disconnect`).
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
         let message = message.into();
-        match self.shared.config.overflow_policy {
+        match self.shared.config.overflow() {
             OverflowPolicy::Block(timeout) => self.send_timeout(message, timeout),
             OverflowPolicy::Fail => self.try_send(message),
             OverflowPolicy::Disconnect => match self.try_send(message) {
@@ -404,6 +405,12 @@ impl Conn {
     /// Messages queued for sending and not yet taken by the writer.
     pub fn send_queue_len(&self) -> usize {
         self.out_tx.len()
+    }
+
+    /// Bytes of the messages queued for sending and not yet taken by the
+    /// writer (see [`Config::send_queue_bytes`]).
+    pub fn send_queue_bytes(&self) -> usize {
+        self.out_tx.bytes()
     }
 
     /// Messages received and not yet taken by `recv`.

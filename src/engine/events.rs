@@ -7,9 +7,10 @@
 //! connection come in order: `Open`, its messages, then `Closed`.
 //!
 //! Message events are bounded: at most `Config::event_queue_capacity` wait
-//! at once, and each connection's `recv_queue_bytes` still applies; a
-//! connection whose messages cannot be queued stops being read (TCP
-//! backpressure). `Open` and `Closed` never wait, and there are at most two
+//! at once, holding at most `Config::event_queue_bytes` (one larger message
+//! is queued when no other waits), and each connection's `recv_queue_bytes`
+//! still applies; a connection whose messages cannot be queued stops being
+//! read (TCP backpressure). `Open` and `Closed` never wait, and there are at most two
 //! per connection.
 //!
 //! [`Config::poll_events`]: crate::Config::poll_events
@@ -55,9 +56,11 @@ impl ServerEvent {
 pub(crate) struct Hub {
     tx: Sender<ServerEvent>,
     rx: Receiver<ServerEvent>,
-    /// Message events waiting in `rx`.
+    /// Message events waiting in `rx`, and the bytes of their messages.
     messages: AtomicUsize,
+    bytes: AtomicUsize,
     capacity: usize,
+    byte_capacity: usize,
     /// One token per message taken, for readers waiting for room (a token
     /// per freed slot, so no waiting reader is forgotten).
     room_tx: Sender<()>,
@@ -82,7 +85,7 @@ struct Releases {
 }
 
 impl Hub {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
         let (tx, rx) = unbounded();
         let (room_tx, room_rx) = bounded(capacity);
         let (wake_tx, wake_rx) = bounded(1);
@@ -90,7 +93,9 @@ impl Hub {
             tx,
             rx,
             messages: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
             capacity,
+            byte_capacity,
             room_tx,
             room_rx,
             releases: Mutex::new(Releases::default()),
@@ -116,18 +121,7 @@ impl Hub {
     /// For the reader: queue a message event, waiting for room. Returns
     /// `false` if the connection was torn down while waiting.
     pub(crate) fn deliver(&self, conn: &Arc<Conn>, m: Message, killed: &Receiver<Never>) -> bool {
-        loop {
-            let n = self.messages.load(Ordering::Acquire);
-            if n < self.capacity {
-                if self
-                    .messages
-                    .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    break;
-                }
-                continue;
-            }
+        while !self.reserve(m.len()) {
             select_biased! {
                 recv(killed) -> _ => return false,
                 recv(self.room_rx) -> _ => {},
@@ -136,6 +130,29 @@ impl Hub {
         conn.shared().in_flight.fetch_add(1, Ordering::SeqCst);
         let _ = self.tx.send(ServerEvent::Message(Arc::clone(conn), m));
         true
+    }
+
+    /// Take a place and `len` bytes for a message event, if both are free.
+    fn reserve(&self, len: usize) -> bool {
+        let placed = self
+            .messages
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok();
+        if !placed {
+            return false;
+        }
+        let weighed = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                (b == 0 || b.saturating_add(len) <= self.byte_capacity).then(|| b + len)
+            })
+            .is_ok();
+        if !weighed {
+            self.messages.fetch_sub(1, Ordering::AcqRel);
+        }
+        weighed
     }
 
     /// For the reader: no more messages will come from this connection (a
@@ -222,6 +239,7 @@ impl Hub {
             }
         };
         if let ServerEvent::Message(conn, m) = &event {
+            self.bytes.fetch_sub(m.len(), Ordering::AcqRel);
             self.messages.fetch_sub(1, Ordering::AcqRel);
             let _ = self.room_tx.try_send(());
             let shared = conn.shared();

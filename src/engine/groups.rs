@@ -275,23 +275,33 @@ impl Groups {
             Audience::Group(g) => (Some(g), None),
             Audience::GroupExcept(g, c) => (Some(g), Some(c.id())),
         };
+        // The recipients are copied out (an `Arc` and a lane handle each)
+        // and the lock released before any frame is offered: offering may
+        // compress (a recipient's direct write), and joins, leaves and
+        // teardowns must not wait behind that.
+        let recipients: Vec<Member> = {
+            let st = self.inner.state.read();
+            let wanted = |id: &u64| Some(*id) != except;
+            match group {
+                None => st
+                    .conns
+                    .iter()
+                    .filter(|(id, _)| wanted(id))
+                    .map(|(_, e)| e.member.clone())
+                    .collect(),
+                Some(g) => st.groups.get(g).map_or_else(Vec::new, |members| {
+                    members
+                        .iter()
+                        .filter(|(id, _)| wanted(id))
+                        .map(|(_, m)| m.clone())
+                        .collect()
+                }),
+            }
+        };
         let mut report = BroadcastReport::default();
         let mut blocked = Vec::new();
-        {
-            let st = self.inner.state.read();
-            let mut visit = |id: &u64, m: &Member| {
-                if Some(*id) != except {
-                    offer(m, frame, &mut report, &mut blocked);
-                }
-            };
-            match group {
-                None => st.conns.iter().for_each(|(id, e)| visit(id, &e.member)),
-                Some(g) => {
-                    if let Some(members) = st.groups.get(g) {
-                        members.iter().for_each(|(id, m)| visit(id, m));
-                    }
-                }
-            }
+        for m in &recipients {
+            offer(m, frame, &mut report, &mut blocked);
         }
         // Everyone else has the message; now wait for the blocked ones.
         let start = Instant::now();
@@ -392,7 +402,7 @@ fn offer(
             report.queued += 1;
         }
         Err(TrySendError::Disconnected(_)) => report.closed += 1,
-        Err(TrySendError::Full(_)) => match m.shared.config.overflow_policy {
+        Err(TrySendError::Full(_)) => match m.shared.config.overflow() {
             OverflowPolicy::Fail => report.dropped += 1,
             OverflowPolicy::Disconnect => {
                 m.shared.close(

@@ -114,9 +114,12 @@ impl Server {
         let (os_cap, _) = connection_capacity();
         let limit = config.max_connections.min(os_cap).max(1);
         let (accept_tx, accept_rx) = bounded(config.accept_queue_capacity);
-        let hub = config
-            .poll_events
-            .then(|| Arc::new(Hub::new(config.event_queue_capacity)));
+        let hub = config.poll_events.then(|| {
+            Arc::new(Hub::new(
+                config.event_queue_capacity,
+                config.event_queue_bytes,
+            ))
+        });
         let inner = Arc::new(Inner {
             config: Arc::new(config),
             limit,
@@ -288,7 +291,7 @@ impl Server {
         while let Ok(conn) = self.accept_rx.try_recv() {
             let _ = conn.close(CloseCode::GOING_AWAY, "server shutdown");
         }
-        let deadline = Instant::now() + self.inner.config.close_timeout + Duration::from_secs(1);
+        let deadline = timer::deadline_in(self.inner.config.close_timeout + Duration::from_secs(1));
         let mut live = self.inner.live.lock();
         while *live > 0 {
             if self
@@ -398,7 +401,7 @@ fn complete_handshake(
     slot: Arc<Slot>,
 ) -> Option<Reader> {
     let config = &inner.config;
-    let deadline = Instant::now() + config.handshake_timeout;
+    let deadline = super::timer::deadline_in(config.handshake_timeout);
     let _ = stream.set_nodelay(true);
     let max = config.max_handshake_bytes;
     let (request, leftover) = match read_head(&stream, deadline, max, |b| {
@@ -414,6 +417,12 @@ fn complete_handshake(
     if inner.shutdown.is_fired() {
         reject(&stream, 503, "server shutting down");
         return None;
+    }
+    if let (Some(allowed), Some(host)) = (&config.allowed_hosts, request.header("host")) {
+        if !handshake::server::host_allowed(host, allowed) {
+            refuse(&stream, &HandshakeError::HostRejected(host.to_owned()));
+            return None;
+        }
     }
     match config.routes.decide(&request) {
         Decision::Upgrade => {}
@@ -434,7 +443,7 @@ fn complete_handshake(
     }
     let options = ServerOptions {
         subprotocols: &config.subprotocols,
-        allowed_origins: config.allowed_origins.as_deref(),
+        origins: &config.origins,
         deflate: &config.deflate,
     };
     let accepted = match handshake::server::accept(request, &options) {

@@ -14,7 +14,7 @@ use crossbeam_channel::{SendTimeoutError, TrySendError};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
-use super::lane::{LaneSender, Token};
+use super::lane::{LaneSender, Token, Weigh};
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
 use super::writer::{self, Direct, Outbox};
@@ -93,6 +93,15 @@ impl Outgoing {
     }
 }
 
+impl Weigh for Outgoing {
+    fn weight(&self) -> usize {
+        match self {
+            Outgoing::Message(m) => m.len(),
+            Outgoing::Frame(f) => f.bytes().len(),
+        }
+    }
+}
+
 /// What the writer's priority lane carries.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -102,6 +111,15 @@ pub(crate) enum Control {
     /// unsent (not counted as queued; the leftover itself holds off other
     /// direct writes).
     Kick,
+}
+
+impl Weigh for Control {
+    fn weight(&self) -> usize {
+        match self {
+            Control::Ping(p) | Control::Pong(p) => p.len(),
+            Control::Kick => 0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -246,7 +264,7 @@ impl Shared {
         let Some(o) = self.write_now_or_hand_back(o, write_now) else {
             return Ok(());
         };
-        self.on_lane(|| tx.send_until::<()>(o, timeout.map(|t| Instant::now() + t), None))
+        self.on_lane(|| tx.send_until::<()>(o, timeout.map(timer::deadline_in), None))
     }
 
     /// With `write_now`, write `o` directly if nothing is in the way
@@ -306,10 +324,10 @@ impl Shared {
     /// Start the keepalive and idle timers, if configured.
     pub(crate) fn start_timers(self: &Arc<Self>) {
         if let Some(interval) = self.config.ping_interval {
-            timer::schedule(Instant::now() + interval, self, TimerKind::Keepalive);
+            timer::schedule(timer::deadline_in(interval), self, TimerKind::Keepalive);
         }
         if let Some(idle) = self.config.idle_timeout {
-            timer::schedule(Instant::now() + idle, self, TimerKind::Idle);
+            timer::schedule(timer::deadline_in(idle), self, TimerKind::Idle);
         }
     }
 
@@ -342,7 +360,7 @@ impl Shared {
         self.send_closed.store(true, Ordering::Release);
         self.closing.fire();
         timer::schedule(
-            Instant::now() + self.config.close_timeout,
+            timer::deadline_in(self.config.close_timeout),
             self,
             TimerKind::CloseDeadline,
         );
@@ -403,7 +421,7 @@ impl Shared {
         st.deferred = Some(frame);
         drop(st);
         timer::schedule(
-            Instant::now() + DEFERRED_CLOSE_GRACE,
+            timer::deadline_in(DEFERRED_CLOSE_GRACE),
             self,
             TimerKind::DeferredClose,
         );
@@ -564,31 +582,44 @@ impl Shared {
         if self.send_closed() {
             return;
         }
-        let (interval_ms, timeout_ms) = (
-            interval.as_millis() as u64,
-            self.config.ping_timeout.as_millis() as u64,
-        );
+        let interval_ms = interval.as_millis() as u64;
+        let timeout_ms = self.config.ping_timeout.map(|t| t.as_millis() as u64);
         let now = now_ms();
         let last_rx = self.last_rx.load(Ordering::Relaxed);
         let last_ping = self.last_ping.load(Ordering::Relaxed);
-        let next = if last_ping > last_rx && now >= last_ping + timeout_ms {
-            self.kill(
-                CloseCode::ABNORMAL,
-                "keepalive timeout: no answer to ping",
-                CloseInitiator::Transport,
-            );
-            return;
-        } else if last_ping > last_rx {
-            last_ping + timeout_ms
-        } else if now >= last_rx + interval_ms {
+        let ping = || {
             self.last_ping.store(now, Ordering::Relaxed);
             // A full control lane means the writer is stuck; the deadline still runs.
             let _ = self.try_control(Control::Ping(Vec::new()));
-            now + timeout_ms
-        } else {
-            last_rx + interval_ms
         };
-        let at = Instant::now() + Duration::from_millis(next.saturating_sub(now));
+        // Sums of engine milliseconds and configured durations saturate:
+        // a deadline that far away is never reached, never wrapped.
+        let next = if last_ping > last_rx {
+            // A ping is unanswered.
+            match timeout_ms {
+                Some(t) if now >= last_ping.saturating_add(t) => {
+                    self.kill(
+                        CloseCode::ABNORMAL,
+                        "keepalive timeout: no answer to ping",
+                        CloseInitiator::Transport,
+                    );
+                    return;
+                }
+                Some(t) => last_ping.saturating_add(t),
+                // No timeout: keep pinging at the interval.
+                None if now >= last_ping.saturating_add(interval_ms) => {
+                    ping();
+                    now.saturating_add(interval_ms)
+                }
+                None => last_ping.saturating_add(interval_ms),
+            }
+        } else if now >= last_rx.saturating_add(interval_ms) {
+            ping();
+            now.saturating_add(timeout_ms.unwrap_or(interval_ms))
+        } else {
+            last_rx.saturating_add(interval_ms)
+        };
+        let at = timer::deadline_in(Duration::from_millis(next.saturating_sub(now)));
         timer::schedule(at, self, TimerKind::Keepalive);
     }
 
@@ -602,10 +633,11 @@ impl Shared {
         let idle_ms = idle.as_millis() as u64;
         let now = now_ms();
         let last = self.last_data.load(Ordering::Relaxed);
-        if now >= last + idle_ms {
+        if now >= last.saturating_add(idle_ms) {
             self.close(CloseCode::GOING_AWAY, "idle timeout", CloseInitiator::Local);
         } else {
-            let at = Instant::now() + Duration::from_millis(last + idle_ms - now);
+            let left = last.saturating_add(idle_ms).saturating_sub(now);
+            let at = timer::deadline_in(Duration::from_millis(left));
             timer::schedule(at, self, TimerKind::Idle);
         }
     }

@@ -9,7 +9,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -85,6 +85,15 @@ fn timers() -> &'static Timers {
 /// Start the timer thread if it is not running. Servers and clients call
 /// this before creating connections, so a process that cannot start it gets
 /// an error up front instead of connections whose deadlines never fire.
+/// The instant `d` from now. Durations past [`MAX_TIMEOUT`] (which
+/// `Config::validate` refuses, but which arithmetic may produce) count as
+/// `MAX_TIMEOUT`: later than any connection lives, and never an overflow.
+///
+/// [`MAX_TIMEOUT`]: crate::config::MAX_TIMEOUT
+pub(crate) fn deadline_in(d: Duration) -> Instant {
+    Instant::now() + d.min(crate::config::MAX_TIMEOUT)
+}
+
 pub(crate) fn init() -> std::io::Result<()> {
     let mut started = STARTED.lock();
     if !*started {

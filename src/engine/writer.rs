@@ -145,14 +145,14 @@ pub(crate) fn run(
         select_biased! {
             recv(ctrl_rx.channel()) -> c => {
                 if let Ok(c) = c {
-                    ctrl_rx.taken(1);
+                    ctrl_rx.taken(&c);
                     control = Some(c);
                 }
             }
             recv(shared.closing.receiver()) -> _ => closing = true,
             recv(out_rx.channel()) -> m => match m {
                 Ok(m) => {
-                    out_rx.taken(1);
+                    out_rx.taken(&m);
                     message = Some(m);
                 }
                 // Every `Conn` is gone; its `Drop` already started the close.
@@ -208,7 +208,8 @@ pub(crate) fn run(
     }
     let mut batch = outbox.lock();
     batch.closed = true;
-    let unsent = batch.messages + out_rx.drain().len();
+    // Closing the lane first: a send that got `Ok` is in what this returns.
+    let unsent = batch.messages + out_rx.close_and_drain().len();
     drop(batch);
     if unsent > 0 {
         shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
@@ -283,6 +284,25 @@ impl Body {
     }
 }
 
+/// Part of what a direct write could not send before the socket buffer
+/// filled. Payloads stay where they are (a broadcast frame stays shared, a
+/// large message is not copied); only headers and small payloads, which
+/// were copied into the batch anyway, are copied again.
+enum Piece {
+    Copied(Vec<u8>),
+    /// A payload from this byte on.
+    Body(Body, usize),
+}
+
+impl Piece {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Piece::Copied(v) => v,
+            Piece::Body(b, from) => &b.as_slice()[*from..],
+        }
+    }
+}
+
 /// Frames gathered for one vectored write.
 struct Batch {
     role: Role,
@@ -303,7 +323,7 @@ struct Batch {
     messages: usize,
     /// What a direct write could not send before the socket buffer filled;
     /// the writer thread sends it before anything else.
-    leftover: Vec<u8>,
+    leftover: Vec<Piece>,
     /// Our close frame is written, or writing failed: nothing more may be
     /// written directly.
     closed: bool,
@@ -441,7 +461,6 @@ impl Batch {
             head,
             bodies,
             segments,
-            leftover,
             ..
         } = self;
         let mut slices: Vec<IoSlice<'_>> = segments
@@ -453,26 +472,27 @@ impl Batch {
             .filter(|s| !s.is_empty())
             .collect();
         let mut rest = &mut slices[..];
+        let mut written = 0;
         let result = loop {
             if rest.is_empty() {
                 break Ok(true);
             }
             match send_vectored(stream, rest, nonblocking) {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut rest, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => {
-                    for s in rest.iter() {
-                        leftover.extend_from_slice(s);
-                    }
-                    break Ok(false);
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut rest, n);
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
                 Err(e) => break Err(e),
             }
         };
         drop(slices);
-        if let Ok(true) = result {
-            self.messages = 0;
+        match result {
+            Ok(true) => self.messages = 0,
+            Ok(false) => self.keep_unsent(written),
+            Err(_) => {}
         }
         self.head.clear();
         self.head_mark = 0;
@@ -486,24 +506,65 @@ impl Batch {
         result
     }
 
+    /// Keep what the batch's first `written` bytes did not cover as the
+    /// leftover, moving payloads rather than copying them.
+    fn keep_unsent(&mut self, written: usize) {
+        let mut bodies: Vec<Option<Body>> = std::mem::take(&mut self.bodies)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut skip = written;
+        let mut copied = Vec::new();
+        for segment in &self.segments {
+            let len = match *segment {
+                Segment::Head(a, b) => b - a,
+                Segment::Body(i) => bodies[i].as_ref().map_or(0, |b| b.as_slice().len()),
+            };
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            match *segment {
+                Segment::Head(a, b) => copied.extend_from_slice(&self.head[a + skip..b]),
+                Segment::Body(i) => {
+                    if !copied.is_empty() {
+                        self.leftover
+                            .push(Piece::Copied(std::mem::take(&mut copied)));
+                    }
+                    if let Some(body) = bodies[i].take() {
+                        self.leftover.push(Piece::Body(body, skip));
+                    }
+                }
+            }
+            skip = 0;
+        }
+        if !copied.is_empty() {
+            self.leftover.push(Piece::Copied(copied));
+        }
+    }
+
     /// Send what a direct write left unsent (blocking).
     fn finish_leftover(&mut self, stream: &TcpStream) -> io::Result<()> {
-        let mut sent = 0;
-        while sent < self.leftover.len() {
-            match send_vectored(stream, &[IoSlice::new(&self.leftover[sent..])], false) {
+        if self.leftover.is_empty() {
+            return Ok(());
+        }
+        let mut slices: Vec<IoSlice<'_>> = self
+            .leftover
+            .iter()
+            .map(|p| IoSlice::new(p.as_slice()))
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match send_vectored(stream, rest, false) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        if sent > 0 {
-            self.messages = 0;
-            self.leftover.clear();
-            if self.leftover.capacity() > 64 << 10 {
-                self.leftover = Vec::new();
-            }
-        }
+        drop(slices);
+        self.messages = 0;
+        self.leftover = Vec::new();
         Ok(())
     }
 }
@@ -535,5 +596,46 @@ impl MaskKeys {
         ];
         self.pos += 4;
         k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// Finding 11 of issue 14: a broadcast recipient whose socket filled
+    /// during a direct write kept a full copy of the shared frame (and a
+    /// connection's own large message was copied the same way).
+    #[test]
+    fn a_direct_write_that_fills_the_socket_keeps_the_frame_shared() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let payload: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        let frame = Arc::new(EncodedFrame::new(&Message::Binary(payload)));
+        let outbox = Outbox::new(Role::Server);
+        // Nobody reads yet: 8 MiB cannot fit in the socket buffers.
+        match outbox.try_direct(&ours, Outgoing::Frame(Arc::clone(&frame))) {
+            Direct::Unfinished => {}
+            _ => panic!("expected the socket to fill"),
+        }
+        assert_eq!(
+            Arc::strong_count(&frame),
+            2,
+            "the unsent rest must be the shared frame, not a copy"
+        );
+        let expected = frame.bytes().to_vec();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        outbox.lock().finish_leftover(&ours).unwrap();
+        assert_eq!(Arc::strong_count(&frame), 1, "the leftover is released");
+        ours.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(reader.join().unwrap() == expected, "bytes differ");
     }
 }

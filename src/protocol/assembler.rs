@@ -51,11 +51,21 @@ impl Assembler {
         self.inflater.is_some()
     }
 
-    /// The most compressed bytes one message may have: deflate can expand
-    /// incompressible data slightly, so a little over the message limit.
+    /// The most compressed bytes one message may have: a little over the
+    /// message limit (see [`deflated_bound`]).
     fn max_compressed(&self) -> u64 {
-        let max = self.max_message_size as u64;
-        max + max / 16 + 1024
+        deflated_bound(self.max_message_size)
+    }
+
+    /// Whether a frame with RSV1 `rsv1` (and this opcode class) carries
+    /// compressed payload: the first frame of a compressed message, or a
+    /// continuation of one.
+    pub(crate) fn frame_is_compressed(&self, first: bool, rsv1: bool) -> bool {
+        if first {
+            rsv1
+        } else {
+            self.compressed && self.in_progress.is_some()
+        }
     }
 
     /// Account for a data frame header before any of its payload arrives:
@@ -191,6 +201,15 @@ impl Assembler {
             Ok(Message::Binary(bytes))
         }
     }
+}
+
+/// The most bytes deflate may turn `len` bytes into: incompressible data
+/// grows slightly (stored blocks add 5 bytes per 64 KiB), so a compressed
+/// frame or message may be a little larger on the wire than its limit.
+/// This bound is generous (1/16 plus 1 KiB).
+pub(crate) fn deflated_bound(len: usize) -> u64 {
+    let len = len as u64;
+    len + len / 16 + 1024
 }
 
 fn inflate_error(e: InflateError, size: usize, max: usize) -> ProtocolError {

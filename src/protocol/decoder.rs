@@ -5,7 +5,7 @@
 //! is checked as soon as its header is known, so limits are enforced before
 //! anything is allocated for the payload.
 
-use super::assembler::Assembler;
+use super::assembler::{Assembler, deflated_bound};
 use super::deflate::Decompressor;
 use super::frame::{FrameHeader, MAX_HEADER_LEN};
 use super::mask::apply_mask;
@@ -29,7 +29,7 @@ impl Default for DecoderLimits {
     fn default() -> Self {
         DecoderLimits {
             max_message_size: 64 << 20,
-            max_frame_size: 16 << 20,
+            max_frame_size: 64 << 20,
             accept_unmasked_frames: false,
         }
     }
@@ -287,17 +287,27 @@ impl Decoder {
             self.control.clear();
             return Ok(());
         }
-        if h.payload_len > self.limits.max_frame_size as u64 {
-            return Err(ProtocolError::FrameTooBig {
-                size: h.payload_len,
-                max: self.limits.max_frame_size,
-            });
-        }
         let first = match h.opcode {
             OpCode::Text => Some(true),
             OpCode::Binary => Some(false),
             _ => None,
         };
+        // A compressed frame may be a little larger than what it inflates
+        // to; the frame limit is about the data, so allow for that.
+        let compressed = self
+            .assembler
+            .frame_is_compressed(first.is_some(), h.rsv & RSV1 != 0);
+        let max_wire = if compressed {
+            deflated_bound(self.limits.max_frame_size)
+        } else {
+            self.limits.max_frame_size as u64
+        };
+        if h.payload_len > max_wire {
+            return Err(ProtocolError::FrameTooBig {
+                size: h.payload_len,
+                max: self.limits.max_frame_size,
+            });
+        }
         self.assembler
             .begin_frame(first, h.payload_len, h.rsv & RSV1 != 0)
     }

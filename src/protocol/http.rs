@@ -119,17 +119,17 @@ impl Routes {
             return Decision::Refuse(http_error_response(
                 404,
                 "",
-                &format!("no WebSocket endpoint at {path}"),
+                "no WebSocket endpoint at this path",
             ));
         }
         let head_only = match request.method.as_str() {
             "GET" => false,
             "HEAD" => true,
-            other => {
+            _ => {
                 return Decision::Refuse(http_error_response(
                     405,
                     "Allow: GET, HEAD\r\n",
-                    &format!("method {other} not allowed"),
+                    "method not allowed",
                 ));
             }
         };
@@ -146,7 +146,7 @@ impl Routes {
                 "this is a WebSocket endpoint: send an upgrade request",
             ));
         }
-        Decision::Refuse(http_error_response(404, "", &format!("nothing at {path}")))
+        Decision::Refuse(http_error_response(404, "", "nothing at this path"))
     }
 
     /// Check that every path starts with `/`.

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyTimeoutError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
 use wsengine::{
-    Audience, CloseInfo, CloseInitiator, Config, Conn, Error, Groups, Message, OverflowPolicy,
-    Server, ServerEvent,
+    Audience, CloseInfo, CloseInitiator, Config, Conn, Error, Groups, MAX_TIMEOUT, Message,
+    OriginPolicy, OverflowPolicy, Server, ServerEvent,
 };
 
 /// How long one GIL-free wait lasts before signals are checked.
@@ -88,8 +88,10 @@ fn wait<T: Send>(
     op: impl Fn(Duration) -> Result<T, Error> + Sync,
 ) -> PyResult<Result<T, Error>> {
     let deadline = match timeout {
-        Some(t) if t.is_finite() && t >= 0.0 => Some(Instant::now() + Duration::from_secs_f64(t)),
-        Some(t) => return Err(PyValueError::new_err(format!("invalid timeout {t}"))),
+        Some(t) if t.is_nan() || t < 0.0 => {
+            return Err(PyValueError::new_err(format!("invalid timeout {t}")));
+        }
+        Some(t) => Some(Instant::now() + duration(t, "timeout")?),
         None => None,
     };
     if try_first {
@@ -154,10 +156,22 @@ fn blocking<T: Send>(
     wait(py, timeout, false, op)?.map_err(|e| to_py(py, e))
 }
 
+/// `seconds` (not negative, not NaN) as a `Duration`; `OverflowError` past
+/// the engine's longest timeout (a year; use `None` for "never").
+fn duration(seconds: f64, what: &str) -> PyResult<Duration> {
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d <= MAX_TIMEOUT => Ok(d),
+        _ => Err(PyOverflowError::new_err(format!(
+            "{what} of {seconds} s is too large (at most {} s; None means no limit)",
+            MAX_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
     match value {
         None => Ok(None),
-        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) if v > 0.0 => duration(v, what).map(Some),
         Some(v) => Err(PyValueError::new_err(format!(
             "{what} must be positive, got {v}"
         ))),
@@ -176,42 +190,51 @@ fn pair<'py, T: FromPyObjectOwned<'py> + Copy>(value: &Bound<'py, PyAny>) -> PyR
 fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
     let mut c = Config::default();
     let Some(options) = options else { return Ok(c) };
-    let mut send_timeout = Some(Duration::from_secs(10));
-    let mut overflow = "block".to_string();
-    let mut frame_size_given = false;
+    // Unset, the engine picks by mode: "block" up to 10 s, or "fail" for
+    // a server polled for events.
+    let mut send_timeout = None;
+    let mut overflow: Option<String> = None;
     for (key, value) in options.iter() {
         let key: String = key.extract()?;
         match key.as_str() {
             "max_size" => c.max_message_size = value.extract()?,
-            "max_frame_size" => {
-                c.max_frame_size = value.extract()?;
-                frame_size_given = true;
-            }
+            "max_frame_size" => c.max_frame_size = value.extract()?,
             "max_connections" => c.max_connections = value.extract()?,
             "send_queue" => c.send_queue_capacity = value.extract()?,
             "recv_queue" => c.recv_queue_capacity = value.extract()?,
             "recv_queue_bytes" => c.recv_queue_bytes = value.extract()?,
+            "send_queue_bytes" => c.send_queue_bytes = value.extract()?,
+            "event_queue_bytes" => c.event_queue_bytes = value.extract()?,
+            "max_handshakes_per_ip" => c.max_handshakes_per_ip = value.extract()?,
             "accept_queue" => c.accept_queue_capacity = value.extract()?,
             "event_queue" => c.event_queue_capacity = value.extract()?,
             "events" => c.poll_events = value.extract()?,
-            "overflow" => overflow = value.extract()?,
-            "send_timeout" => send_timeout = seconds(value.extract()?, "send_timeout")?,
+            "overflow" => overflow = Some(value.extract()?),
+            "send_timeout" => send_timeout = Some(seconds(value.extract()?, "send_timeout")?),
             "ping_interval" => c.ping_interval = seconds(value.extract()?, "ping_interval")?,
-            "ping_timeout" => {
-                c.ping_timeout =
-                    seconds(value.extract()?, "ping_timeout")?.unwrap_or(Duration::MAX / 4)
-            }
+            "ping_timeout" => c.ping_timeout = seconds(value.extract()?, "ping_timeout")?,
             "close_timeout" => {
                 c.close_timeout =
                     seconds(value.extract()?, "close_timeout")?.unwrap_or(Duration::from_secs(5))
             }
             "open_timeout" => {
-                let t = seconds(value.extract()?, "open_timeout")?.unwrap_or(Duration::MAX / 4);
+                let t = seconds(value.extract()?, "open_timeout")?.unwrap_or(MAX_TIMEOUT);
                 c.handshake_timeout = t;
                 c.connect_timeout = t;
             }
             "idle_timeout" => c.idle_timeout = seconds(value.extract()?, "idle_timeout")?,
-            "origins" => c.allowed_origins = value.extract()?,
+            "origins" => {
+                c.origins = if value.is_none() {
+                    OriginPolicy::SameHost
+                } else if value.extract::<String>().is_ok_and(|v| v == "*") {
+                    OriginPolicy::AnyOrigin
+                } else {
+                    OriginPolicy::Allow(value.extract().map_err(|_| {
+                        PyTypeError::new_err("origins is a list of origins, \"*\" or None")
+                    })?)
+                }
+            }
+            "allowed_hosts" => c.allowed_hosts = value.extract()?,
             "subprotocols" => {
                 c.subprotocols = value.extract::<Option<Vec<String>>>()?.unwrap_or_default()
             }
@@ -275,20 +298,23 @@ fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
         }
     }
-    if !frame_size_given {
-        // As in `websockets`, `max_size` alone is enough to lower the limits.
-        c.max_frame_size = c.max_frame_size.min(c.max_message_size);
-    }
-    c.overflow_policy = match overflow.as_str() {
-        "block" => OverflowPolicy::Block(send_timeout.unwrap_or(Duration::MAX)),
-        "fail" => OverflowPolicy::Fail,
-        "disconnect" => OverflowPolicy::Disconnect,
-        other => {
+    let overflow = match (overflow.as_deref(), send_timeout) {
+        (None, None) => None,
+        // A send_timeout alone asks for blocking.
+        (None | Some("block"), timeout) => Some(OverflowPolicy::Block(
+            timeout
+                .unwrap_or(Some(Duration::from_secs(10)))
+                .unwrap_or(Duration::MAX),
+        )),
+        (Some("fail"), _) => Some(OverflowPolicy::Fail),
+        (Some("disconnect"), _) => Some(OverflowPolicy::Disconnect),
+        (Some(other), _) => {
             return Err(PyValueError::new_err(format!(
                 "overflow must be 'block', 'fail' or 'disconnect', not {other:?}"
             )));
         }
     };
+    c.overflow_policy = overflow;
     c.validate()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(c)
@@ -446,7 +472,7 @@ impl Connection {
             Err(e) => return Err(to_py(py, e)),
         };
         let conn = &self.inner;
-        let OverflowPolicy::Block(limit) = conn.config().overflow_policy else {
+        let OverflowPolicy::Block(limit) = conn.config().overflow() else {
             // "fail" and "disconnect" answer at once.
             return py.detach(|| conn.send(message)).map_err(|e| to_py(py, e));
         };

@@ -298,7 +298,7 @@ mod tests {
             parsed,
             &ServerOptions {
                 subprotocols: &ours,
-                allowed_origins: None,
+                origins: &super::super::OriginPolicy::AnyOrigin,
                 deflate: &DeflateConfig::default(),
             },
         )

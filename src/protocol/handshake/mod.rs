@@ -11,7 +11,7 @@ pub mod client;
 pub mod server;
 
 pub use client::{ClientHandshake, ClientRequest, Response, WsUrl};
-pub use server::{Accepted, Request, ServerOptions};
+pub use server::{Accepted, OriginPolicy, Request, ServerOptions};
 
 /// The GUID RFC 6455 appends to Sec-WebSocket-Key.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -41,8 +41,12 @@ pub enum HandshakeError {
         /// The configured limit in bytes.
         max: usize,
     },
-    /// The Origin header is not in the allowed list (403).
+    /// The Origin header is not accepted by the server's
+    /// [`OriginPolicy`](server::OriginPolicy) (403). Holds the origin.
     OriginRejected(String),
+    /// The Host header is not one of the server's allowed hosts (403).
+    /// Holds the host.
+    HostRejected(String),
     /// The server answered with a status other than 101 (client side).
     Status(u16),
     /// The server's answer was not a valid upgrade (client side).
@@ -57,7 +61,7 @@ impl HandshakeError {
             HandshakeError::BadRequest(_) => 400,
             HandshakeError::UnsupportedVersion => 426,
             HandshakeError::HeadersTooLarge { .. } => 431,
-            HandshakeError::OriginRejected(_) => 403,
+            HandshakeError::OriginRejected(_) | HandshakeError::HostRejected(_) => 403,
             HandshakeError::Status(s) => *s,
             HandshakeError::InvalidResponse(_) => 0,
         }
@@ -65,16 +69,23 @@ impl HandshakeError {
 
     /// The complete HTTP response a server sends for this error. The
     /// response says `Connection: close`; the server closes TCP after it.
+    /// Its body never repeats what the client sent (the origin or host).
     pub fn response(&self) -> Vec<u8> {
         let extra = match self {
             HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
             _ => "",
         };
-        http_error_response(self.status(), extra, &self.to_string())
+        let body = match self {
+            HandshakeError::OriginRejected(_) => "origin not allowed".to_owned(),
+            HandshakeError::HostRejected(_) => "host not allowed".to_owned(),
+            other => other.to_string(),
+        };
+        http_error_response(self.status(), extra, &body)
     }
 }
 
-/// A complete HTTP/1.1 error response with a plain-text body.
+/// A complete HTTP/1.1 error response with a plain-text body (marked
+/// `nosniff`, so no browser renders it as anything but text).
 pub fn http_error_response(status: u16, extra_headers: &str, body: &str) -> Vec<u8> {
     let reason = match status {
         400 => "Bad Request",
@@ -87,7 +98,7 @@ pub fn http_error_response(status: u16, extra_headers: &str, body: &str) -> Vec<
         _ => "Error",
     };
     format!(
-        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n{extra_headers}\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -107,6 +118,7 @@ impl std::fmt::Display for HandshakeError {
                 )
             }
             HandshakeError::OriginRejected(origin) => write!(f, "origin not allowed: {origin}"),
+            HandshakeError::HostRejected(host) => write!(f, "host not allowed: {host}"),
             HandshakeError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
             HandshakeError::InvalidResponse(why) => write!(f, "invalid upgrade response: {why}"),
         }

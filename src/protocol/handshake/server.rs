@@ -36,14 +36,103 @@ impl Request {
     }
 }
 
+/// Which browser pages may open a WebSocket to a server: the check of the
+/// `Origin` header that browsers send with every upgrade (non-browser
+/// clients usually send none, and a request without `Origin` is always
+/// accepted). A refused upgrade is answered 403.
+///
+/// Without it, any web page the user visits could open a socket to a
+/// server on their machine or intranet with their cookies (cross-site
+/// WebSocket hijacking), so the default only lets a page talk to the host
+/// that served it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OriginPolicy {
+    /// Accept an `Origin` whose host and port are those of the request's
+    /// `Host` header (the page came from this server; a missing port is
+    /// the default one of the origin's scheme). The default.
+    #[default]
+    SameHost,
+    /// Accept exactly these origins (`https://game.example`,
+    /// case-insensitive), and no other.
+    Allow(Vec<String>),
+    /// Accept every origin. Only for servers that authenticate every
+    /// connection by other means than cookies.
+    AnyOrigin,
+}
+
+impl OriginPolicy {
+    /// Whether a request with `origin` (the `Origin` header) and `host`
+    /// (the `Host` header) is accepted.
+    pub fn accepts(&self, origin: &str, host: &str) -> bool {
+        let origin = origin.trim();
+        match self {
+            OriginPolicy::AnyOrigin => true,
+            OriginPolicy::Allow(list) => list.iter().any(|a| a.trim().eq_ignore_ascii_case(origin)),
+            OriginPolicy::SameHost => same_host(origin, host),
+        }
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the same host and port
+/// as a `Host` header. `null` and unknown schemes never match.
+fn same_host(origin: &str, host: &str) -> bool {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => 80,
+        "https" | "wss" => 443,
+        _ => return false,
+    };
+    match (
+        host_and_port(authority, default_port),
+        host_and_port(host.trim(), default_port),
+    ) {
+        (Some((a, p)), Some((b, q))) => a.eq_ignore_ascii_case(b) && p == q,
+        _ => false,
+    }
+}
+
+/// `host[:port]` or `[v6]:port` split, with `default` for a missing port;
+/// `None` if malformed.
+fn host_and_port(authority: &str, default: u16) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', '@', ':']) && !authority.starts_with('[') {
+        return None;
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default,
+    };
+    Some((host, port))
+}
+
+/// Whether the `Host` header `host` is one of `allowed` (each compared
+/// with the whole header and with its host part, case-insensitive).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.trim();
+    let name = host_and_port(host, 0).map_or(host, |(name, _)| name);
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
+}
+
 /// Server-side handshake policy.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerOptions<'a> {
     /// Subprotocols the server supports, most preferred first.
     pub subprotocols: &'a [String],
-    /// If set, only requests whose `Origin` is in this list are accepted;
-    /// requests without an `Origin` (non-browser clients) are accepted.
-    pub allowed_origins: Option<&'a [String]>,
+    /// Which `Origin`s are accepted.
+    pub origins: &'a OriginPolicy,
     /// What the server accepts of permessage-deflate.
     pub deflate: &'a DeflateConfig,
 }
@@ -86,6 +175,29 @@ pub fn parse_request(
     if req.version != Some(1) {
         return Err(HandshakeError::BadRequest("HTTP/1.1 is required".into()));
     }
+    // httparse accepts lines ending in a bare LF; HTTP/1.1 servers behind
+    // or in front of other parsers must not (request smuggling).
+    let head = &buf[..n];
+    if head
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    {
+        return Err(HandshakeError::BadRequest(
+            "line endings must be CRLF".into(),
+        ));
+    }
+    // RFC 9112 section 3.2: exactly one Host, else 400.
+    match req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"))
+        .count()
+    {
+        1 => {}
+        0 => return Err(HandshakeError::BadRequest("missing Host".into())),
+        _ => return Err(HandshakeError::BadRequest("more than one Host".into())),
+    }
     let target = req.path.unwrap_or("/");
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
@@ -113,14 +225,11 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
     let bad = |why: &str| HandshakeError::BadRequest(why.to_owned());
     let headers = &request.headers;
     if request.method != "GET" {
-        return Err(HandshakeError::BadRequest(format!(
-            "method {} (GET is required)",
-            request.method
-        )));
+        return Err(bad("an upgrade must be a GET"));
     }
-    if request.header("host").is_none() {
+    let Some(host) = request.header("host") else {
         return Err(bad("missing Host"));
-    }
+    };
     if !header_values(headers, "upgrade").any(|v| has_token(v, "websocket")) {
         return Err(bad("missing Upgrade: websocket"));
     }
@@ -148,11 +257,8 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
         Ok(raw) if raw.len() == 16 => {}
         _ => return Err(bad("Sec-WebSocket-Key is not 16 bytes in base64")),
     }
-    if let (Some(allowed), Some(origin)) = (options.allowed_origins, request.header("origin")) {
-        if !allowed
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(origin.trim()))
-        {
+    if let Some(origin) = request.header("origin") {
+        if !options.origins.accepts(origin, host) {
             return Err(HandshakeError::OriginRejected(origin.to_owned()));
         }
     }
@@ -199,10 +305,10 @@ mod tests {
 
     const RFC_REQUEST: &[u8] = b"GET /chat?room=a HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-    fn opts<'a>(protocols: &'a [String], origins: Option<&'a [String]>) -> ServerOptions<'a> {
+    fn opts(protocols: &[String], origins: OriginPolicy) -> ServerOptions<'_> {
         ServerOptions {
             subprotocols: protocols,
-            allowed_origins: origins,
+            origins: Box::leak(Box::new(origins)),
             deflate: Box::leak(Box::new(DeflateConfig::default())),
         }
     }
@@ -216,7 +322,7 @@ mod tests {
     #[test]
     fn rfc_example_is_accepted_with_the_rfc_accept_key() {
         let protocols = vec!["superchat".to_string()];
-        let ok = run(RFC_REQUEST, &opts(&protocols, None)).unwrap();
+        let ok = run(RFC_REQUEST, &opts(&protocols, OriginPolicy::AnyOrigin)).unwrap();
         let text = String::from_utf8(ok.response).unwrap();
         assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -266,7 +372,7 @@ mod tests {
         ];
         for (from, to, status) in cases {
             let raw = text.replacen(from, to, 1);
-            let err = run(raw.as_bytes(), &opts(&[], None)).unwrap_err();
+            let err = run(raw.as_bytes(), &opts(&[], OriginPolicy::AnyOrigin)).unwrap_err();
             assert_eq!(err.status(), *status, "{from} -> {to}: {err}");
         }
         let resp = String::from_utf8(HandshakeError::UnsupportedVersion.response()).unwrap();
@@ -280,22 +386,134 @@ mod tests {
         let raw = text
             .replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE")
             .replace("Upgrade: websocket", "Upgrade: WebSocket");
-        assert!(run(raw.as_bytes(), &opts(&[], None)).is_ok());
+        assert!(run(raw.as_bytes(), &opts(&[], OriginPolicy::AnyOrigin)).is_ok());
     }
 
     #[test]
     fn origins_are_checked_when_configured() {
         let allowed = vec!["https://good.example".to_string()];
-        let err = run(RFC_REQUEST, &opts(&[], Some(&allowed))).unwrap_err();
+        let err = run(RFC_REQUEST, &opts(&[], OriginPolicy::Allow(allowed))).unwrap_err();
         assert_eq!(err.status(), 403);
         let allowed = vec!["http://example.com".to_string()];
-        assert!(run(RFC_REQUEST, &opts(&[], Some(&allowed))).is_ok());
+        assert!(run(RFC_REQUEST, &opts(&[], OriginPolicy::Allow(allowed))).is_ok());
+    }
+
+    /// Finding 7 of issue 14: any page could open a socket to a server
+    /// that had not configured origins.
+    #[test]
+    fn cross_origin_upgrades_are_refused_by_default() {
+        let text = std::str::from_utf8(RFC_REQUEST).unwrap();
+        let same = OriginPolicy::default();
+        // The RFC example comes from another host: refused.
+        assert_eq!(
+            run(RFC_REQUEST, &opts(&[], same.clone()))
+                .unwrap_err()
+                .status(),
+            403
+        );
+        let with = |origin: &str, host: &str| {
+            text.replace("Origin: http://example.com", origin)
+                .replace("Host: server.example.com", host)
+        };
+        let cases = [
+            (
+                "Origin: http://server.example.com",
+                "Host: server.example.com",
+                true,
+            ),
+            (
+                "Origin: http://SERVER.example.com:80",
+                "Host: server.example.com",
+                true,
+            ),
+            (
+                "Origin: https://server.example.com",
+                "Host: server.example.com:443",
+                true,
+            ),
+            (
+                "Origin: http://127.0.0.1:8080",
+                "Host: 127.0.0.1:8080",
+                true,
+            ),
+            ("Origin: http://[::1]:8080", "Host: [::1]:8080", true),
+            ("X-No-Origin: 1", "Host: server.example.com", true),
+            (
+                "Origin: http://127.0.0.1:8081",
+                "Host: 127.0.0.1:8080",
+                false,
+            ),
+            (
+                "Origin: https://server.example.com",
+                "Host: server.example.com",
+                true,
+            ),
+            (
+                "Origin: https://server.example.com",
+                "Host: server.example.com:80",
+                false,
+            ),
+            (
+                "Origin: http://evil.example",
+                "Host: server.example.com",
+                false,
+            ),
+            ("Origin: null", "Host: server.example.com", false),
+            (
+                "Origin: file://server.example.com",
+                "Host: server.example.com",
+                false,
+            ),
+        ];
+        for (origin, host, ok) in cases {
+            let raw = with(origin, host);
+            let result = run(raw.as_bytes(), &opts(&[], same.clone()));
+            assert_eq!(result.is_ok(), ok, "{origin} / {host}: {result:?}");
+        }
+        // Allowing any origin is explicit.
+        assert!(run(RFC_REQUEST, &opts(&[], OriginPolicy::AnyOrigin)).is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_match_the_name_or_the_whole_header() {
+        let allowed = vec!["game.example".to_string(), "127.0.0.1:9001".to_string()];
+        assert!(host_allowed("GAME.example:8080", &allowed));
+        assert!(host_allowed("127.0.0.1:9001", &allowed));
+        assert!(!host_allowed("127.0.0.1:9002", &allowed));
+        assert!(!host_allowed("rebound.attacker.example", &allowed));
+    }
+
+    /// Finding 12 of issue 14: bare-LF line endings and two Host headers
+    /// were accepted.
+    #[test]
+    fn bare_lf_and_duplicate_host_are_bad_requests() {
+        let text = std::str::from_utf8(RFC_REQUEST).unwrap();
+        let bare = text.replacen("Upgrade: websocket\r\n", "Upgrade: websocket\n", 1);
+        assert_eq!(
+            parse_request(bare.as_bytes(), 8192).unwrap_err().status(),
+            400
+        );
+        let all_bare = text.replace("\r\n", "\n");
+        assert_eq!(
+            parse_request(all_bare.as_bytes(), 8192)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let twice = text.replacen("Host: server.example.com\r\n", "Host: a\r\nHost: b\r\n", 1);
+        let err = parse_request(twice.as_bytes(), 8192).unwrap_err();
+        assert_eq!(err.status(), 400, "{err}");
+        let none = text.replacen("Host: server.example.com\r\n", "", 1);
+        assert_eq!(
+            parse_request(none.as_bytes(), 8192).unwrap_err().status(),
+            400
+        );
     }
 
     #[test]
     fn no_common_subprotocol_means_none() {
         let protocols = vec!["mqtt".to_string()];
-        let ok = run(RFC_REQUEST, &opts(&protocols, None)).unwrap();
+        let ok = run(RFC_REQUEST, &opts(&protocols, OriginPolicy::AnyOrigin)).unwrap();
         assert_eq!(ok.subprotocol, None);
         assert!(
             !String::from_utf8(ok.response)
