@@ -135,9 +135,9 @@ fn decode_direct(
             .unwrap_or(4096)
             .max(1);
         i += 1;
-        if let Some((target, remaining)) = d.payload_sink() {
-            let n = size.min(remaining).min(wire.len() - pos);
-            target.extend_from_slice(&wire[pos..pos + n]);
+        if let Some(room) = d.payload_sink(size) {
+            let n = room.len().min(wire.len() - pos);
+            room[..n].copy_from_slice(&wire[pos..pos + n]);
             pos += n;
             events.extend(d.payload_appended(n)?);
             continue;

@@ -251,3 +251,40 @@ fn unmasked_frames_can_be_allowed_explicitly() {
     let (events, err) = decode_all(Role::Server, limits, &[0x81, 0x01, b'x']);
     assert_eq!((events, err), (vec![text("x")], None));
 }
+
+/// Finding 8 of issue 14: `payload_sink` handed out the message's whole
+/// buffer, so safe code could change bytes already validated as UTF-8 and
+/// get a `Message::Text` holding invalid UTF-8. Now it hands out only fresh
+/// room after them; what goes there is validated like anything decoded.
+#[test]
+fn the_payload_sink_gives_only_fresh_room_and_validates_it() {
+    // An unmasked 16-byte text frame, as a client receives it.
+    let header = [0x81, 16];
+    let mut d = Decoder::new(Role::Client, DecoderLimits::default());
+    assert_eq!(d.decode(&header).unwrap(), (2, None));
+    assert_eq!(d.decode(b"valid ").unwrap(), (6, None));
+    assert_eq!(d.payload_remaining(), Some(10));
+    let room = d.payload_sink(1 << 20).unwrap();
+    assert_eq!(room.len(), 10, "room for the rest of the frame only");
+    assert!(room.iter().all(|&b| b == 0), "the room is fresh, zeroed");
+    room[..4].copy_from_slice(b"text");
+    assert_eq!(d.payload_appended(4).unwrap(), None);
+    // Room given and not reported is dropped by the next decode.
+    d.payload_sink(6).unwrap().fill(b'!');
+    assert_eq!(d.decode(b", and").unwrap(), (5, None));
+    let room = d.payload_sink(64).unwrap();
+    assert_eq!(room.len(), 1);
+    room[0] = b'.';
+    assert_eq!(
+        d.payload_appended(1).unwrap(),
+        Some(text("valid text, and."))
+    );
+
+    // Invalid UTF-8 written into the room is caught as if decoded.
+    let mut d = Decoder::new(Role::Client, DecoderLimits::default());
+    d.decode(&[0x81, 4]).unwrap();
+    d.payload_sink(4)
+        .unwrap()
+        .copy_from_slice(&[b'o', b'k', 0xff, 0xfe]);
+    assert_eq!(d.payload_appended(4), Err(ProtocolError::InvalidUtf8));
+}

@@ -19,8 +19,9 @@ const MAPS_RESERVE: usize = 1024;
 const THREADS_RESERVE: usize = 256;
 const FDS_RESERVE: usize = 64;
 
-/// The most connections the process can add now, and which limit binds.
-pub(crate) fn connection_capacity() -> (usize, &'static str) {
+/// The most connections the process can add now, and which limit binds,
+/// for connections holding `fds_per_conn` descriptors each.
+pub(crate) fn connection_capacity(fds_per_conn: usize) -> (usize, &'static str) {
     let mut best = (usize::MAX, "none");
     let mut consider = |cap: Option<usize>, name: &'static str| {
         if let Some(cap) = cap {
@@ -62,7 +63,7 @@ pub(crate) fn connection_capacity() -> (usize, &'static str) {
     consider(
         read_limit("Max open files")
             .zip(fds_now)
-            .map(|(max, now)| max.saturating_sub(now + FDS_RESERVE)),
+            .map(|(max, now)| max.saturating_sub(now + FDS_RESERVE) / fds_per_conn.max(1)),
         "RLIMIT_NOFILE",
     );
     best
@@ -96,7 +97,7 @@ mod tests {
 
     #[test]
     fn capacity_is_computed_on_linux() {
-        let (cap, why) = connection_capacity();
+        let (cap, why) = connection_capacity(1);
         if cfg!(target_os = "linux") {
             assert!(cap > 0 && cap < usize::MAX, "{cap} ({why})");
         }

@@ -11,7 +11,6 @@ use super::conn::Conn;
 use super::events::Hub;
 use super::lane::LaneSender;
 use super::shared::{Control, Shared};
-use super::sys;
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
 /// The reading half of a connection, run on its own thread (on a server,
@@ -118,23 +117,30 @@ impl ReadState<'_> {
         let mut large: Vec<u8> = Vec::new();
         loop {
             // A large payload goes from the socket straight into its message.
-            if let Some((target, remaining)) = self.decoder.payload_sink() {
-                if remaining >= DIRECT_READ_MIN {
-                    let want = remaining.min(DIRECT_READ_MAX);
-                    let n = match sys::recv_onto(&self.shared.stream, target, want) {
+            if self
+                .decoder
+                .payload_remaining()
+                .is_some_and(|r| r >= DIRECT_READ_MIN as u64)
+            {
+                let n = {
+                    let room = self
+                        .decoder
+                        .payload_sink(DIRECT_READ_MAX)
+                        .expect("room while payload remains");
+                    match (&self.shared.stream).read(room) {
                         Ok(0) => return "connection closed without a close frame".into(),
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => return format!("read failed: {e}"),
-                    };
-                    self.shared.touch_rx();
-                    match self.decoder.payload_appended(n) {
-                        Ok(Some(event)) => self.handle(event),
-                        Ok(None) => {}
-                        Err(e) => self.protocol_error(e),
                     }
-                    continue;
+                };
+                self.shared.touch_rx();
+                match self.decoder.payload_appended(n) {
+                    Ok(Some(event)) => self.handle(event),
+                    Ok(None) => {}
+                    Err(e) => self.protocol_error(e),
                 }
+                continue;
             }
             let buf = if large.is_empty() {
                 &mut quiet[..small]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -24,13 +24,14 @@ use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::handshake::{self, HandshakeError, ServerOptions, http_error_response};
-use crate::protocol::http::{Body, Decision, Route, health_body, ok_response};
+use crate::protocol::http::{Body, Decision, Route, health_body, ok_head, ok_response};
 use crate::protocol::{CloseCode, Role};
 
 /// A connection the server is tracking, for shutdown.
 enum Entry {
-    /// Handshake in progress: a handle on the socket so shutdown can cut it.
-    Handshaking(TcpStream),
+    /// Handshake in progress: the socket (shared with the connection's
+    /// thread, not a second descriptor) so shutdown can cut it.
+    Handshaking(Arc<TcpStream>),
     /// The 101 response is being written: the connection is a WebSocket
     /// from the client's side, so shutdown must not cut it; its thread
     /// closes it with 1001 once registered if shutdown has started.
@@ -51,6 +52,9 @@ struct Inner {
     live: Mutex<usize>,
     all_gone: Condvar,
     registry: Mutex<HashMap<u64, Entry>>,
+    /// Connections in their opening handshake (or answering plain HTTP),
+    /// by source address (see `Config::max_handshakes_per_ip`).
+    handshakes: Mutex<HashMap<IpAddr, usize>>,
     next_id: AtomicU64,
     shutdown: Signal,
     accept_tx: Sender<Conn>,
@@ -64,6 +68,41 @@ struct Inner {
 struct Slot {
     server: Arc<Inner>,
     id: u64,
+}
+
+/// Held while a connection is in its handshake: one of its address's
+/// `max_handshakes_per_ip`.
+struct HandshakeTicket {
+    server: Arc<Inner>,
+    ip: IpAddr,
+}
+
+impl HandshakeTicket {
+    /// A ticket for `ip`, unless it already has as many as allowed.
+    fn take(server: &Arc<Inner>, ip: IpAddr) -> Option<HandshakeTicket> {
+        let mut all = server.handshakes.lock();
+        let n = all.entry(ip).or_insert(0);
+        if *n >= server.config.max_handshakes_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(HandshakeTicket {
+            server: Arc::clone(server),
+            ip,
+        })
+    }
+}
+
+impl Drop for HandshakeTicket {
+    fn drop(&mut self) {
+        let mut all = self.server.handshakes.lock();
+        if let Some(n) = all.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                all.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Drop for Slot {
@@ -111,7 +150,10 @@ impl Server {
         let listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
         timer::init()?;
-        let (os_cap, _) = connection_capacity();
+        // A connection holds one descriptor (its socket); one answering a
+        // file route holds the file's too.
+        let fds_per_conn = if config.routes.has_files() { 2 } else { 1 };
+        let (os_cap, _) = connection_capacity(fds_per_conn);
         let limit = config.max_connections.min(os_cap).max(1);
         let (accept_tx, accept_rx) = bounded(config.accept_queue_capacity);
         let hub = config.poll_events.then(|| {
@@ -126,6 +168,7 @@ impl Server {
             live: Mutex::new(0),
             all_gone: Condvar::new(),
             registry: Mutex::new(HashMap::new()),
+            handshakes: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutdown: Signal::new(),
             accept_tx,
@@ -328,12 +371,19 @@ fn listen(inner: &Arc<Inner>, listener: &TcpListener) {
 }
 
 /// Count the connection, register it, and hand it to its own thread.
+///
+/// Runs on the listener thread, so it never waits for the client: a
+/// refusal is one non-blocking write (see [`refuse_at_once`]).
 fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
+    let Some(ticket) = HandshakeTicket::take(inner, peer.ip()) else {
+        refuse_at_once(stream, 503, "too many handshakes from this address");
+        return;
+    };
     {
         let mut live = inner.live.lock();
         if *live >= inner.limit {
             drop(live);
-            reject(&stream, 503, "connection limit reached");
+            refuse_at_once(stream, 503, "connection limit reached");
             return;
         }
         *live += 1;
@@ -343,36 +393,67 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
         server: Arc::clone(inner),
         id,
     });
-    let Ok(handle) = stream.try_clone() else {
-        reject(&stream, 503, "out of file descriptors");
-        return; // `slot` drops: the count goes back down
-    };
-    inner.registry.lock().insert(id, Entry::Handshaking(handle));
+    let stream = Arc::new(stream);
+    inner
+        .registry
+        .lock()
+        .insert(id, Entry::Handshaking(Arc::clone(&stream)));
     let for_thread = Arc::clone(inner);
     let spawned = spawn_detached("wsengine-conn", inner.config.thread_stack_size, move || {
-        serve_connection(&for_thread, stream, peer, slot);
+        serve_connection(&for_thread, stream, peer, slot, ticket);
     });
     if spawned.is_err() {
+        // The closure (and its handle on the socket, slot and ticket) is gone.
         if let Some(Entry::Handshaking(s)) = inner.registry.lock().remove(&id) {
-            reject(&s, 503, "cannot start a connection thread");
+            if let Ok(s) = Arc::try_unwrap(s) {
+                refuse_at_once(s, 503, "cannot start a connection thread");
+            }
         }
     }
 }
 
-/// Answer with an HTTP error and close, without letting a slow client block us.
+/// Answer with an HTTP error and close, from the listener thread: one
+/// non-blocking write (the response is small and a new socket's buffer is
+/// empty), then what the client already sent is read without waiting, so
+/// that closing does not reset the connection over unread data. Nothing
+/// the client does can make this wait.
+fn refuse_at_once(stream: TcpStream, status: u16, why: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write(&http_error_response(status, "", why));
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    for _ in 0..4 {
+        match (&stream).read(&mut sink) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+}
+
+/// Answer with an HTTP error and close, without letting a slow client block
+/// us for long (connection threads only: this waits up to about 0.4 s).
 fn reject(stream: &TcpStream, status: u16, why: &str) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
-    let _ = (&*stream).write_all(&http_error_response(status, "", why));
+    let response = http_error_response(status, "", why);
+    let _ = write_by(
+        stream,
+        &response,
+        Instant::now() + Duration::from_millis(200),
+    );
     linger_close(stream);
 }
 
 /// Close after an error response: end our side, then read what the client
-/// still sends (briefly), so the response is not lost to a TCP reset.
+/// still sends (briefly), so the response is not lost to a TCP reset. The
+/// whole linger takes at most 200 ms however the client trickles.
 fn linger_close(mut stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let deadline = Instant::now() + Duration::from_millis(200);
     let mut sink = [0u8; 1024];
-    for _ in 0..64 {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match stream.read(&mut sink) {
             Ok(n) if n > 0 => continue,
             _ => break,
@@ -381,8 +462,14 @@ fn linger_close(mut stream: &TcpStream) {
 }
 
 /// The connection thread: handshake, then it becomes the reader.
-fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slot: Arc<Slot>) {
-    if let Some(reader) = complete_handshake(inner, stream, peer, slot) {
+fn serve_connection(
+    inner: &Arc<Inner>,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+    ticket: HandshakeTicket,
+) {
+    if let Some(reader) = complete_handshake(inner, stream, peer, slot, ticket) {
         // The handshake's frames are gone: an idle connection should not
         // keep the stack pages they touched.
         release_unused_stack();
@@ -396,9 +483,10 @@ fn serve_connection(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr, slo
 #[inline(never)]
 fn complete_handshake(
     inner: &Arc<Inner>,
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     peer: SocketAddr,
     slot: Arc<Slot>,
+    ticket: HandshakeTicket,
 ) -> Option<Reader> {
     let config = &inner.config;
     let deadline = super::timer::deadline_in(config.handshake_timeout);
@@ -427,7 +515,7 @@ fn complete_handshake(
     match config.routes.decide(&request) {
         Decision::Upgrade => {}
         Decision::Serve { route, head_only } => {
-            answer_plain(&stream, deadline, route_response(route, head_only));
+            serve_route(&stream, route, head_only, deadline);
             return None;
         }
         Decision::Health { head_only } => {
@@ -466,16 +554,18 @@ fn complete_handshake(
         peer_addr: peer,
         local_addr: stream.local_addr().unwrap_or(peer),
     };
-    let Ok(answer) = stream.try_clone() else {
-        reject(&stream, 503, "out of file descriptors");
-        return None;
-    };
-    let _ = answer.set_write_timeout(Some(
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1)),
-    ));
+    // The socket becomes the connection's: the registry lets go of it (the
+    // entry is `Upgrading` from now on, so shutdown no longer cuts it).
     let id = slot.id;
+    inner.registry.lock().insert(id, Entry::Upgrading);
+    let stream = match Arc::try_unwrap(stream) {
+        Ok(stream) => stream,
+        // Not reached: nothing else keeps a handle once the entry is gone.
+        Err(shared) => match shared.try_clone() {
+            Ok(s) => s,
+            Err(_) => return None,
+        },
+    };
     let (conn, reader) = match establish(
         stream,
         Role::Server,
@@ -487,12 +577,12 @@ fn complete_handshake(
     ) {
         Ok(parts) => parts,
         Err(_) => {
-            reject(&answer, 503, "cannot start a connection thread");
+            // The stream went down with the failed setup; the client sees
+            // the connection close.
             return None;
         }
     };
-    inner.registry.lock().insert(id, Entry::Upgrading);
-    if let Err(e) = (&answer).write_all(&accepted.response) {
+    if let Err(e) = write_by(&reader.shared.stream, &accepted.response, deadline) {
         // The client is gone or stalled: tear down through the reader, which
         // records how it ended and releases the connection's slot.
         let why = format!("handshake response not sent: {e}");
@@ -502,9 +592,9 @@ fn complete_handshake(
         drop(conn);
         return Some(reader);
     }
-    let _ = answer.set_read_timeout(None);
-    let _ = answer.set_write_timeout(None);
-    drop(answer);
+    drop(ticket);
+    let _ = reader.shared.stream.set_read_timeout(None);
+    let _ = reader.shared.stream.set_write_timeout(None);
     let mut reader = reader;
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.
@@ -546,28 +636,91 @@ fn register_open(inner: &Inner, id: u64, shared: &Arc<Shared>, owned: Option<Arc
     }
 }
 
-/// The response to a plain HTTP request for `route`: its bytes, or the
-/// file's contents read now (404 if it cannot be read).
-fn route_response(route: &Route, head_only: bool) -> Vec<u8> {
-    match &route.body {
-        Body::Bytes(bytes) => ok_response(&route.content_type, bytes, head_only),
-        Body::File(path) => match std::fs::read(path) {
-            Ok(bytes) => ok_response(&route.content_type, &bytes, head_only),
-            Err(e) => http_error_response(404, "", &format!("cannot read the file: {e}")),
-        },
+/// Answer a plain HTTP request for `route` and close: its bytes, or the
+/// file streamed in bounded chunks (memory per response independent of the
+/// file's size; `HEAD` only looks at its size). The whole response must be
+/// written by `deadline`, however slowly the client reads.
+fn serve_route(stream: &TcpStream, route: &Route, head_only: bool, deadline: Instant) {
+    let path = match &route.body {
+        Body::Bytes(bytes) => {
+            answer_plain(
+                stream,
+                deadline,
+                ok_response(&route.content_type, bytes, head_only),
+            );
+            return;
+        }
+        Body::File(path) => path,
+    };
+    let opened = std::fs::File::open(path).and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (len, mut file) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            let status = if e.kind() == std::io::ErrorKind::NotFound {
+                404
+            } else {
+                503
+            };
+            let response = http_error_response(status, "", "cannot read the file");
+            answer_plain(stream, deadline, response);
+            return;
+        }
+    };
+    if write_by(stream, &ok_head(&route.content_type, len), deadline).is_err() || head_only {
+        linger_close(stream);
+        return;
     }
-}
-
-/// Answer a plain HTTP request (within the handshake deadline) and close.
-fn answer_plain(stream: &TcpStream, deadline: Instant, response: Vec<u8>) {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let _ = stream.set_write_timeout(Some(left.max(Duration::from_millis(1))));
-    let _ = (&*stream).write_all(&response);
+    let mut chunk = vec![0u8; FILE_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match file.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => break, // the file shrank or failed: the client sees a short body
+            Ok(n) => n,
+        };
+        if write_by(stream, &chunk[..n], deadline).is_err() {
+            break;
+        }
+        left -= n as u64;
+    }
     linger_close(stream);
 }
 
+/// Bytes of a file read and written at a time.
+const FILE_CHUNK: usize = 64 << 10;
+
+/// Write all of `bytes` by `deadline`: each write may wait only for the
+/// time left, so a client reading a byte at a time cannot stretch it.
+fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Answer a plain HTTP request (the whole response by `deadline`) and close.
+fn answer_plain(stream: &TcpStream, deadline: Instant, response: Vec<u8>) {
+    let _ = write_by(stream, &response, deadline);
+    linger_close(stream);
+}
+
+/// Answer a refused handshake (within 500 ms) and close.
 fn refuse(stream: &TcpStream, e: &HandshakeError) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
-    let _ = (&*stream).write_all(&e.response());
+    let _ = write_by(
+        stream,
+        &e.response(),
+        Instant::now() + Duration::from_millis(500),
+    );
     linger_close(stream);
 }

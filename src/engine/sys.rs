@@ -44,52 +44,12 @@ pub(crate) fn send_vectored(
     }
 }
 
-/// Receive at most `max` bytes onto the end of `buf` (reserving room for
-/// them first) with one `recv` call: the kernel copies straight into the
-/// vector's spare capacity, with no zeroing and no intermediate buffer.
-/// Returns the bytes received (0 at end of stream).
-pub(crate) fn recv_onto(stream: &TcpStream, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-    buf.reserve(max);
-    let spare = buf.spare_capacity_mut();
-    let want = spare.len().min(max);
-    // SAFETY: `spare` is `want` or more writable bytes owned by `buf`; recv
-    // writes at most `want` bytes there and returns how many it wrote, and
-    // only those become part of the vector. The descriptor is owned by
-    // `stream` and open for the duration of the borrow.
-    unsafe {
-        let got = libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), want, 0);
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        buf.set_len(buf.len() + got as usize);
-        Ok(got as usize)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};
 
     use super::*;
-
-    #[test]
-    fn receives_onto_the_end_of_a_vector_at_most_what_is_asked() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let tx = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (rx, _) = listener.accept().unwrap();
-        send_vectored(&tx, &[IoSlice::new(b"hello world")], false).unwrap();
-        let mut buf = b"<".to_vec();
-        let mut got = 0;
-        while got < 5 {
-            got += recv_onto(&rx, &mut buf, 5 - got).unwrap();
-        }
-        assert_eq!(buf, b"<hello");
-        drop(tx);
-        let mut rest = Vec::new();
-        while recv_onto(&rx, &mut rest, 1024).unwrap() > 0 {}
-        assert_eq!(rest, b" world");
-    }
 
     #[test]
     fn sends_vectored_and_reports_a_full_buffer_without_waiting() {

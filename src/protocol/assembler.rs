@@ -25,6 +25,9 @@ pub(crate) struct Assembler {
     compressed_len: u64,
     /// Unmasked compressed bytes on their way to the inflater.
     scratch: Vec<u8>,
+    /// Where the room handed out by `direct_room` starts in `buf`, while
+    /// it is not yet accounted for (`appended` or `drop_direct_room`).
+    room_at: Option<usize>,
 }
 
 impl Assembler {
@@ -38,6 +41,7 @@ impl Assembler {
             compressed: false,
             compressed_len: 0,
             scratch: Vec::new(),
+            room_at: None,
         }
     }
 
@@ -142,26 +146,53 @@ impl Assembler {
         self.check_text()
     }
 
-    /// The message buffer, for a caller that appends an uncompressed
-    /// frame's payload bytes itself (see [`Decoder::payload_sink`]);
-    /// `None` while a compressed message is in progress.
-    ///
-    /// [`Decoder::payload_sink`]: super::Decoder::payload_sink
-    pub(crate) fn direct_buffer(&mut self) -> Option<&mut Vec<u8>> {
-        (!self.compressed).then_some(&mut self.buf)
+    /// Whether a caller may append raw payload itself (`direct_room`): not
+    /// while a compressed message is in progress.
+    pub(crate) fn takes_direct(&self) -> bool {
+        !self.compressed
     }
 
-    /// Account for `n` raw bytes appended to [`direct_buffer`](Self::direct_buffer):
-    /// unmask them in place (they start at payload position `offset`) and
-    /// validate new text.
+    /// `n` zeroed bytes at the end of the message for a caller to fill
+    /// with raw payload (see [`Decoder::payload_sink`]); what it does not
+    /// report with [`appended`](Self::appended) is dropped. Only this new
+    /// room is handed out: the bytes before it were unmasked and validated
+    /// and stay out of the caller's reach.
+    ///
+    /// [`Decoder::payload_sink`]: super::Decoder::payload_sink
+    pub(crate) fn direct_room(&mut self, n: usize) -> &mut [u8] {
+        self.drop_direct_room();
+        let start = self.buf.len();
+        self.room_at = Some(start);
+        self.buf.resize(start + n, 0);
+        &mut self.buf[start..]
+    }
+
+    /// Forget room handed out and never reported.
+    pub(crate) fn drop_direct_room(&mut self) {
+        if let Some(start) = self.room_at.take() {
+            self.buf.truncate(start);
+        }
+    }
+
+    /// Account for the first `n` bytes of the room from
+    /// [`direct_room`](Self::direct_room): unmask them in place (they start
+    /// at payload position `offset`) and validate new text.
     pub(crate) fn appended(
         &mut self,
         n: usize,
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<(), ProtocolError> {
+        let start = self
+            .room_at
+            .take()
+            .expect("payload_appended without payload_sink");
+        assert!(
+            start + n <= self.buf.len(),
+            "more bytes than the room given"
+        );
+        self.buf.truncate(start + n);
         if let Some(key) = mask {
-            let start = self.buf.len() - n;
             apply_mask(&mut self.buf[start..], key, offset);
         }
         self.check_text()

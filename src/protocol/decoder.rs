@@ -114,6 +114,7 @@ impl Decoder {
     /// after an event. On error the connection must be failed with
     /// [`ProtocolError::close_code`]; the decoder then ignores further input.
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Event>), ProtocolError> {
+        self.assembler.drop_direct_room();
         let result = self.decode_inner(input);
         if result.is_err() {
             self.state = State::Done;
@@ -170,34 +171,46 @@ impl Decoder {
         }
     }
 
-    /// In the middle of an uncompressed data frame's payload: the vector the
-    /// payload goes to and how many bytes of it the frame still has.
-    ///
-    /// A caller reading from a socket may append up to that many raw (still
-    /// masked) bytes to the vector itself, then report them with
-    /// [`payload_appended`](Self::payload_appended): a large message then
-    /// goes from the socket to its own buffer without passing through a
-    /// read buffer. The vector must not be changed otherwise. `None` between
-    /// frames, in control frames, in compressed messages and once done.
-    pub fn payload_sink(&mut self) -> Option<(&mut Vec<u8>, usize)> {
+    /// In the middle of an uncompressed data frame's payload: how many
+    /// payload bytes the frame still has. `None` between frames, in control
+    /// frames, in compressed messages and once done.
+    pub fn payload_remaining(&self) -> Option<u64> {
         match &self.state {
             State::Payload {
                 header, remaining, ..
-            } if !header.opcode.is_control() && *remaining > 0 => {
-                let remaining = usize::try_from(*remaining).unwrap_or(usize::MAX);
-                self.assembler.direct_buffer().map(|b| (b, remaining))
+            } if !header.opcode.is_control() && *remaining > 0 && self.assembler.takes_direct() => {
+                Some(*remaining)
             }
             _ => None,
         }
     }
 
-    /// Take `n` bytes appended to the vector from
+    /// Room for up to `max` more raw (still masked) payload bytes of the
+    /// current frame, at the end of the message they belong to (at most
+    /// what the frame still has; `None` where
+    /// [`payload_remaining`](Self::payload_remaining) is).
+    ///
+    /// A caller reading from a socket fills a prefix of it and reports how
+    /// much with [`payload_appended`](Self::payload_appended): a large
+    /// message then goes from the socket to its own buffer without passing
+    /// through a read buffer. The room is zeroed, and only the bytes
+    /// reported become payload; the message's earlier bytes (already
+    /// unmasked and validated) are out of the caller's reach. Room not
+    /// reported is dropped by the next call to the decoder.
+    pub fn payload_sink(&mut self, max: usize) -> Option<&mut [u8]> {
+        let remaining = self.payload_remaining()?;
+        let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(max);
+        Some(self.assembler.direct_room(n))
+    }
+
+    /// Take the first `n` bytes of the room from
     /// [`payload_sink`](Self::payload_sink) as payload, as if they had been
     /// passed to [`decode`](Self::decode): unmasked, validated, and the
     /// frame (and message) finished when they complete it.
     ///
     /// # Panics
-    /// If `n` is more than the frame still had (a caller bug).
+    /// If `n` is more than the room given (a caller bug), or no room was
+    /// given since the last call.
     pub fn payload_appended(&mut self, n: usize) -> Result<Option<Event>, ProtocolError> {
         let State::Payload {
             header,

@@ -149,6 +149,13 @@ impl Routes {
         Decision::Refuse(http_error_response(404, "", "nothing at this path"))
     }
 
+    /// Whether any route is served from a file.
+    pub fn has_files(&self) -> bool {
+        self.routes
+            .values()
+            .any(|r| matches!(r.body, Body::File(_)))
+    }
+
     /// Check that every path starts with `/`.
     pub fn validate(&self) -> Result<(), String> {
         let paths = self
@@ -169,15 +176,19 @@ impl Routes {
 
 /// A complete `200 OK` response with `body` (only the headers if `head_only`).
 pub fn ok_response(content_type: &str, body: &[u8], head_only: bool) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let mut out = ok_head(content_type, body.len() as u64);
     if !head_only {
         out.extend_from_slice(body);
     }
     out
+}
+
+/// The head of a `200 OK` response whose body of `len` bytes follows.
+pub fn ok_head(content_type: &str, len: u64) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n\r\n"
+    )
+    .into_bytes()
 }
 
 /// The health document: `{"status":"ok","connections":N}`.

@@ -53,7 +53,9 @@ pub(crate) fn into_string(bytes: Vec<u8>, progress: &Utf8Progress) -> String {
     // SAFETY: `progress.checked == bytes.len()` means `Utf8Progress::advance`
     // saw `std::str::from_utf8` accept every byte of `bytes` (it only moves
     // `checked` over bytes that `from_utf8` accepted, and never past an
-    // incomplete sequence); the assert above checks exactly that.
+    // incomplete sequence); the assert above checks exactly that. Nothing
+    // can change validated bytes afterwards: the assembler owns the buffer
+    // and hands callers only fresh room past them (`direct_room`).
     unsafe {
         String::from_utf8_unchecked(bytes)
     }
