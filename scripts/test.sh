@@ -3,7 +3,9 @@
 # header being current, Rust unit/property/integration/doc tests, docs, the
 # C side (install, examples via pkg-config and CMake, C tests under
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
-# pytest), the chat demo of each language in headless Chromium, and the Autobahn conformance suites against the Rust, C and
+# pytest), the chat demo of each language in headless Chromium, standard
+# clients (Node's ws, Python's websockets) sending 16 MiB compressed
+# messages to each echo server, and the Autobahn conformance suites against the Rust, C and
 # Python echo servers and the Rust client (groups 1-10), and the
 # permessage-deflate groups 12-13 against the Rust server and client.
 #
@@ -66,6 +68,8 @@ stage "release build of the examples" cargo build --release --examples --quiet
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
 stage "Browser: the chat demo (Rust, C, Python) in headless Chromium" scripts/browser-test.sh
+stage "Interop: 16 MiB compressed messages from ws and websockets (Rust, C, Python echo servers)" \
+  scripts/interop-test.sh
 stage "Autobahn TestSuite (Rust server and client, C and Python servers)" autobahn_all
 stage "Autobahn permessage-deflate groups 12-13 (Rust server and client)" \
   env SUITE=deflate scripts/autobahn.sh server client

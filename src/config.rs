@@ -108,7 +108,9 @@ pub struct Config {
     /// game loop never waits for a slow peer; otherwise
     /// [`OverflowPolicy::Block`] for up to 10 s. See [`overflow`](Self::overflow).
     pub overflow_policy: Option<OverflowPolicy>,
-    /// Server: time a client has to send its complete upgrade request;
+    /// Server: time a client has to send its complete upgrade request,
+    /// and the time a plain HTTP request's whole exchange may take (its
+    /// response must be written by then, however slowly the client reads);
     /// client: time for the server's answer. Default 10 s.
     pub handshake_timeout: Duration,
     /// Client: time to establish the TCP connection. Default 10 s.
@@ -158,8 +160,10 @@ pub struct Config {
     /// of its own. Default `None`: any host.
     pub allowed_hosts: Option<Vec<String>>,
     /// Server: connections from one IP address still in their opening
-    /// handshake at once; more are answered 503 at once, so one host
-    /// cannot hold every handshake slot. Default 128.
+    /// handshake (or answering a plain HTTP request) at once; more are
+    /// answered 503 at once, so one host cannot hold every handshake slot.
+    /// Counted per address, so an IPv6 host with many addresses is not
+    /// held to it. Default 128.
     pub max_handshakes_per_ip: usize,
     /// Client: extra header lines for the upgrade request. Default empty.
     pub extra_headers: Vec<(String, String)>,

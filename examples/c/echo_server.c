@@ -23,6 +23,12 @@ int main(int argc, char **argv) {
     wse_config_builder *builder = wse_config_builder_new();
     wse_config_builder_set_max_message_size(builder, (size_t)64 << 20);
     wse_config_builder_set_poll_events(builder, true);
+    /* One thread serves everyone, so it must never wait for one client: a
+     * client that stops reading its echoes is closed (1008) once its send
+     * queue is full (16 MiB by default). Left at the poll-mode default
+     * (WSE_OVERFLOW_POLICY_FAIL), a send to it would fail with
+     * WSE_RESULT_QUEUE_FULL instead; neither ever blocks the loop. */
+    wse_config_builder_set_overflow_policy(builder, WSE_OVERFLOW_POLICY_DISCONNECT, 0);
     const wse_config *config = NULL;
     wse_result rc = wse_config_builder_build(builder, &config);
     if (rc != WSE_RESULT_OK) die("config", rc);

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (long tick = 0; max_ticks < 0 || tick < max_ticks; tick++) {
-        long joined = 0, left = 0, messages = 0;
+        long joined = 0, left = 0, messages = 0, dropped = 0;
         wse_event *event = NULL;
         /* Drain everything that happened since the last tick; never block. */
         while (wse_server_poll(server, WSE_TIMEOUT_NONE, &event) == WSE_RESULT_OK) {
@@ -69,8 +69,14 @@ int main(int argc, char **argv) {
                 int n = snprintf(reply, sizeof reply, "tick %ld: %.*s", tick,
                                  (int)(wse_message_len(msg) > 400 ? 400 : wse_message_len(msg)),
                                  (const char *)wse_message_data(msg));
-                wse_conn_send_text(wse_event_conn(event), reply, (size_t)n);
-                messages++;
+                /* Never waits: in poll mode a full send queue (a player
+                 * who stopped reading) fails the send with
+                 * WSE_RESULT_QUEUE_FULL, and this frame goes on without
+                 * that reply. */
+                if (wse_conn_send_text(wse_event_conn(event), reply, (size_t)n) == WSE_RESULT_QUEUE_FULL)
+                    dropped++;
+                else
+                    messages++;
                 break;
             }
             default:
@@ -79,9 +85,9 @@ int main(int argc, char **argv) {
             wse_event_free(event);
         }
         players += joined - left;
-        if (joined || left || messages)
-            printf("tick %ld: %ld players (+%ld -%ld), %ld messages answered\n", tick, players,
-                   joined, left, messages);
+        if (joined || left || messages || dropped)
+            printf("tick %ld: %ld players (+%ld -%ld), %ld messages answered, %ld replies dropped\n",
+                   tick, players, joined, left, messages, dropped);
         else if (tick % 20 == 0)
             printf("tick %ld: %ld players, quiet\n", tick, players);
         fflush(stdout);

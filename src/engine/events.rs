@@ -253,3 +253,28 @@ impl Hub {
         Ok(Some(event))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14, finding 1: the event queue counted messages only, so 1024
+    /// events of up to `max_message_size` each could wait.
+    #[test]
+    fn message_events_are_bounded_in_bytes_too() {
+        let hub = Hub::new(100, 1000);
+        assert!(hub.reserve(600));
+        assert!(!hub.reserve(600), "over the byte budget");
+        assert!(hub.reserve(400));
+        assert!(!hub.reserve(1), "full");
+        // Taking the events gives their places and bytes back (as `poll` does).
+        hub.bytes.fetch_sub(1000, Ordering::AcqRel);
+        hub.messages.fetch_sub(2, Ordering::AcqRel);
+        // Empty, one message over the budget goes in, and nothing after it.
+        assert!(hub.reserve(5000));
+        assert!(!hub.reserve(1));
+        let hub = Hub::new(2, usize::MAX);
+        assert!(hub.reserve(1) && hub.reserve(1));
+        assert!(!hub.reserve(0), "over the count");
+    }
+}

@@ -19,7 +19,9 @@ pub const RSV1: u8 = 0b100;
 pub struct DecoderLimits {
     /// Largest message payload (sum of all fragments), in bytes.
     pub max_message_size: usize,
-    /// Largest single frame payload, in bytes.
+    /// Largest single frame payload, in bytes. A compressed frame may be
+    /// larger on the wire by deflate's expansion of incompressible data
+    /// (1/16 plus 1 KiB at most): the limit is about the data.
     pub max_frame_size: usize,
     /// Accept unmasked frames from a client (violates RFC 6455; off by default).
     pub accept_unmasked_frames: bool,

@@ -76,6 +76,27 @@ int main(void) {
     CHECK_RC(wse_config_builder_build(b, &bad), WSE_RESULT_INVALID_ARGUMENT); /* consumes b */
     CHECK(bad == NULL);
 
+    /* The options issue 14 added: NULL builders and strings are refused,
+     * zero byte budgets fail the build, and 0 means "off" or "follow the
+     * message limit" where the header says so. */
+    CHECK_RC(wse_config_builder_allow_any_origin(NULL), WSE_RESULT_NULL_PARAMETER);
+    CHECK_RC(wse_config_builder_set_send_queue_bytes(NULL, 1), WSE_RESULT_NULL_PARAMETER);
+    b = wse_config_builder_new();
+    CHECK_RC(wse_config_builder_add_allowed_host(b, NULL), WSE_RESULT_NULL_PARAMETER);
+    CHECK_RC(wse_config_builder_add_allowed_host(b, "127.0.0.1"), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_add_allowed_origin(b, "https://game.example"), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_allow_any_origin(b), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_set_max_frame_size(b, 0), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_set_ping_timeout_ms(b, 0), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_set_max_handshakes_per_ip(b, 4), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_set_event_queue_bytes(b, 1 << 20), WSE_RESULT_OK);
+    const wse_config *good = NULL;
+    CHECK_RC(wse_config_builder_build(b, &good), WSE_RESULT_OK);
+    wse_config_free(good);
+    b = wse_config_builder_new();
+    CHECK_RC(wse_config_builder_set_send_queue_bytes(b, 0), WSE_RESULT_OK);
+    CHECK_RC(wse_config_builder_build(b, &bad), WSE_RESULT_INVALID_ARGUMENT);
+
     wse_conn_free(client);
     wse_conn_free(accepted);
     wse_server_free(server);

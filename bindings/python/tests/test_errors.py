@@ -196,3 +196,89 @@ def test_ctrl_c_interrupts_a_blocking_accept():
         threading.Timer(0.2, _thread.interrupt_main).start()
         with pytest.raises(KeyboardInterrupt):
             server.accept()
+
+
+def test_cross_origin_pages_are_refused_by_default(serve):
+    url = serve()
+    with pytest.raises(wsengine.InvalidHandshake) as info:
+        wsengine.connect(url, additional_headers=[("Origin", "https://evil.example")])
+    assert info.value.status == 403
+    host = url.split("/")[2]
+    with wsengine.connect(url, additional_headers=[("Origin", f"http://{host}")]) as ws:
+        ws.send("same host")
+        assert ws.recv(timeout=5) == "same host"
+    any_url = serve(origins="*")
+    with wsengine.connect(any_url, additional_headers=[("Origin", "https://elsewhere.example")]) as ws:
+        ws.send("any")
+        assert ws.recv(timeout=5) == "any"
+
+
+def test_huge_timeouts_raise_instead_of_panicking(serve):
+    url = serve()
+    with wsengine.connect(url) as ws:
+        with pytest.raises(OverflowError):
+            ws.recv(timeout=1e19)
+        with pytest.raises(ValueError):
+            ws.recv(timeout=float("nan"))
+    with pytest.raises(OverflowError):
+        wsengine.listen("127.0.0.1", 0, ping_interval=1e30)
+    with pytest.raises(OverflowError):
+        wsengine.connect(url, open_timeout=1e19)
+
+
+def test_no_ping_timeout_keeps_a_silent_peer(serve):
+    # With ping_timeout=None the keepalive arithmetic once wrapped and
+    # closed every connection with 1006 a second after its first ping.
+    url = serve(ping_interval=0.1, ping_timeout=None)
+    with wsengine.connect(url, ping_interval=None) as ws:
+        time.sleep(1.5)
+        ws.send("still here")
+        assert ws.recv(timeout=5) == "still here"
+
+
+def test_a_poll_loop_is_not_held_up_by_a_client_that_does_not_read():
+    with wsengine.listen("127.0.0.1", 0, events=True, send_queue_bytes=1 << 18, close_timeout=0.5) as server:
+        host, port = server.local_address
+        url = f"ws://{host}:{port}/"
+        flooder = socket.create_connection((host, port))
+        flooder.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        payload = bytes(64 << 10)
+        frame = b"\x82\xff" + (len(payload)).to_bytes(8, "big") + b"\x00\x00\x00\x00" + payload
+        flooder.settimeout(0.2)
+        stop = threading.Event()
+
+        def flood():
+            while not stop.is_set():
+                try:
+                    flooder.sendall(frame)
+                except (socket.timeout, OSError):
+                    pass
+
+        flooding = threading.Thread(target=flood, daemon=True)
+        flooding.start()
+        dropped = 0
+        answered = []
+        with wsengine.connect(url) as ws:
+            deadline = time.monotonic() + 20
+            sent = 0
+            while len(answered) < 20 and time.monotonic() < deadline:
+                if sent == len(answered):
+                    ws.send(f"ping {sent}")
+                    sent += 1
+                event = server.poll(timeout=0.05)
+                if event is not None and event.kind == "message":
+                    try:
+                        event.connection.send(event.data)
+                    except wsengine.QueueFull:
+                        dropped += 1
+                try:
+                    answered.append(ws.recv(timeout=0))
+                except TimeoutError:
+                    pass
+        stop.set()
+        flooder.close()
+        assert answered == [f"ping {i}" for i in range(20)]
+        assert dropped > 0, "the flooder's queue never filled"

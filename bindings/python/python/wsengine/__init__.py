@@ -81,11 +81,18 @@ def connect(
     """Open a WebSocket connection to ``uri`` (``ws://host[:port][/path]``).
 
     ``open_timeout`` bounds the TCP connect and the handshake each. Other
-    options: ``max_size``, ``max_frame_size``, ``send_queue``,
-    ``recv_queue``, ``recv_queue_bytes``, ``overflow`` (``"block"``,
-    ``"fail"`` or ``"disconnect"``), ``send_timeout``, ``ping_interval``,
-    ``ping_timeout``, ``close_timeout``, ``idle_timeout``, and the engine's
-    ``thread_stack_size``, ``read_buffer_size`` and ``batch_scheduling``.
+    options: ``max_size``, ``max_frame_size`` (default: ``max_size``),
+    ``send_queue`` and ``send_queue_bytes`` (messages and bytes, default
+    1024 and 16 MiB), ``recv_queue``, ``recv_queue_bytes``, ``overflow``
+    (``"block"``, ``"fail"`` or ``"disconnect"``; default ``"block"`` up to
+    ``send_timeout``, 10 s, except ``"fail"`` for a server polled with
+    ``events=True``, so a poll loop never waits for a slow client),
+    ``send_timeout``, ``ping_interval``, ``ping_timeout`` (``None``: keep
+    pinging, never drop the peer for not answering), ``close_timeout``,
+    ``idle_timeout``, and the engine's ``thread_stack_size``,
+    ``read_buffer_size`` and ``batch_scheduling``. Timeouts are seconds,
+    at most a year (``None`` where a timeout can be off); larger ones raise
+    ``OverflowError``.
 
     Compression (permessage-deflate, RFC 7692) is on by default, as in
     ``websockets``: ``compression=None`` turns it off. Its options:
@@ -201,9 +208,20 @@ def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     """Listen on ``host:port`` and return a :class:`Server` to accept (or,
     with ``events=True``, poll) connections yourself.
 
-    Options as for :func:`connect`, plus ``origins`` (allowed Origin values),
+    Options as for :func:`connect`, plus ``origins``, ``allowed_hosts``,
     ``subprotocols`` (supported, in preference order), ``max_connections``,
-    ``accept_queue``, ``events`` and ``event_queue``.
+    ``max_handshakes_per_ip`` (default 128), ``accept_queue``, ``events``,
+    ``event_queue`` and ``event_queue_bytes`` (default 64 MiB).
+
+    ``origins`` decides which web pages may connect (browsers send
+    ``Origin``; a request without one is always accepted). The default,
+    ``None``, accepts only pages from this server's own host (the
+    ``Origin``'s host and port are the ``Host`` header's): a page elsewhere
+    gets 403. Unlike ``websockets``, where ``None`` accepts every origin,
+    this is safe on the internet. A list accepts exactly those origins;
+    ``"*"`` accepts every origin. ``allowed_hosts`` (a list of ``Host``
+    values, default any) refuses other hosts with 403, against DNS
+    rebinding.
 
     Plain HTTP on the same port: ``routes`` maps paths to
     ``(content_type, str | bytes)`` or to a file path (read at each request,

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Standard clients against the echo servers of each language: Node's `ws`
+# and Python's `websockets`, compression on as they default to, each send
+# one 16 MiB random message in a single frame (a little over 16 MiB on the
+# wire, since random data does not compress) and check the echo. The echo
+# servers' message limit is 64 MiB and their frame limit is left at its
+# default; a frame limit of 16 MiB once refused this with 1009.
+#
+#   scripts/interop-test.sh [rust] [c] [python]     (default: all three)
+#
+# The Rust example is built here; the C one is built by scripts/c-tests.sh
+# and the Python package (and `websockets`) installed into target/py-venv
+# by scripts/python-tests.sh (the test command runs those first). `ws`
+# comes from the npm registry (tests/interop/package-lock.json).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+langs=("$@")
+[ "${#langs[@]}" -gt 0 ] || langs=(rust c python)
+PY=target/py-venv/bin/python
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+cargo build --release --quiet --example echo_server || exit 1
+
+server_command() {
+  case "$1" in
+    rust) echo "target/release/examples/echo_server" ;;
+    c) echo "target/c/examples-pkgconfig/echo_server" ;;
+    python) echo "$PY examples/python/echo_server.py" ;;
+    *) return 1 ;;
+  esac
+}
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+status=0
+for lang in "${langs[@]}"; do
+  cmd="$(server_command "$lang")" || { echo "unknown echo server: $lang"; exit 2; }
+  port="$(free_port)"
+  log="target/interop-$lang.log"
+  echo "==> 16 MiB compressed messages from ws and websockets to the $lang echo server"
+  # shellcheck disable=SC2086  # the command is words on purpose
+  $cmd "127.0.0.1:$port" > "$log" 2>&1 &
+  pid=$!
+  up=""
+  for _ in $(seq 100); do
+    grep -q "listening" "$log" && up=1 && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$up" ]; then
+    echo "the $lang echo server did not start:"
+    cat "$log"
+    kill "$pid" 2>/dev/null
+    status=1
+    continue
+  fi
+  url="ws://127.0.0.1:$port/"
+  timeout 120 node tests/interop/big_message.mjs "$url" || status=1
+  timeout 120 "$PY" tests/interop/big_message.py "$url" || status=1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+done
+exit "$status"
