@@ -13,6 +13,7 @@
 # scripts/python-tests.sh (the test command runs those first).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/wait-for-server.sh
 
 langs=("$@")
 [ "${#langs[@]}" -gt 0 ] || langs=(rust c python)
@@ -38,17 +39,8 @@ for lang in "${langs[@]}"; do
   # shellcheck disable=SC2086  # the command is words on purpose
   $cmd 127.0.0.1:0 > "$log" 2>&1 &
   pid=$!
-  base=""
-  for _ in $(seq 100); do
-    base="$(grep -o 'http://[0-9.]*:[0-9]*' "$log" | head -n 1)"
-    [ -n "$base" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$base" ]; then
-    echo "the $lang chat server did not start:"
-    cat "$log"
-    kill "$pid" 2>/dev/null
+  if ! base="$(wait_for_server "$pid" "$log" 'http://[0-9.]*:[0-9]*')"; then
+    echo "$base"
     status=1
     continue
   fi

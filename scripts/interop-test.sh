@@ -14,6 +14,7 @@
 # comes from the npm registry (tests/interop/package-lock.json).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/wait-for-server.sh
 
 langs=("$@")
 [ "${#langs[@]}" -gt 0 ] || langs=(rust c python)
@@ -43,16 +44,8 @@ for lang in "${langs[@]}"; do
   # shellcheck disable=SC2086  # the command is words on purpose
   $cmd "127.0.0.1:$port" > "$log" 2>&1 &
   pid=$!
-  up=""
-  for _ in $(seq 100); do
-    grep -q "listening" "$log" && up=1 && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$up" ]; then
-    echo "the $lang echo server did not start:"
-    cat "$log"
-    kill "$pid" 2>/dev/null
+  if ! up="$(wait_for_server "$pid" "$log" 'listening')"; then
+    echo "$up"
     status=1
     continue
   fi

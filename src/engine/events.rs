@@ -16,13 +16,14 @@
 //! [`Config::poll_events`]: crate::Config::poll_events
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select_biased, unbounded};
 use parking_lot::Mutex;
 
 use super::conn::Conn;
+use super::lane::Budget;
 use super::shared::{CloseInfo, Shared};
 use super::signal::Never;
 use crate::protocol::Message;
@@ -57,10 +58,7 @@ pub(crate) struct Hub {
     tx: Sender<ServerEvent>,
     rx: Receiver<ServerEvent>,
     /// Message events waiting in `rx`, and the bytes of their messages.
-    messages: AtomicUsize,
-    bytes: AtomicUsize,
-    capacity: usize,
-    byte_capacity: usize,
+    budget: Budget,
     /// One token per message taken, for readers waiting for room (a token
     /// per freed slot, so no waiting reader is forgotten).
     room_tx: Sender<()>,
@@ -87,15 +85,12 @@ struct Releases {
 impl Hub {
     pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
         let (tx, rx) = unbounded();
-        let (room_tx, room_rx) = bounded(capacity);
+        let (room_tx, room_rx) = bounded(capacity.max(1));
         let (wake_tx, wake_rx) = bounded(1);
         Hub {
             tx,
             rx,
-            messages: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            capacity,
-            byte_capacity,
+            budget: Budget::new(capacity, byte_capacity),
             room_tx,
             room_rx,
             releases: Mutex::new(Releases::default()),
@@ -121,7 +116,7 @@ impl Hub {
     /// For the reader: queue a message event, waiting for room. Returns
     /// `false` if the connection was torn down while waiting.
     pub(crate) fn deliver(&self, conn: &Arc<Conn>, m: Message, killed: &Receiver<Never>) -> bool {
-        while !self.reserve(m.len()) {
+        while !self.budget.reserve(m.len()) {
             select_biased! {
                 recv(killed) -> _ => return false,
                 recv(self.room_rx) -> _ => {},
@@ -130,29 +125,6 @@ impl Hub {
         conn.shared().in_flight.fetch_add(1, Ordering::SeqCst);
         let _ = self.tx.send(ServerEvent::Message(Arc::clone(conn), m));
         true
-    }
-
-    /// Take a place and `len` bytes for a message event, if both are free.
-    fn reserve(&self, len: usize) -> bool {
-        let placed = self
-            .messages
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.capacity).then_some(n + 1)
-            })
-            .is_ok();
-        if !placed {
-            return false;
-        }
-        let weighed = self
-            .bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-                (b == 0 || b.saturating_add(len) <= self.byte_capacity).then(|| b + len)
-            })
-            .is_ok();
-        if !weighed {
-            self.messages.fetch_sub(1, Ordering::AcqRel);
-        }
-        weighed
     }
 
     /// For the reader: no more messages will come from this connection (a
@@ -239,8 +211,7 @@ impl Hub {
             }
         };
         if let ServerEvent::Message(conn, m) = &event {
-            self.bytes.fetch_sub(m.len(), Ordering::AcqRel);
-            self.messages.fetch_sub(1, Ordering::AcqRel);
+            self.budget.release(1, m.len());
             let _ = self.room_tx.try_send(());
             let shared = conn.shared();
             shared.taken(m.len());
@@ -251,30 +222,5 @@ impl Hub {
             }
         }
         Ok(Some(event))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 14, finding 1: the event queue counted messages only, so 1024
-    /// events of up to `max_message_size` each could wait.
-    #[test]
-    fn message_events_are_bounded_in_bytes_too() {
-        let hub = Hub::new(100, 1000);
-        assert!(hub.reserve(600));
-        assert!(!hub.reserve(600), "over the byte budget");
-        assert!(hub.reserve(400));
-        assert!(!hub.reserve(1), "full");
-        // Taking the events gives their places and bytes back (as `poll` does).
-        hub.bytes.fetch_sub(1000, Ordering::AcqRel);
-        hub.messages.fetch_sub(2, Ordering::AcqRel);
-        // Empty, one message over the budget goes in, and nothing after it.
-        assert!(hub.reserve(5000));
-        assert!(!hub.reserve(1));
-        let hub = Hub::new(2, usize::MAX);
-        assert!(hub.reserve(1) && hub.reserve(1));
-        assert!(!hub.reserve(0), "over the count");
     }
 }

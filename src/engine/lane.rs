@@ -12,10 +12,7 @@
 //! (or finds the lane closed) passes the token on, so several waiters are
 //! all woken in turn.
 //!
-//! A lane is bounded twice: in messages and in bytes ([`Weigh`]). A value
-//! heavier than the byte bound still goes in when the lane holds no bytes
-//! at all, so one large message is never refused forever; the lane then
-//! holds at most `max(byte bound, heaviest value)` bytes.
+//! A lane is bounded twice, in messages and in bytes ([`Weigh`], [`Budget`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -38,38 +35,39 @@ impl Weigh for crate::protocol::Message {
     }
 }
 
-struct Room {
-    /// Places taken: messages sent (or being sent) and not yet given back.
+/// A bound in places and in bytes, taken and given back atomically: a
+/// lane's, and the poll-mode event queue's. A value heavier than the byte
+/// bound is taken when no bytes are held, so one large message is never
+/// refused forever; the bytes held are then at most `max(bound, heaviest)`.
+pub(crate) struct Budget {
+    /// Places taken (values sent, or being sent, and not yet given back).
     len: AtomicUsize,
     capacity: usize,
     /// Bytes of the values holding those places.
     bytes: AtomicUsize,
     byte_capacity: usize,
-    /// Senders sleeping on `token`.
-    waiters: AtomicUsize,
-    /// The consumer is gone, or has stopped taking: nothing sent will be taken.
-    closed: AtomicBool,
-    /// Wakes one sleeping sender (at most one token is pending).
-    token: Token,
 }
 
-impl Room {
-    /// Wake one sleeping sender, if any.
-    fn signal(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            self.token.signal();
+impl Budget {
+    /// At most `capacity` places (at least one) and `byte_capacity` bytes.
+    pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
+        Budget {
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+            bytes: AtomicUsize::new(0),
+            byte_capacity,
         }
     }
 
     /// Whether a value of `weight` bytes fits now.
-    fn fits(&self, weight: usize) -> bool {
+    pub(crate) fn fits(&self, weight: usize) -> bool {
         let bytes = self.bytes.load(Ordering::SeqCst);
         self.len.load(Ordering::SeqCst) < self.capacity
             && (bytes == 0 || bytes.saturating_add(weight) <= self.byte_capacity)
     }
 
     /// Take a place and `weight` bytes, if both are free.
-    fn reserve(&self, weight: usize) -> bool {
+    pub(crate) fn reserve(&self, weight: usize) -> bool {
         let placed = self
             .len
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -93,9 +91,38 @@ impl Room {
     }
 
     /// Give back `n` places and `bytes` bytes.
-    fn release(&self, n: usize, bytes: usize) {
+    pub(crate) fn release(&self, n: usize, bytes: usize) {
         self.bytes.fetch_sub(bytes, Ordering::SeqCst);
         self.len.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// Places taken.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    /// Bytes taken.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::SeqCst)
+    }
+}
+
+struct Room {
+    budget: Budget,
+    /// Senders sleeping on `token`.
+    waiters: AtomicUsize,
+    /// The consumer is gone, or has stopped taking: nothing sent will be taken.
+    closed: AtomicBool,
+    /// Wakes one sleeping sender (at most one token is pending).
+    token: Token,
+}
+
+impl Room {
+    /// Wake one sleeping sender, if any.
+    fn signal(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.token.signal();
+        }
     }
 }
 
@@ -161,10 +188,7 @@ pub(crate) fn weighed_lane<T>(
 ) -> (LaneSender<T>, LaneReceiver<T>) {
     let (tx, rx) = unbounded();
     let room = Arc::new(Room {
-        len: AtomicUsize::new(0),
-        capacity: capacity.max(1),
-        bytes: AtomicUsize::new(0),
-        byte_capacity,
+        budget: Budget::new(capacity, byte_capacity),
         waiters: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
         token: Token::default(),
@@ -185,7 +209,7 @@ impl<T: Weigh> LaneSender<T> {
             return Err(TrySendError::Disconnected(value));
         }
         let weight = value.weight();
-        if !self.room.reserve(weight) {
+        if !self.room.budget.reserve(weight) {
             return Err(TrySendError::Full(value));
         }
         // Checked again now that we hold a place: a consumer that stops
@@ -193,12 +217,12 @@ impl<T: Weigh> LaneSender<T> {
         // for every held place to be given back, so either it waits for this
         // value or this sender sees the mark (both sides use SeqCst).
         if self.room.closed.load(Ordering::SeqCst) {
-            self.room.release(1, weight);
+            self.room.budget.release(1, weight);
             self.room.signal();
             return Err(TrySendError::Disconnected(value));
         }
         self.tx.try_send(value).inspect_err(|_| {
-            self.room.release(1, weight);
+            self.room.budget.release(1, weight);
         })
     }
 
@@ -217,7 +241,7 @@ impl<T: Weigh> LaneSender<T> {
         loop {
             match self.try_send(value) {
                 Ok(()) => {
-                    if woken && self.room.fits(0) {
+                    if woken && self.room.budget.fits(0) {
                         self.room.signal();
                     }
                     return Ok(());
@@ -234,7 +258,7 @@ impl<T: Weigh> LaneSender<T> {
             // the consumer sees us waiting, or we see the room it made.
             let token = self.room.token.receiver();
             self.room.waiters.fetch_add(1, Ordering::SeqCst);
-            if self.room.fits(value.weight()) || self.room.closed.load(Ordering::SeqCst) {
+            if self.room.budget.fits(value.weight()) || self.room.closed.load(Ordering::SeqCst) {
                 self.room.waiters.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
@@ -269,12 +293,12 @@ impl<T: Weigh> LaneSender<T> {
 impl<T> LaneSender<T> {
     /// Messages in the lane.
     pub(crate) fn len(&self) -> usize {
-        self.room.len.load(Ordering::Acquire)
+        self.room.budget.len()
     }
 
     /// Bytes of the messages in the lane.
     pub(crate) fn bytes(&self) -> usize {
-        self.room.bytes.load(Ordering::Acquire)
+        self.room.budget.bytes()
     }
 }
 
@@ -317,7 +341,7 @@ impl<T: Weigh> LaneReceiver<T> {
                 self.taken(&v);
                 all.push(v);
             }
-            if self.room.len.load(Ordering::SeqCst) == 0 {
+            if self.room.budget.len() == 0 {
                 return all;
             }
             // A sender between its reservation and its send: a few
@@ -335,7 +359,7 @@ impl<T: Weigh> LaneReceiver<T> {
     /// Give back the place and bytes of `v`, just taken from the channel,
     /// waking a waiting sender if there is one.
     pub(crate) fn taken(&self, v: &T) {
-        self.room.release(1, v.weight());
+        self.room.budget.release(1, v.weight());
         self.room.signal();
     }
 }
@@ -343,7 +367,7 @@ impl<T: Weigh> LaneReceiver<T> {
 impl<T> LaneReceiver<T> {
     /// Messages in the lane.
     pub(crate) fn len(&self) -> usize {
-        self.room.len.load(Ordering::Acquire)
+        self.room.budget.len()
     }
 }
 
@@ -380,6 +404,25 @@ mod tests {
         fn weight(&self) -> usize {
             self.0
         }
+    }
+
+    /// Issue 14, finding 1: the send queue and the poll-mode event queue
+    /// (both a `Budget`) counted messages only.
+    #[test]
+    fn a_budget_bounds_places_and_bytes() {
+        let b = Budget::new(100, 1000);
+        assert!(b.reserve(600));
+        assert!(!b.reserve(600), "over the byte budget");
+        assert!(b.reserve(400));
+        assert!(!b.reserve(1), "full");
+        b.release(2, 1000);
+        // Empty, one value over the bound goes in, and nothing after it.
+        assert!(b.reserve(5000));
+        assert!(!b.reserve(1));
+        assert_eq!((b.len(), b.bytes()), (1, 5000));
+        let b = Budget::new(2, usize::MAX);
+        assert!(b.reserve(1) && b.reserve(1));
+        assert!(!b.reserve(0), "over the count");
     }
 
     #[test]
