@@ -84,6 +84,19 @@ impl std::fmt::Debug for Conn {
     }
 }
 
+/// Why [`establish`] failed (a thread could not start), with the socket
+/// back if it could be recovered, so a server can still answer 503.
+pub(crate) struct Unestablished {
+    pub(crate) error: std::io::Error,
+    pub(crate) stream: Option<TcpStream>,
+}
+
+impl From<Unestablished> for Error {
+    fn from(u: Unestablished) -> Error {
+        Error::Io(u.error)
+    }
+}
+
 /// Set up a connection whose handshake is done: spawn its writer thread and
 /// return the handle and the reader (to run on the caller's thread or a new
 /// one). `guard` is held by both threads and dropped when they exit.
@@ -95,7 +108,7 @@ pub(crate) fn establish(
     leftover: Vec<u8>,
     guard: Arc<dyn Send + Sync>,
     polled: bool,
-) -> std::io::Result<(Conn, Reader)> {
+) -> Result<(Conn, Reader), Unestablished> {
     // Lanes allocate as messages arrive: an idle connection's queues cost
     // next to nothing (see `lane.rs`).
     let (out_tx, out_rx) = weighed_lane(config.send_queue_capacity, config.send_queue_bytes);
@@ -114,7 +127,7 @@ pub(crate) fn establish(
     shared.outbox.set_compressor(compressor);
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
-    spawn_detached("wsengine-write", stack, move || {
+    let spawned = spawn_detached("wsengine-write", stack, move || {
         if writer_shared.config.batch_scheduling {
             prefer_batching();
         }
@@ -131,7 +144,12 @@ pub(crate) fn establish(
                 CloseInitiator::Local,
             );
         }
-    })?;
+    });
+    if let Err(error) = spawned {
+        // The failed spawn dropped its handle: the socket is ours again.
+        let stream = Arc::try_unwrap(shared).ok().map(|s| s.stream);
+        return Err(Unestablished { error, stream });
+    }
     shared.start_timers();
     let reader = Reader {
         shared: Arc::clone(&shared),

@@ -576,9 +576,10 @@ fn complete_handshake(
         inner.hub.is_some(),
     ) {
         Ok(parts) => parts,
-        Err(_) => {
-            // The stream went down with the failed setup; the client sees
-            // the connection close.
+        Err(failed) => {
+            if let Some(stream) = failed.stream {
+                reject(&stream, 503, "cannot start a connection thread");
+            }
             return None;
         }
     };
