@@ -4,7 +4,9 @@
 # one 16 MiB random message in a single frame (a little over 16 MiB on the
 # wire, since random data does not compress) and check the echo. The echo
 # servers' message limit is 64 MiB and their frame limit is left at its
-# default; a frame limit of 16 MiB once refused this with 1009.
+# default; a frame limit of 16 MiB once refused this with 1009. Then one
+# client floods each server without reading while another must get every
+# echo within 2 s (tests/interop/flood.py).
 #
 #   scripts/interop-test.sh [rust] [c] [python]     (default: all three)
 #
@@ -40,7 +42,7 @@ for lang in "${langs[@]}"; do
   cmd="$(server_command "$lang")" || { echo "unknown echo server: $lang"; exit 2; }
   port="$(free_port)"
   log="target/interop-$lang.log"
-  echo "==> 16 MiB compressed messages from ws and websockets to the $lang echo server"
+  echo "==> the $lang echo server: 16 MiB compressed messages from ws and websockets; a flood"
   # shellcheck disable=SC2086  # the command is words on purpose
   $cmd "127.0.0.1:$port" > "$log" 2>&1 &
   pid=$!
@@ -52,6 +54,7 @@ for lang in "${langs[@]}"; do
   url="ws://127.0.0.1:$port/"
   timeout 120 node tests/interop/big_message.mjs "$url" || status=1
   timeout 120 "$PY" tests/interop/big_message.py "$url" || status=1
+  timeout 120 "$PY" tests/interop/flood.py "$url" || status=1
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 done
