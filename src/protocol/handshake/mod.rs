@@ -42,7 +42,7 @@ pub enum HandshakeError {
         max: usize,
     },
     /// The Origin header is not accepted by the server's
-    /// [`OriginPolicy`](server::OriginPolicy) (403). Holds the origin.
+    /// [`OriginPolicy`] (403). Holds the origin.
     OriginRejected(String),
     /// The Host header is not one of the server's allowed hosts (403).
     /// Holds the host.
