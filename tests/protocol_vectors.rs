@@ -280,6 +280,20 @@ fn the_payload_sink_gives_only_fresh_room_and_validates_it() {
         Some(text("valid text, and."))
     );
 
+    // Room is kept between direct reads (zeroed once): what was written
+    // there and not reported never becomes payload.
+    let mut d = Decoder::new(Role::Client, DecoderLimits::default());
+    d.decode(&[0x82, 6]).unwrap();
+    d.payload_sink(6).unwrap().fill(b'x');
+    assert_eq!(d.payload_appended(2).unwrap(), None);
+    let room = d.payload_sink(6).unwrap();
+    assert_eq!(room.len(), 4, "the rest of the frame");
+    room.copy_from_slice(b"yyyy");
+    assert_eq!(
+        d.payload_appended(4).unwrap(),
+        Some(Event::Message(Message::Binary(b"xxyyyy".to_vec())))
+    );
+
     // Invalid UTF-8 written into the room is caught as if decoded.
     let mut d = Decoder::new(Role::Client, DecoderLimits::default());
     d.decode(&[0x81, 4]).unwrap();

@@ -14,7 +14,7 @@
 //!
 //! A lane is bounded twice, in messages and in bytes ([`Weigh`], [`Budget`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -39,71 +39,74 @@ impl Weigh for crate::protocol::Message {
 /// lane's, and the poll-mode event queue's. A value heavier than the byte
 /// bound is taken when no bytes are held, so one large message is never
 /// refused forever; the bytes held are then at most `max(bound, heaviest)`.
+///
+/// Places and bytes share one atomic word (places in the top 24 bits,
+/// bytes in the low 40), so taking or giving back both is one atomic
+/// operation on the send path, as counting places alone was.
 pub(crate) struct Budget {
-    /// Places taken (values sent, or being sent, and not yet given back).
-    len: AtomicUsize,
-    capacity: usize,
-    /// Bytes of the values holding those places.
-    bytes: AtomicUsize,
-    byte_capacity: usize,
+    /// `places << BYTE_BITS | bytes`.
+    state: AtomicU64,
+    capacity: u64,
+    byte_capacity: u64,
 }
 
+/// Bits of [`Budget::state`] that count bytes: up to 1 TiB.
+const BYTE_BITS: u32 = 40;
+const BYTE_MASK: u64 = (1 << BYTE_BITS) - 1;
+/// The most places a budget counts (16 M).
+const MAX_PLACES: u64 = (1 << (64 - BYTE_BITS)) - 1;
+
 impl Budget {
-    /// At most `capacity` places (at least one) and `byte_capacity` bytes.
+    /// At most `capacity` places (at least one, at most 16 M) and
+    /// `byte_capacity` bytes (at most 1 TiB: larger is the same).
     pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
         Budget {
-            len: AtomicUsize::new(0),
-            capacity: capacity.max(1),
-            bytes: AtomicUsize::new(0),
-            byte_capacity,
+            state: AtomicU64::new(0),
+            capacity: (capacity as u64).clamp(1, MAX_PLACES),
+            byte_capacity: (byte_capacity as u64).min(BYTE_MASK),
         }
+    }
+
+    /// A weight as counted (a value over 1 TiB counts as 1 TiB).
+    fn weigh(weight: usize) -> u64 {
+        (weight as u64).min(BYTE_MASK)
+    }
+
+    /// The state after adding a value of `weight` to `state`, if it fits.
+    fn plus(&self, state: u64, weight: u64) -> Option<u64> {
+        let (places, bytes) = (state >> BYTE_BITS, state & BYTE_MASK);
+        let fits = places < self.capacity && (bytes == 0 || bytes + weight <= self.byte_capacity);
+        fits.then(|| state + (1 << BYTE_BITS) + weight)
     }
 
     /// Whether a value of `weight` bytes fits now.
     pub(crate) fn fits(&self, weight: usize) -> bool {
-        let bytes = self.bytes.load(Ordering::SeqCst);
-        self.len.load(Ordering::SeqCst) < self.capacity
-            && (bytes == 0 || bytes.saturating_add(weight) <= self.byte_capacity)
+        let state = self.state.load(Ordering::SeqCst);
+        self.plus(state, Self::weigh(weight)).is_some()
     }
 
     /// Take a place and `weight` bytes, if both are free.
     pub(crate) fn reserve(&self, weight: usize) -> bool {
-        let placed = self
-            .len
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < self.capacity).then_some(n + 1)
-            })
-            .is_ok();
-        if !placed {
-            return false;
-        }
-        let weighed = self
-            .bytes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
-                (b == 0 || b.saturating_add(weight) <= self.byte_capacity)
-                    .then(|| b.saturating_add(weight))
-            })
-            .is_ok();
-        if !weighed {
-            self.len.fetch_sub(1, Ordering::SeqCst);
-        }
-        weighed
+        let weight = Self::weigh(weight);
+        self.state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |s| self.plus(s, weight))
+            .is_ok()
     }
 
-    /// Give back `n` places and `bytes` bytes.
+    /// Give back `n` places and `bytes` bytes (as reserved).
     pub(crate) fn release(&self, n: usize, bytes: usize) {
-        self.bytes.fetch_sub(bytes, Ordering::SeqCst);
-        self.len.fetch_sub(n, Ordering::SeqCst);
+        let delta = ((n as u64) << BYTE_BITS) + Self::weigh(bytes);
+        self.state.fetch_sub(delta, Ordering::SeqCst);
     }
 
     /// Places taken.
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::SeqCst)
+        (self.state.load(Ordering::SeqCst) >> BYTE_BITS) as usize
     }
 
     /// Bytes taken.
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::SeqCst)
+        (self.state.load(Ordering::SeqCst) & BYTE_MASK) as usize
     }
 }
 

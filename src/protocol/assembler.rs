@@ -25,8 +25,9 @@ pub(crate) struct Assembler {
     compressed_len: u64,
     /// Unmasked compressed bytes on their way to the inflater.
     scratch: Vec<u8>,
-    /// Where the room handed out by `direct_room` starts in `buf`, while
-    /// it is not yet accounted for (`appended` or `drop_direct_room`).
+    /// While `buf` ends in room for direct reads (see `direct_room`): where
+    /// the message's bytes end and that room begins. The room is kept from
+    /// one direct read to the next, so it is zeroed once, not per read.
     room_at: Option<usize>,
 }
 
@@ -107,6 +108,7 @@ impl Assembler {
             }
             return Ok(());
         }
+        self.drop_direct_room();
         let size = self.buf.len() as u64 + payload_len;
         if size > self.max_message_size as u64 {
             return Err(ProtocolError::MessageTooBig {
@@ -127,6 +129,7 @@ impl Assembler {
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<(), ProtocolError> {
+        self.drop_direct_room();
         if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
             self.scratch.clear();
             self.scratch.extend_from_slice(data);
@@ -152,48 +155,54 @@ impl Assembler {
         !self.compressed
     }
 
-    /// `n` zeroed bytes at the end of the message for a caller to fill
+    /// Room for `n` bytes at the end of the message for a caller to fill
     /// with raw payload (see [`Decoder::payload_sink`]); what it does not
-    /// report with [`appended`](Self::appended) is dropped. Only this new
+    /// report with [`appended`](Self::appended) is not payload. Only this
     /// room is handed out: the bytes before it were unmasked and validated
-    /// and stay out of the caller's reach.
+    /// and stay out of the caller's reach. The room holds zeros, or what the
+    /// caller wrote there before and did not report (it is kept from one
+    /// call to the next, so each byte is zeroed once, not once per read).
     ///
     /// [`Decoder::payload_sink`]: super::Decoder::payload_sink
     pub(crate) fn direct_room(&mut self, n: usize) -> &mut [u8] {
-        self.drop_direct_room();
-        let start = self.buf.len();
+        let start = self.end();
         self.room_at = Some(start);
-        self.buf.resize(start + n, 0);
-        &mut self.buf[start..]
+        if self.buf.len() < start + n {
+            self.buf.resize(start + n, 0);
+        }
+        &mut self.buf[start..start + n]
     }
 
-    /// Forget room handed out and never reported.
+    /// Where the message's bytes end (room for direct reads may follow).
+    fn end(&self) -> usize {
+        self.room_at.unwrap_or(self.buf.len())
+    }
+
+    /// Drop the room for direct reads, if any: `buf` is the message again.
     pub(crate) fn drop_direct_room(&mut self) {
-        if let Some(start) = self.room_at.take() {
-            self.buf.truncate(start);
+        if let Some(end) = self.room_at.take() {
+            self.buf.truncate(end);
         }
     }
 
     /// Account for the first `n` bytes of the room from
     /// [`direct_room`](Self::direct_room): unmask them in place (they start
-    /// at payload position `offset`) and validate new text.
+    /// at payload position `offset`) and validate new text. The rest of the
+    /// room stays for the next direct read.
     pub(crate) fn appended(
         &mut self,
         n: usize,
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<(), ProtocolError> {
-        let start = self
-            .room_at
-            .take()
-            .expect("payload_appended without payload_sink");
+        let start = self.room_at.expect("payload_appended without payload_sink");
         assert!(
             start + n <= self.buf.len(),
             "more bytes than the room given"
         );
-        self.buf.truncate(start + n);
+        self.room_at = Some(start + n);
         if let Some(key) = mask {
-            apply_mask(&mut self.buf[start..], key, offset);
+            apply_mask(&mut self.buf[start..start + n], key, offset);
         }
         self.check_text()
     }
@@ -201,8 +210,9 @@ impl Assembler {
     /// Validate text appended since the last check.
     fn check_text(&mut self) -> Result<(), ProtocolError> {
         if self.in_progress == Some(true) {
+            let end = self.end();
             self.utf8
-                .advance(&self.buf)
+                .advance(&self.buf[..end])
                 .map_err(|()| ProtocolError::InvalidUtf8)?;
         }
         Ok(())
@@ -210,6 +220,7 @@ impl Assembler {
 
     /// Finish the message after its FIN frame.
     pub(crate) fn finish(&mut self) -> Result<Message, ProtocolError> {
+        self.drop_direct_room();
         if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
             inflater
                 .finish_message(&mut self.buf, self.max_message_size)

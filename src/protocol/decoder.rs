@@ -195,10 +195,12 @@ impl Decoder {
     /// A caller reading from a socket fills a prefix of it and reports how
     /// much with [`payload_appended`](Self::payload_appended): a large
     /// message then goes from the socket to its own buffer without passing
-    /// through a read buffer. The room is zeroed, and only the bytes
-    /// reported become payload; the message's earlier bytes (already
-    /// unmasked and validated) are out of the caller's reach. Room not
-    /// reported is dropped by the next call to the decoder.
+    /// through a read buffer. Only the bytes reported become payload, and
+    /// they are unmasked and validated like decoded ones; the message's
+    /// earlier bytes are out of the caller's reach. The room holds zeros, or
+    /// bytes the caller wrote there before and did not report: it is kept
+    /// from one call to the next (so it is zeroed once, not once per read)
+    /// until [`decode`](Self::decode) is called.
     pub fn payload_sink(&mut self, max: usize) -> Option<&mut [u8]> {
         let remaining = self.payload_remaining()?;
         let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(max);
