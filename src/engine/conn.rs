@@ -64,7 +64,10 @@ impl RequestInfo {
 pub struct Conn {
     shared: Arc<Shared>,
     out_tx: LaneSender<Outgoing>,
-    in_rx: LaneReceiver<Message>,
+    /// The queue `recv` takes messages from; `None` in poll mode, where
+    /// messages go to the server's event FIFO (an idle connection then
+    /// holds no queue it never uses).
+    in_rx: Option<LaneReceiver<Message>>,
     info: RequestInfo,
     /// Messages go to the server's event FIFO, not to `recv`.
     polled: bool,
@@ -114,7 +117,12 @@ pub(crate) fn establish(
     let (out_tx, out_rx) = weighed_lane(config.send_queue_capacity, config.send_queue_bytes);
     // A polled connection's messages go to the server's hub (the reader is
     // pointed there by `Reader::deliver_to`); its own queue stays empty.
-    let (in_tx, in_rx) = lane(config.recv_queue_capacity);
+    let (sink, in_rx) = if polled {
+        (Sink::Pending, None)
+    } else {
+        let (in_tx, in_rx) = lane(config.recv_queue_capacity);
+        (Sink::Queue(in_tx), Some(in_rx))
+    };
     let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);
     let stack = config.thread_stack_size;
     let mut decoder = Decoder::new(role, config.decoder_limits());
@@ -154,7 +162,7 @@ pub(crate) fn establish(
     let reader = Reader {
         shared: Arc::clone(&shared),
         decoder,
-        sink: Sink::Queue(in_tx),
+        sink,
         leftover,
         _guard: guard,
     };
@@ -296,8 +304,7 @@ impl Conn {
     /// [`Error::InvalidArgument`] on a connection of a poll-mode server
     /// (its messages come from [`Server::poll`](crate::Server::poll)).
     pub fn recv(&self) -> Result<Message> {
-        self.check_pull()?;
-        self.in_rx
+        self.inbound()?
             .recv()
             .map(|m| self.taken(m))
             .map_err(|_| self.drained())
@@ -308,8 +315,7 @@ impl Conn {
     /// # Errors
     /// [`Error::Timeout`], or [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.check_pull()?;
-        self.in_rx
+        self.inbound()?
             .recv_timeout(timeout)
             .map(|m| self.taken(m))
             .map_err(|e| match e {
@@ -323,8 +329,7 @@ impl Conn {
     /// # Errors
     /// [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn try_recv(&self) -> Result<Option<Message>> {
-        self.check_pull()?;
-        match self.in_rx.try_recv() {
+        match self.inbound()?.try_recv() {
             Ok(m) => Ok(Some(self.taken(m))),
             Err(TryRecvError::Empty) => Ok(None),
             Err(TryRecvError::Disconnected) => Err(self.drained()),
@@ -433,7 +438,7 @@ impl Conn {
 
     /// Messages received and not yet taken by `recv`.
     pub fn recv_queue_len(&self) -> usize {
-        self.in_rx.len()
+        self.in_rx.as_ref().map_or(0, LaneReceiver::len)
     }
 
     /// Messages accepted by `send` that were never written because the
@@ -452,14 +457,14 @@ impl Conn {
         Error::ConnectionClosed(Box::new(info))
     }
 
-    /// `recv` is for connections not delivered through `Server::poll`.
-    fn check_pull(&self) -> Result<()> {
-        if self.polled {
-            return Err(Error::InvalidArgument(
+    /// The queue `recv` takes from: connections not delivered through
+    /// `Server::poll` have one.
+    fn inbound(&self) -> Result<&LaneReceiver<Message>> {
+        self.in_rx.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(
                 "this connection's messages are delivered by Server::poll".into(),
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// For event APIs over `recv`: `true` the first time only, so the
@@ -496,7 +501,7 @@ impl Conn {
                 .and_then(Weak::upgrade)
                 .is_some_and(|hub| hub.is_empty())
         } else {
-            self.in_rx.len() == 0
+            self.in_rx.as_ref().is_none_or(|rx| rx.len() == 0)
         }
     }
 

@@ -44,10 +44,11 @@ impl Weigh for crate::protocol::Message {
 /// bytes in the low 40), so taking or giving back both is one atomic
 /// operation on the send path, as counting places alone was.
 pub(crate) struct Budget {
-    /// `places << BYTE_BITS | bytes`.
+    /// `places << BYTE_BITS | bytes` taken.
     state: AtomicU64,
-    capacity: u64,
-    byte_capacity: u64,
+    /// The bounds, packed the same way (three lanes per connection: idle
+    /// connections are counted in bytes too).
+    bounds: u64,
 }
 
 /// Bits of [`Budget::state`] that count bytes: up to 1 TiB.
@@ -60,10 +61,11 @@ impl Budget {
     /// At most `capacity` places (at least one, at most 16 M) and
     /// `byte_capacity` bytes (at most 1 TiB: larger is the same).
     pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
+        let capacity = (capacity as u64).clamp(1, MAX_PLACES);
+        let byte_capacity = (byte_capacity as u64).min(BYTE_MASK);
         Budget {
             state: AtomicU64::new(0),
-            capacity: (capacity as u64).clamp(1, MAX_PLACES),
-            byte_capacity: (byte_capacity as u64).min(BYTE_MASK),
+            bounds: capacity << BYTE_BITS | byte_capacity,
         }
     }
 
@@ -75,7 +77,8 @@ impl Budget {
     /// The state after adding a value of `weight` to `state`, if it fits.
     fn plus(&self, state: u64, weight: u64) -> Option<u64> {
         let (places, bytes) = (state >> BYTE_BITS, state & BYTE_MASK);
-        let fits = places < self.capacity && (bytes == 0 || bytes + weight <= self.byte_capacity);
+        let (capacity, byte_capacity) = (self.bounds >> BYTE_BITS, self.bounds & BYTE_MASK);
+        let fits = places < capacity && (bytes == 0 || bytes + weight <= byte_capacity);
         fits.then(|| state + (1 << BYTE_BITS) + weight)
     }
 

@@ -28,6 +28,9 @@ pub(crate) struct Reader {
 
 /// Where the reader delivers messages.
 pub(crate) enum Sink {
+    /// Not yet known: a poll-mode connection until `deliver_to` (if it
+    /// never comes, the connection failed its upgrade: nothing is delivered).
+    Pending,
     /// The connection's own queue, read by `Conn::recv`.
     Queue(LaneSender<Message>),
     /// The server's event FIFO, read by `Server::poll`.
@@ -52,11 +55,11 @@ impl Reader {
         } = self;
         let hub = match &sink {
             Sink::Events(hub, conn) => Some((Arc::clone(hub), Arc::clone(conn))),
-            Sink::Queue(_) => None,
+            Sink::Queue(_) | Sink::Pending => None,
         };
         let mut state = ReadState {
             decoder,
-            sink: Some(sink),
+            sink: (!matches!(sink, Sink::Pending)).then_some(sink),
             shared: &shared,
         };
         let outcome =
@@ -220,7 +223,7 @@ impl ReadState<'_> {
         let delivered = match &self.sink {
             Some(Sink::Queue(tx)) => tx.send_until(m, None, Some(killed)).is_ok(),
             Some(Sink::Events(hub, conn)) => hub.deliver(conn, m, killed),
-            None => false,
+            Some(Sink::Pending) | None => false,
         };
         if !delivered {
             self.sink = None;

@@ -19,7 +19,7 @@ use super::head::read_head;
 use super::reader::Reader;
 use super::shared::{CloseInitiator, Shared};
 use super::signal::Signal;
-use super::spawn::{release_unused_stack, spawn_detached};
+use super::spawn::{release_unused_stack, spawn_with};
 use super::timer;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -388,27 +388,18 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
         }
         *live += 1;
     }
-    let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
     let slot = Arc::new(Slot {
         server: Arc::clone(inner),
-        id,
+        id: inner.next_id.fetch_add(1, Ordering::Relaxed),
     });
-    let stream = Arc::new(stream);
-    inner
-        .registry
-        .lock()
-        .insert(id, Entry::Handshaking(Arc::clone(&stream)));
     let for_thread = Arc::clone(inner);
-    let spawned = spawn_detached("wsengine-conn", inner.config.thread_stack_size, move || {
+    let stack = inner.config.thread_stack_size;
+    let spawned = spawn_with("wsengine-conn", stack, stream, move |stream| {
         serve_connection(&for_thread, stream, peer, slot, ticket);
     });
-    if spawned.is_err() {
-        // The closure (and its handle on the socket, slot and ticket) is gone.
-        if let Some(Entry::Handshaking(s)) = inner.registry.lock().remove(&id) {
-            if let Ok(s) = Arc::try_unwrap(s) {
-                refuse_at_once(s, 503, "cannot start a connection thread");
-            }
-        }
+    if let Err((_, stream)) = spawned {
+        // The slot and the ticket went with the task: the counts are back.
+        refuse_at_once(stream, 503, "cannot start a connection thread");
     }
 }
 
@@ -464,11 +455,24 @@ fn linger_close(mut stream: &TcpStream) {
 /// The connection thread: handshake, then it becomes the reader.
 fn serve_connection(
     inner: &Arc<Inner>,
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     peer: SocketAddr,
     slot: Arc<Slot>,
     ticket: HandshakeTicket,
 ) {
+    // Registered here, not by the listener, so the handle is made and
+    // freed on this thread. Shutdown fires before it reads the registry:
+    // either it finds this entry and cuts the socket, or this thread sees
+    // it fired.
+    let stream = Arc::new(stream);
+    inner
+        .registry
+        .lock()
+        .insert(slot.id, Entry::Handshaking(Arc::clone(&stream)));
+    if inner.shutdown.is_fired() {
+        reject(&stream, 503, "server shutting down");
+        return;
+    }
     if let Some(reader) = complete_handshake(inner, stream, peer, slot, ticket) {
         // The handshake's frames are gone: an idle connection should not
         // keep the stack pages they touched.

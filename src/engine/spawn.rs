@@ -19,10 +19,12 @@ use std::ffi::c_void;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// What the new thread receives: its name and its work.
-struct Task {
+/// What the new thread receives: its name, its work and what the work
+/// takes.
+struct Task<T, F> {
     name: &'static str,
-    work: Box<dyn FnOnce() + Send + 'static>,
+    payload: T,
+    work: F,
 }
 
 /// Run `f` on a new detached thread named `name` (at most 15 bytes) with a
@@ -35,50 +37,80 @@ pub(crate) fn spawn_detached(
     stack_size: usize,
     f: impl FnOnce() + Send + 'static,
 ) -> io::Result<()> {
+    spawn_with(name, stack_size, (), move |()| f()).map_err(|(e, ())| e)
+}
+
+/// As [`spawn_detached`], running `f(payload)`; if the thread cannot be
+/// started, `payload` is handed back (a server still answers the socket
+/// it would have served).
+///
+/// The task is moved onto the new thread's stack and its box freed before
+/// `f` runs: a thread that lives as long as its connection keeps no heap
+/// block of its creator's (nor a chunk stranded in its allocator cache).
+pub(crate) fn spawn_with<T, F>(
+    name: &'static str,
+    stack_size: usize,
+    payload: T,
+    f: F,
+) -> Result<(), (io::Error, T)>
+where
+    T: Send + 'static,
+    F: FnOnce(T) + Send + 'static,
+{
     let task = Box::new(Task {
         name,
-        work: Box::new(f),
+        payload,
+        work: f,
     });
     let arg = Box::into_raw(task).cast::<c_void>();
     let stack_size = stack_size.max(libc::PTHREAD_STACK_MIN);
     // SAFETY: `attr` is initialised by `pthread_attr_init` before any other
     // use and destroyed once `pthread_create` has copied it. `arg` is a
-    // leaked `Box<Task>`; exactly one side reclaims it: `start` when the
-    // thread was created, this function when it was not.
-    unsafe {
+    // leaked `Box<Task<T, F>>`; exactly one side reclaims it: `start::<T, F>`
+    // (the same types) when the thread was created, this function when it
+    // was not.
+    let rc = unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        let rc = libc::pthread_attr_init(&mut attr);
-        if rc != 0 {
-            drop(Box::from_raw(arg.cast::<Task>()));
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        let mut rc = libc::pthread_attr_setstacksize(&mut attr, stack_size);
+        let mut rc = libc::pthread_attr_init(&mut attr);
         if rc == 0 {
-            rc = libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            rc = libc::pthread_attr_setstacksize(&mut attr, stack_size);
+            if rc == 0 {
+                rc = libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            }
+            let mut thread: libc::pthread_t = std::mem::zeroed();
+            if rc == 0 {
+                rc = libc::pthread_create(&mut thread, &attr, start::<T, F>, arg);
+            }
+            libc::pthread_attr_destroy(&mut attr);
         }
-        let mut thread: libc::pthread_t = std::mem::zeroed();
-        if rc == 0 {
-            rc = libc::pthread_create(&mut thread, &attr, start, arg);
-        }
-        libc::pthread_attr_destroy(&mut attr);
-        if rc != 0 {
-            drop(Box::from_raw(arg.cast::<Task>()));
-            return Err(io::Error::from_raw_os_error(rc));
-        }
+        rc
+    };
+    if rc != 0 {
+        // SAFETY: no thread was created, so `arg` is still ours (see above).
+        let task = unsafe { Box::from_raw(arg.cast::<Task<T, F>>()) };
+        return Err((io::Error::from_raw_os_error(rc), task.payload));
     }
     Ok(())
 }
 
-extern "C" fn start(arg: *mut c_void) -> *mut c_void {
-    // SAFETY: `arg` is the `Box<Task>` leaked by `spawn_detached`, handed to
-    // exactly this thread, which takes it back exactly once.
-    let task = unsafe { Box::from_raw(arg.cast::<Task>()) };
+extern "C" fn start<T, F: FnOnce(T)>(arg: *mut c_void) -> *mut c_void {
+    // The block ends before the work runs: the box is freed at once.
+    let Task {
+        name,
+        payload,
+        work,
+    } = {
+        // SAFETY: `arg` is the `Box<Task<T, F>>` leaked by `spawn_with`,
+        // handed to exactly this thread, which takes it back exactly once.
+        let task = unsafe { Box::from_raw(arg.cast::<Task<T, F>>()) };
+        *task
+    };
     // Named from inside: a detached thread's handle is only known valid to
     // the thread itself (it may already have exited when the creator names
     // it, and on musl that handle is freed memory).
-    set_name(task.name);
+    set_name(name);
     // Unwinding out of an `extern "C"` function aborts: stop it here.
-    let _ = catch_unwind(AssertUnwindSafe(task.work));
+    let _ = catch_unwind(AssertUnwindSafe(move || work(payload)));
     std::ptr::null_mut()
 }
 

@@ -617,7 +617,7 @@ fn main() {
             let i = run_idle(which, a.idle);
             let n = i.opened.max(1) as f64;
             let row = format!(
-                "| {which} | {} | {:.1} s | {:.1} KiB | {:.2} | {} KiB |\n",
+                "| {which} | {} | {:.1} s | {:.2} KiB | {:.2} | {} KiB |\n",
                 i.opened,
                 i.seconds_to_open,
                 (i.rss_kib.saturating_sub(i.base_rss_kib)) as f64 / n,
