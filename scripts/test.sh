@@ -5,7 +5,8 @@
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
 # pytest), the chat demo of each language in headless Chromium, standard
 # clients (Node's ws, Python's websockets) sending 16 MiB compressed
-# messages to each echo server, and the Autobahn conformance suites against the Rust, C and
+# messages to each echo server while one client floods it without reading
+# must not slow another, and the Autobahn conformance suites against the Rust, C and
 # Python echo servers and the Rust client (groups 1-10), and the
 # permessage-deflate groups 12-13 against the Rust server and client.
 #
@@ -68,7 +69,7 @@ stage "release build of the examples" cargo build --release --examples --quiet
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
 stage "Browser: the chat demo (Rust, C, Python) in headless Chromium" scripts/browser-test.sh
-stage "Interop: 16 MiB compressed messages from ws and websockets (Rust, C, Python echo servers)" \
+stage "Interop: ws and websockets send 16 MiB compressed messages, one client floods (Rust, C, Python echo servers)" \
   scripts/interop-test.sh
 stage "Autobahn TestSuite (Rust server and client, C and Python servers)" autobahn_all
 stage "Autobahn permessage-deflate groups 12-13 (Rust server and client)" \
