@@ -35,6 +35,7 @@ mod conn;
 mod events;
 mod groups;
 mod head;
+mod keepalive;
 mod lane;
 mod reader;
 mod server;

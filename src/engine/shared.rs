@@ -14,6 +14,7 @@ use crossbeam_channel::{SendTimeoutError, TrySendError};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::groups::GroupsInner;
+use super::keepalive::{self, Keepalive};
 use super::lane::{LaneSender, Token, Weigh};
 use super::signal::Signal;
 use super::timer::{self, TimerKind};
@@ -582,42 +583,30 @@ impl Shared {
         if self.send_closed() {
             return;
         }
-        let interval_ms = interval.as_millis() as u64;
-        let timeout_ms = self.config.ping_timeout.map(|t| t.as_millis() as u64);
         let now = now_ms();
-        let last_rx = self.last_rx.load(Ordering::Relaxed);
-        let last_ping = self.last_ping.load(Ordering::Relaxed);
-        let ping = || {
-            self.last_ping.store(now, Ordering::Relaxed);
-            // A full control lane means the writer is stuck; the deadline still runs.
-            let _ = self.try_control(Control::Ping(Vec::new()));
-        };
-        // Sums of engine milliseconds and configured durations saturate:
-        // a deadline that far away is never reached, never wrapped.
-        let next = if last_ping > last_rx {
-            // A ping is unanswered.
-            match timeout_ms {
-                Some(t) if now >= last_ping.saturating_add(t) => {
-                    self.kill(
-                        CloseCode::ABNORMAL,
-                        "keepalive timeout: no answer to ping",
-                        CloseInitiator::Transport,
-                    );
-                    return;
-                }
-                Some(t) => last_ping.saturating_add(t),
-                // No timeout: keep pinging at the interval.
-                None if now >= last_ping.saturating_add(interval_ms) => {
-                    ping();
-                    now.saturating_add(interval_ms)
-                }
-                None => last_ping.saturating_add(interval_ms),
+        let action = keepalive::keepalive(
+            now,
+            self.last_rx.load(Ordering::Relaxed),
+            self.last_ping.load(Ordering::Relaxed),
+            interval.as_millis() as u64,
+            self.config.ping_timeout.map(|t| t.as_millis() as u64),
+        );
+        let next = match action {
+            Keepalive::Dead => {
+                self.kill(
+                    CloseCode::ABNORMAL,
+                    "keepalive timeout: no answer to ping",
+                    CloseInitiator::Transport,
+                );
+                return;
             }
-        } else if now >= last_rx.saturating_add(interval_ms) {
-            ping();
-            now.saturating_add(timeout_ms.unwrap_or(interval_ms))
-        } else {
-            last_rx.saturating_add(interval_ms)
+            Keepalive::Ping { next } => {
+                self.last_ping.store(now, Ordering::Relaxed);
+                // A full control lane means the writer is stuck; the deadline still runs.
+                let _ = self.try_control(Control::Ping(Vec::new()));
+                next
+            }
+            Keepalive::Wait { next } => next,
         };
         let at = timer::deadline_in(Duration::from_millis(next.saturating_sub(now)));
         timer::schedule(at, self, TimerKind::Keepalive);
@@ -630,15 +619,16 @@ impl Shared {
         if self.send_closed() {
             return;
         }
-        let idle_ms = idle.as_millis() as u64;
         let now = now_ms();
         let last = self.last_data.load(Ordering::Relaxed);
-        if now >= last.saturating_add(idle_ms) {
-            self.close(CloseCode::GOING_AWAY, "idle timeout", CloseInitiator::Local);
-        } else {
-            let left = last.saturating_add(idle_ms).saturating_sub(now);
-            let at = timer::deadline_in(Duration::from_millis(left));
-            timer::schedule(at, self, TimerKind::Idle);
+        match keepalive::idle_deadline(now, last, idle.as_millis() as u64) {
+            None => {
+                self.close(CloseCode::GOING_AWAY, "idle timeout", CloseInitiator::Local);
+            }
+            Some(next) => {
+                let at = timer::deadline_in(Duration::from_millis(next - now));
+                timer::schedule(at, self, TimerKind::Idle);
+            }
         }
     }
 }

@@ -82,9 +82,6 @@ fn timers() -> &'static Timers {
     &TIMERS
 }
 
-/// Start the timer thread if it is not running. Servers and clients call
-/// this before creating connections, so a process that cannot start it gets
-/// an error up front instead of connections whose deadlines never fire.
 /// The instant `d` from now. Durations past [`MAX_TIMEOUT`] (which
 /// `Config::validate` refuses, but which arithmetic may produce) count as
 /// `MAX_TIMEOUT`: later than any connection lives, and never an overflow.
@@ -94,6 +91,9 @@ pub(crate) fn deadline_in(d: Duration) -> Instant {
     Instant::now() + d.min(crate::config::MAX_TIMEOUT)
 }
 
+/// Start the timer thread if it is not running. Servers and clients call
+/// this before creating connections, so a process that cannot start it gets
+/// an error up front instead of connections whose deadlines never fire.
 pub(crate) fn init() -> std::io::Result<()> {
     let mut started = STARTED.lock();
     if !*started {
