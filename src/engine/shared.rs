@@ -17,7 +17,7 @@ use super::groups::GroupsInner;
 use super::keepalive::{self, Keepalive};
 use super::lane::{LaneSender, Token, Weigh};
 use super::signal::Signal;
-use super::timer::{self, TimerKind};
+use super::timer::{self, TimerKind, TimerTarget};
 use super::writer::{self, Direct, Outbox};
 use crate::config::Config;
 use crate::protocol::encoder::EncodedFrame;
@@ -559,7 +559,7 @@ impl Shared {
     }
 
     /// Run one timer.
-    pub(crate) fn on_timer(self: &Arc<Self>, kind: TimerKind) {
+    fn run_timer(self: &Arc<Self>, kind: TimerKind) {
         match kind {
             TimerKind::CloseDeadline => {
                 if !self.finished.is_fired() {
@@ -630,5 +630,19 @@ impl Shared {
                 timer::schedule(at, self, TimerKind::Idle);
             }
         }
+    }
+}
+
+impl TimerTarget for Shared {
+    fn on_timer(self: Arc<Self>, kind: TimerKind) {
+        self.run_timer(kind);
+    }
+
+    fn timer_panicked(&self) {
+        self.kill(
+            CloseCode::ABNORMAL,
+            "internal error: timer panicked",
+            CloseInitiator::Local,
+        );
     }
 }

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::shared::Shared;
-
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimerKind {
@@ -28,10 +26,22 @@ pub(crate) enum TimerKind {
     Idle,
 }
 
+/// What a timer calls: a connection's state. Held weakly, so a timer never
+/// keeps a connection alive, and as a trait object, so the timer does not
+/// depend on what a connection is.
+pub(crate) trait TimerTarget: Send + Sync {
+    /// Run the timer `kind`, on the timer thread (shared by every
+    /// connection: it must not block).
+    fn on_timer(self: Arc<Self>, kind: TimerKind);
+    /// `on_timer` panicked: the target must be dropped (its state may be
+    /// half-changed).
+    fn timer_panicked(&self);
+}
+
 struct Entry {
     at: Instant,
     seq: u64,
-    target: Weak<Shared>,
+    target: Weak<dyn TimerTarget>,
     kind: TimerKind,
 }
 
@@ -106,8 +116,11 @@ pub(crate) fn init() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Call `target.on_timer(kind)` at (or soon after) `at`.
-pub(crate) fn schedule(at: Instant, target: &Arc<Shared>, kind: TimerKind) {
+/// Call `target.on_timer(kind)` at (or soon after) `at`, if the target
+/// still exists then.
+pub(crate) fn schedule<T: TimerTarget + 'static>(at: Instant, target: &Arc<T>, kind: TimerKind) {
+    let weak: Weak<T> = Arc::downgrade(target);
+    let target: Weak<dyn TimerTarget> = weak;
     let t = timers();
     let mut q = t.queue.lock();
     q.seq += 1;
@@ -116,7 +129,7 @@ pub(crate) fn schedule(at: Instant, target: &Arc<Shared>, kind: TimerKind) {
     q.heap.push(Entry {
         at,
         seq,
-        target: Arc::downgrade(target),
+        target,
         kind,
     });
     drop(q);
@@ -140,19 +153,68 @@ fn run(t: &'static Timers) {
                 // Never run connection code while holding the queue lock.
                 drop(q);
                 if let Some(target) = entry.target.upgrade() {
+                    let run = Arc::clone(&target);
                     let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        target.on_timer(entry.kind)
+                        run.on_timer(entry.kind)
                     }));
                     if fired.is_err() {
-                        target.kill(
-                            crate::protocol::CloseCode::ABNORMAL,
-                            "internal error: timer panicked",
-                            super::CloseInitiator::Local,
-                        );
+                        target.timer_panicked();
                     }
                 }
                 q = t.queue.lock();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Sender, channel};
+
+    use super::*;
+
+    /// A target that reports what happened to it.
+    struct Probe {
+        events: Mutex<Sender<&'static str>>,
+        panics: bool,
+    }
+
+    impl TimerTarget for Probe {
+        fn on_timer(self: Arc<Self>, kind: TimerKind) {
+            assert_eq!(kind, TimerKind::Idle);
+            if self.panics {
+                std::panic::resume_unwind(Box::new("probe panics"));
+            }
+            let _ = self.events.lock().unwrap().send("fired");
+        }
+
+        fn timer_panicked(&self) {
+            let _ = self.events.lock().unwrap().send("panicked");
+        }
+    }
+
+    #[test]
+    fn targets_are_called_weakly_and_a_panic_is_reported_to_them() {
+        init().unwrap();
+        let (tx, rx) = channel();
+        let probe = |panics| {
+            Arc::new(Probe {
+                events: Mutex::new(tx.clone()),
+                panics,
+            })
+        };
+        let soon = || deadline_in(Duration::from_millis(20));
+        let (calm, wild, gone) = (probe(false), probe(true), probe(false));
+        schedule(soon(), &calm, TimerKind::Idle);
+        schedule(soon(), &wild, TimerKind::Idle);
+        schedule(soon(), &gone, TimerKind::Idle);
+        drop(gone); // a timer never keeps its target alive, nor calls it once gone
+        let mut got: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, ["fired", "panicked"]);
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
     }
 }
