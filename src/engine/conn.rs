@@ -69,8 +69,6 @@ pub struct Conn {
     /// holds no queue it never uses).
     in_rx: Option<LaneReceiver<Message>>,
     info: RequestInfo,
-    /// Messages go to the server's event FIFO, not to `recv`.
-    polled: bool,
     /// That FIFO (poll mode), to see whether the application has more to
     /// answer before its next `poll`.
     hub: OnceLock<Weak<Hub>>,
@@ -171,7 +169,6 @@ pub(crate) fn establish(
         out_tx,
         in_rx,
         info,
-        polled,
         hub: OnceLock::new(),
     };
     Ok((conn, reader))
@@ -495,13 +492,13 @@ impl Conn {
     /// `sendmsg`, no wake-up of the writer thread). While messages wait,
     /// replies go to the writer thread, which sends a burst in one write.
     fn caught_up(&self) -> bool {
-        if self.polled {
-            self.hub
+        match &self.in_rx {
+            Some(rx) => rx.len() == 0,
+            None => self
+                .hub
                 .get()
                 .and_then(Weak::upgrade)
-                .is_some_and(|hub| hub.is_empty())
-        } else {
-            self.in_rx.as_ref().is_none_or(|rx| rx.len() == 0)
+                .is_some_and(|hub| hub.is_empty()),
         }
     }
 

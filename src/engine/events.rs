@@ -211,7 +211,7 @@ impl Hub {
             }
         };
         if let ServerEvent::Message(conn, m) = &event {
-            self.budget.release(1, m.len());
+            self.budget.release(m.len());
             let _ = self.room_tx.try_send(());
             let shared = conn.shared();
             shared.taken(m.len());

@@ -96,10 +96,10 @@ impl Budget {
             .is_ok()
     }
 
-    /// Give back `n` places and `bytes` bytes (as reserved).
-    pub(crate) fn release(&self, n: usize, bytes: usize) {
-        let delta = ((n as u64) << BYTE_BITS) + Self::weigh(bytes);
-        self.state.fetch_sub(delta, Ordering::SeqCst);
+    /// Give back the place and the bytes of a value of `weight` (as reserved).
+    pub(crate) fn release(&self, weight: usize) {
+        self.state
+            .fetch_sub((1 << BYTE_BITS) + Self::weigh(weight), Ordering::SeqCst);
     }
 
     /// Places taken.
@@ -223,12 +223,12 @@ impl<T: Weigh> LaneSender<T> {
         // for every held place to be given back, so either it waits for this
         // value or this sender sees the mark (both sides use SeqCst).
         if self.room.closed.load(Ordering::SeqCst) {
-            self.room.budget.release(1, weight);
+            self.room.budget.release(weight);
             self.room.signal();
             return Err(TrySendError::Disconnected(value));
         }
         self.tx.try_send(value).inspect_err(|_| {
-            self.room.budget.release(1, weight);
+            self.room.budget.release(weight);
         })
     }
 
@@ -365,7 +365,7 @@ impl<T: Weigh> LaneReceiver<T> {
     /// Give back the place and bytes of `v`, just taken from the channel,
     /// waking a waiting sender if there is one.
     pub(crate) fn taken(&self, v: &T) {
-        self.room.budget.release(1, v.weight());
+        self.room.budget.release(v.weight());
         self.room.signal();
     }
 }
@@ -421,7 +421,8 @@ mod tests {
         assert!(!b.reserve(600), "over the byte budget");
         assert!(b.reserve(400));
         assert!(!b.reserve(1), "full");
-        b.release(2, 1000);
+        b.release(600);
+        b.release(400);
         // Empty, one value over the bound goes in, and nothing after it.
         assert!(b.reserve(5000));
         assert!(!b.reserve(1));

@@ -471,29 +471,19 @@ impl Batch {
             })
             .filter(|s| !s.is_empty())
             .collect();
-        let mut rest = &mut slices[..];
-        let mut written = 0;
-        let result = loop {
-            if rest.is_empty() {
-                break Ok(true);
-            }
-            match send_vectored(stream, rest, nonblocking) {
-                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    written += n;
-                    IoSlice::advance_slices(&mut rest, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
-                Err(e) => break Err(e),
-            }
-        };
+        let sent = send_all(stream, &mut slices, nonblocking);
         drop(slices);
-        match result {
-            Ok(true) => self.messages = 0,
-            Ok(false) => self.keep_unsent(written),
-            Err(_) => {}
-        }
+        let result = match sent {
+            Ok(Sent::All) => {
+                self.messages = 0;
+                Ok(true)
+            }
+            Ok(Sent::Part(written)) => {
+                self.keep_unsent(written);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
         self.head.clear();
         self.head_mark = 0;
         self.bodies.clear();
@@ -553,20 +543,41 @@ impl Batch {
             .iter()
             .map(|p| IoSlice::new(p.as_slice()))
             .collect();
-        let mut rest = &mut slices[..];
-        while !rest.is_empty() {
-            match send_vectored(stream, rest, false) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut rest, n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        send_all(stream, &mut slices, false)?;
         drop(slices);
         self.messages = 0;
         self.leftover = Vec::new();
         Ok(())
     }
+}
+
+/// How much of a [`send_all`] went out.
+enum Sent {
+    All,
+    /// The socket buffer filled (non-blocking) after this many bytes.
+    Part(usize),
+}
+
+/// Send every byte of `slices` (blocking), or (non-blocking) as many as
+/// the socket takes now.
+fn send_all(stream: &TcpStream, slices: &mut [IoSlice<'_>], nonblocking: bool) -> io::Result<Sent> {
+    let mut rest = slices;
+    let mut written = 0;
+    while !rest.is_empty() {
+        match send_vectored(stream, rest, nonblocking) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                IoSlice::advance_slices(&mut rest, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(Sent::Part(written));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Sent::All)
 }
 
 /// Masking keys from the OS CSPRNG, fetched 128 at a time.

@@ -106,7 +106,7 @@ fn host_and_port(authority: &str, default: u16) -> Option<(&str, u16)> {
             None => (authority, None),
         }
     };
-    if host.is_empty() || host.contains(['/', '@', ':']) && !authority.starts_with('[') {
+    if host.is_empty() || (host.contains(['/', '@', ':']) && !authority.starts_with('[')) {
         return None;
     }
     let port = match port {
