@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::engine::CloseInfo;
+use crate::protocol::CloseInfo;
 use crate::protocol::Message;
 use crate::protocol::handshake::HandshakeError;
 

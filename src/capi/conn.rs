@@ -12,8 +12,9 @@ use super::handles::{
 use super::message::wse_message;
 use super::result::{fail, set_last_error, wse_result};
 use super::timeout;
-use crate::engine::{CloseInitiator, Conn, ServerEvent};
+use crate::engine::{Conn, ServerEvent};
 use crate::error::Error;
+use crate::protocol::CloseInitiator;
 use crate::protocol::Message;
 use crate::protocol::close::truncate_reason;
 

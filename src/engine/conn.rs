@@ -11,7 +11,7 @@ use super::events::Hub;
 use super::groups::Groups;
 use super::lane::{LaneReceiver, LaneSender, lane, weighed_lane};
 use super::reader::{Reader, Sink};
-use super::shared::{CloseInfo, CloseInitiator, Outgoing, Shared};
+use super::shared::{Outgoing, Shared};
 use super::spawn::{prefer_batching, spawn_detached};
 use super::writer;
 use crate::config::{Config, OverflowPolicy};
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::{CloseCode, Decoder, Message, Role};
+use crate::protocol::{CloseInfo, CloseInitiator};
 
 /// Capacity of the control lane (pings and pongs waiting for the writer).
 const CONTROL_LANE: usize = 16;

@@ -24,8 +24,9 @@ use parking_lot::Mutex;
 
 use super::conn::Conn;
 use super::lane::Budget;
-use super::shared::{CloseInfo, Shared};
+use super::shared::Shared;
 use super::signal::Never;
+use crate::protocol::CloseInfo;
 use crate::protocol::Message;
 
 /// Something that happened on one of a poll-mode server's connections.

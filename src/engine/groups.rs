@@ -20,9 +20,10 @@ use parking_lot::RwLock;
 
 use super::conn::Conn;
 use super::lane::LaneSender;
-use super::shared::{CloseInitiator, Outgoing, Shared};
+use super::shared::{Outgoing, Shared};
 use crate::config::OverflowPolicy;
 use crate::error::{Error, Result};
+use crate::protocol::CloseInitiator;
 use crate::protocol::encoder::EncodedFrame;
 use crate::protocol::{CloseCode, Message};
 

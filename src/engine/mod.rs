@@ -37,6 +37,7 @@ mod groups;
 mod head;
 mod keepalive;
 mod lane;
+mod lifecycle;
 mod reader;
 mod server;
 mod shared;
@@ -46,9 +47,9 @@ mod sys;
 mod timer;
 mod writer;
 
+pub use crate::protocol::{CloseInfo, CloseInitiator};
 pub use client::connect;
 pub use conn::{Conn, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
 pub use server::Server;
-pub use shared::{CloseInfo, CloseInitiator};

@@ -11,68 +11,19 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, TrySendError};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use super::groups::GroupsInner;
 use super::keepalive::{self, Keepalive};
 use super::lane::{LaneSender, Token, Weigh};
+use super::lifecycle::{Actions, Lifecycle};
 use super::signal::Signal;
 use super::timer::{self, TimerKind, TimerTarget};
 use super::writer::{self, Direct, Outbox};
 use crate::config::Config;
+use crate::protocol::close::{CloseInfo, CloseInitiator};
 use crate::protocol::encoder::EncodedFrame;
 use crate::protocol::{CloseCode, CloseFrame, Message, Role};
-
-/// How long a close frame that follows received messages (the answer to a
-/// peer's close, or the close that fails a connection after a protocol
-/// error) waits for the application to take those messages, so that its
-/// replies to them go out first. The application reading past its last
-/// message, or calling `close`, releases it at once.
-const DEFERRED_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// Who decided that the connection ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseInitiator {
-    /// This endpoint: the application (`close`, drop, server shutdown) or
-    /// the engine enforcing a rule (protocol violation by the peer, size
-    /// limit, idle timeout, slow-consumer policy). The reason says which.
-    Local,
-    /// The peer sent the first close frame.
-    Peer,
-    /// Neither: the TCP connection failed or went silent (reset, end of
-    /// stream without a close frame, keepalive timeout). The code is 1006.
-    Transport,
-}
-
-/// How a connection ended (or is ending).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CloseInfo {
-    /// The close code: the one sent by whoever initiated the close, 1005 if
-    /// the peer's close frame had none, 1006 if there was no close handshake.
-    pub code: CloseCode,
-    /// The close reason (may be empty).
-    pub reason: String,
-    /// Who initiated the close.
-    pub initiator: CloseInitiator,
-    /// `true` when the peer's close frame was received and the connection was
-    /// not failed (no protocol error, timeout or transport error).
-    pub clean: bool,
-}
-
-impl std::fmt::Display for CloseInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let who = match self.initiator {
-            CloseInitiator::Local => "locally",
-            CloseInitiator::Peer => "by peer",
-            CloseInitiator::Transport => "by transport failure",
-        };
-        write!(f, "code {} closed {who}", self.code)?;
-        if !self.reason.is_empty() {
-            write!(f, " ({})", self.reason)?;
-        }
-        f.write_str(if self.clean { ", clean" } else { ", not clean" })
-    }
-}
 
 /// What the writer's data lane carries.
 #[derive(Debug)]
@@ -123,27 +74,6 @@ impl Weigh for Control {
     }
 }
 
-#[derive(Default)]
-struct State {
-    /// The first close decision: code, reason, initiator.
-    decision: Option<(CloseCode, String, CloseInitiator)>,
-    /// The peer's close frame arrived.
-    received_close: bool,
-    /// A close frame waiting for the application to drain the messages that
-    /// arrived before it: our answer to the peer's close, or a failure close.
-    deferred: Option<Option<CloseFrame>>,
-    /// A close frame was handed to the writer (no more data may be queued).
-    close_queued: bool,
-    /// The frame the writer should send next (taken by the writer).
-    pending: Option<Option<CloseFrame>>,
-    /// The writer wrote our close frame.
-    sent_close: bool,
-    /// The connection was failed (protocol error, timeout, transport error).
-    failed: bool,
-    /// Torn down: the reader has exited, the socket is shut down.
-    done: bool,
-}
-
 /// Shared by the reader, the writer, the timer and every `Conn` handle.
 pub(crate) struct Shared {
     /// Unique in the process, never reused.
@@ -162,9 +92,11 @@ pub(crate) struct Shared {
     pub(crate) killed: Signal,
     /// Fired once teardown is complete: the reader has exited.
     pub(crate) finished: Signal,
-    /// Mirrors `close_queued || done` for the lock-free check in `send`.
+    /// Mirrors `Lifecycle::sends_refused` for the lock-free check in `send`.
     send_closed: AtomicBool,
-    state: Mutex<State>,
+    /// The close state machine; transitions return what to do, done by
+    /// [`apply`](Self::apply) once the lock is released.
+    lifecycle: Mutex<Lifecycle>,
     /// Milliseconds (on the engine clock) when bytes last arrived.
     last_rx: AtomicU64,
     /// When the last keepalive ping was queued.
@@ -205,6 +137,7 @@ impl Shared {
         ctrl_tx: LaneSender<Control>,
     ) -> Self {
         let now = now_ms();
+        let close_timeout = config.close_timeout;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -216,7 +149,7 @@ impl Shared {
             killed: Signal::new(),
             finished: Signal::new(),
             send_closed: AtomicBool::new(false),
-            state: Mutex::new(State::default()),
+            lifecycle: Mutex::new(Lifecycle::new(role, close_timeout)),
             last_rx: AtomicU64::new(now),
             last_ping: AtomicU64::new(0),
             last_data: AtomicU64::new(now),
@@ -354,19 +287,6 @@ impl Shared {
         }
     }
 
-    /// Queue `frame` as our close frame (state locked by the caller).
-    fn queue_close(self: &Arc<Self>, st: &mut State, frame: Option<CloseFrame>) {
-        st.close_queued = true;
-        st.pending = Some(frame);
-        self.send_closed.store(true, Ordering::Release);
-        self.closing.fire();
-        timer::schedule(
-            timer::deadline_in(self.config.close_timeout),
-            self,
-            TimerKind::CloseDeadline,
-        );
-    }
-
     /// Start the close handshake with `code` and `reason` (already validated).
     ///
     /// Returns `true` if this call decided how the connection ends, `false`
@@ -378,82 +298,24 @@ impl Shared {
         reason: &str,
         initiator: CloseInitiator,
     ) -> bool {
-        let mut st = self.state.lock();
-        if st.done || st.close_queued {
-            return false;
-        }
-        if let Some(reply) = st.deferred.take() {
-            self.queue_close(&mut st, reply);
-            return false;
-        }
-        st.decision = Some((code, reason.to_owned(), initiator));
-        let frame = CloseFrame {
-            code,
-            reason: reason.to_owned(),
-        };
-        self.queue_close(&mut st, Some(frame));
-        true
+        let (decided, actions) =
+            self.lifecycle
+                .lock()
+                .close(Instant::now(), code, reason, initiator);
+        self.apply(actions);
+        decided
     }
 
-    /// Fail the connection: the peer broke a rule. A close frame with `code`
-    /// is sent once the application has taken the messages that arrived
-    /// before the violation; then the connection is dropped without waiting
-    /// for the peer's answer.
+    /// Fail the connection: the peer broke a rule (see [`Lifecycle::fail`]).
     pub(crate) fn fail(self: &Arc<Self>, code: CloseCode, reason: String) {
-        let mut st = self.state.lock();
-        if st.done {
-            return;
-        }
-        st.failed = true;
-        if st.decision.is_none() {
-            st.decision = Some((code, reason.clone(), CloseInitiator::Local));
-        }
-        if st.close_queued {
-            // Our close frame is already out or on its way: nothing more to say.
-            drop(st);
-            self.shutdown(Shutdown::Both);
-            return;
-        }
-        self.defer_close(st, Some(CloseFrame { code, reason }));
-    }
-
-    /// Hold `frame` until the application drains (or the grace period ends).
-    fn defer_close(self: &Arc<Self>, mut st: MutexGuard<'_, State>, frame: Option<CloseFrame>) {
-        st.deferred = Some(frame);
-        drop(st);
-        timer::schedule(
-            timer::deadline_in(DEFERRED_CLOSE_GRACE),
-            self,
-            TimerKind::DeferredClose,
-        );
+        let actions = self.lifecycle.lock().fail(Instant::now(), code, reason);
+        self.apply(actions);
     }
 
     /// The peer's close frame arrived.
     pub(crate) fn on_peer_close(self: &Arc<Self>, frame: Option<CloseFrame>) {
-        let mut st = self.state.lock();
-        st.received_close = true;
-        if st.done {
-            return;
-        }
-        if st.close_queued {
-            // The peer answered our close.
-            if st.sent_close {
-                self.handshake_complete(&st);
-            }
-            return;
-        }
-        let (code, reason) = match &frame {
-            Some(f) => (f.code, f.reason.clone()),
-            None => (CloseCode::NO_STATUS, String::new()),
-        };
-        st.decision = Some((code, reason, CloseInitiator::Peer));
-        // Echo the peer's code once the application has taken the messages
-        // that came before the close.
-        let echo = frame.map(|f| CloseFrame {
-            code: f.code,
-            reason: String::new(),
-        });
-        self.defer_close(st, echo);
+        let actions = self.lifecycle.lock().peer_closed(Instant::now(), frame);
+        self.apply(actions);
     }
 
     /// Send the deferred close frame now, if one is waiting.
@@ -462,95 +324,72 @@ impl Shared {
     /// before it (so replies it sent to them go out first), or when the
     /// grace period ends. (`close` and `Drop` release it through `close`.)
     pub(crate) fn release_deferred_close(self: &Arc<Self>) {
-        let mut st = self.state.lock();
-        if st.done || st.close_queued {
-            return;
-        }
-        if let Some(reply) = st.deferred.take() {
-            self.queue_close(&mut st, reply);
-        }
+        let actions = self.lifecycle.lock().release_deferred(Instant::now());
+        self.apply(actions);
     }
 
     /// For the writer: the close frame to send, if one is pending.
     pub(crate) fn take_pending_close(&self) -> Option<Option<CloseFrame>> {
-        self.state.lock().pending.take()
+        self.lifecycle.lock().take_close_frame()
     }
 
     /// For the writer: our close frame has been written.
     pub(crate) fn on_close_sent(&self) {
-        let mut st = self.state.lock();
-        st.sent_close = true;
-        if st.received_close || st.failed {
-            self.handshake_complete(&st);
-        }
-    }
-
-    /// Both close frames are exchanged (or we failed the connection and
-    /// said why): the server, or a failing endpoint, now ends its side of
-    /// TCP; a client waits for the server to do so (RFC 6455 section 7.1.1).
-    fn handshake_complete(&self, st: &State) {
-        if self.role == Role::Server || st.failed {
-            self.shutdown(Shutdown::Write);
-        }
+        let actions = self.lifecycle.lock().close_sent();
+        self.apply_untimed(actions);
     }
 
     /// Drop the connection at once, without a close handshake (timeouts,
-    /// dead peers). The reader notices and tears down.
+    /// dead peers, failed writes). The reader notices and tears down.
     pub(crate) fn kill(&self, code: CloseCode, reason: &str, initiator: CloseInitiator) {
-        let mut st = self.state.lock();
-        if st.done {
-            return;
-        }
-        if st.decision.is_none() {
-            st.decision = Some((code, reason.to_owned(), initiator));
-        }
-        // After both close frames were exchanged, only TCP teardown was
-        // left (a client waits for the server to end TCP): still clean.
-        if !(st.received_close && st.sent_close) {
-            st.failed = true;
-        }
-        drop(st);
-        self.shutdown(Shutdown::Both);
-        self.killed.fire();
+        let actions = self.lifecycle.lock().kill(code, reason, initiator);
+        self.apply_untimed(actions);
     }
 
     /// For the reader, as it exits: the connection is over. Records the
     /// final state, shuts the socket down and wakes every waiter.
     pub(crate) fn finish(&self, why: &str) {
-        let mut st = self.state.lock();
-        if st.decision.is_none() {
-            st.decision = Some((
-                CloseCode::ABNORMAL,
-                why.to_owned(),
-                CloseInitiator::Transport,
-            ));
-        }
-        if !st.received_close {
-            st.failed = true;
-        }
-        st.deferred = None;
-        st.done = true;
-        drop(st);
-        self.send_closed.store(true, Ordering::Release);
-        self.shutdown(Shutdown::Both);
-        self.killed.fire();
-        self.closing.fire();
-        if let Some(groups) = self.groups.get().and_then(Weak::upgrade) {
-            groups.remove(self.id);
-        }
-        self.finished.fire();
+        let actions = self.lifecycle.lock().finish(why);
+        self.apply_untimed(actions);
     }
 
     /// How the connection ended, or `None` while it is open.
     pub(crate) fn close_info(&self) -> Option<CloseInfo> {
-        let st = self.state.lock();
-        let (code, reason, initiator) = st.decision.clone()?;
-        Some(CloseInfo {
-            code,
-            reason,
-            initiator,
-            clean: st.received_close && !st.failed,
-        })
+        self.lifecycle.lock().info()
+    }
+
+    /// Carry out what a lifecycle transition asked for (lock released).
+    fn apply(self: &Arc<Self>, mut actions: Actions) {
+        if let Some(at) = actions.close_deadline.take() {
+            timer::schedule(at, self, TimerKind::CloseDeadline);
+        }
+        if let Some(at) = actions.grace_deadline.take() {
+            timer::schedule(at, self, TimerKind::DeferredClose);
+        }
+        self.apply_untimed(actions);
+    }
+
+    /// [`apply`](Self::apply) for transitions that arm no timer.
+    fn apply_untimed(&self, actions: Actions) {
+        debug_assert!(actions.close_deadline.is_none() && actions.grace_deadline.is_none());
+        if actions.stop_sending {
+            self.send_closed.store(true, Ordering::Release);
+        }
+        if let Some(how) = actions.shutdown {
+            self.shutdown(how);
+        }
+        if actions.wake_blocked {
+            self.killed.fire();
+        }
+        if actions.wake_writer {
+            self.closing.fire();
+        }
+        if actions.torn_down {
+            if let Some(groups) = self.groups.get().and_then(Weak::upgrade) {
+                groups.remove(self.id);
+            }
+            self.finished.fire();
+        }
     }
 
     fn shutdown(&self, how: Shutdown) {
@@ -562,13 +401,8 @@ impl Shared {
     fn run_timer(self: &Arc<Self>, kind: TimerKind) {
         match kind {
             TimerKind::CloseDeadline => {
-                if !self.finished.is_fired() {
-                    self.kill(
-                        CloseCode::ABNORMAL,
-                        "close handshake timed out",
-                        CloseInitiator::Transport,
-                    );
-                }
+                let actions = self.lifecycle.lock().close_timed_out();
+                self.apply_untimed(actions);
             }
             TimerKind::DeferredClose => self.release_deferred_close(),
             TimerKind::Keepalive => self.keepalive(),

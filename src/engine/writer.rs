@@ -21,8 +21,9 @@ use crossbeam_channel::select_biased;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::lane::LaneReceiver;
-use super::shared::{CloseInitiator, Control, Outgoing, Shared};
+use super::shared::{Control, Outgoing, Shared};
 use super::sys::send_vectored;
+use crate::protocol::CloseInitiator;
 use crate::protocol::decoder::RSV1;
 use crate::protocol::deflate::Compressor;
 use crate::protocol::encoder::{EncodedFrame, message_header, write_close, write_frame};

@@ -128,6 +128,50 @@ pub fn truncate_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
+/// Who decided that the connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseInitiator {
+    /// This endpoint: the application (`close`, drop, server shutdown) or
+    /// the engine enforcing a rule (protocol violation by the peer, size
+    /// limit, idle timeout, slow-consumer policy). The reason says which.
+    Local,
+    /// The peer sent the first close frame.
+    Peer,
+    /// Neither: the TCP connection failed or went silent (reset, end of
+    /// stream without a close frame, keepalive timeout). The code is 1006.
+    Transport,
+}
+
+/// How a connection ended (or is ending).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code: the one sent by whoever initiated the close, 1005 if
+    /// the peer's close frame had none, 1006 if there was no close handshake.
+    pub code: CloseCode,
+    /// The close reason (may be empty).
+    pub reason: String,
+    /// Who initiated the close.
+    pub initiator: CloseInitiator,
+    /// `true` when the peer's close frame was received and the connection was
+    /// not failed (no protocol error, timeout or transport error).
+    pub clean: bool,
+}
+
+impl std::fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = match self.initiator {
+            CloseInitiator::Local => "locally",
+            CloseInitiator::Peer => "by peer",
+            CloseInitiator::Transport => "by transport failure",
+        };
+        write!(f, "code {} closed {who}", self.code)?;
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        f.write_str(if self.clean { ", clean" } else { ", not clean" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ mod message;
 mod opcode;
 pub mod utf8;
 
-pub use close::{CloseCode, CloseFrame};
+pub use close::{CloseCode, CloseFrame, CloseInfo, CloseInitiator};
 pub use decoder::{Decoder, DecoderLimits, Event};
 pub use frame::FrameHeader;
 pub use message::Message;
