@@ -4,8 +4,9 @@ use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 
-use super::conn::{Conn, RequestInfo, establish};
+use super::conn::{Conn, RequestInfo};
 use super::head::read_head;
+use super::launch::establish;
 use super::spawn::spawn_detached;
 use super::timer;
 use crate::config::Config;

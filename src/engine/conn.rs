@@ -1,28 +1,27 @@
 //! `Conn`: the application's handle to one open connection.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 
-use super::events::Hub;
-use super::groups::Groups;
-use super::lane::{LaneReceiver, LaneSender, lane, weighed_lane};
-use super::reader::{Reader, Sink};
-use super::shared::{Outgoing, Shared};
-use super::spawn::{prefer_batching, spawn_detached};
-use super::writer;
+use super::lane::{LaneReceiver, LaneSender};
+use super::outbox::{Control, Outgoing};
+use super::shared::Shared;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
 use crate::protocol::deflate::DeflateParams;
-use crate::protocol::{CloseCode, Decoder, Message, Role};
-use crate::protocol::{CloseInfo, CloseInitiator};
+use crate::protocol::{CloseCode, CloseInfo, CloseInitiator, Message};
 
-/// Capacity of the control lane (pings and pongs waiting for the writer).
-const CONTROL_LANE: usize = 16;
+/// Where a poll-mode connection's events wait for the application (the
+/// server's event FIFO, `events.rs`): `Conn` only asks whether any do.
+pub(crate) trait Backlog: Send + Sync {
+    /// Whether no event is waiting to be taken.
+    fn is_empty(&self) -> bool;
+}
 
 /// What is known about a connection from its opening handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +71,7 @@ pub struct Conn {
     info: RequestInfo,
     /// That FIFO (poll mode), to see whether the application has more to
     /// answer before its next `poll`.
-    hub: OnceLock<Weak<Hub>>,
+    hub: OnceLock<Weak<dyn Backlog>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -86,96 +85,23 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// Why [`establish`] failed (a thread could not start), with the socket
-/// back if it could be recovered, so a server can still answer 503.
-pub(crate) struct Unestablished {
-    pub(crate) error: std::io::Error,
-    pub(crate) stream: Option<TcpStream>,
-}
-
-impl From<Unestablished> for Error {
-    fn from(u: Unestablished) -> Error {
-        Error::Io(u.error)
-    }
-}
-
-/// Set up a connection whose handshake is done: spawn its writer thread and
-/// return the handle and the reader (to run on the caller's thread or a new
-/// one). `guard` is held by both threads and dropped when they exit.
-pub(crate) fn establish(
-    stream: TcpStream,
-    role: Role,
-    config: Arc<Config>,
-    info: RequestInfo,
-    leftover: Vec<u8>,
-    guard: Arc<dyn Send + Sync>,
-    polled: bool,
-) -> Result<(Conn, Reader), Unestablished> {
-    // Lanes allocate as messages arrive: an idle connection's queues cost
-    // next to nothing (see `lane.rs`).
-    let (out_tx, out_rx) = weighed_lane(config.send_queue_capacity, config.send_queue_bytes);
-    // A polled connection's messages go to the server's hub (the reader is
-    // pointed there by `Reader::deliver_to`); its own queue stays empty.
-    let (sink, in_rx) = if polled {
-        (Sink::Pending, None)
-    } else {
-        let (in_tx, in_rx) = lane(config.recv_queue_capacity);
-        (Sink::Queue(in_tx), Some(in_rx))
-    };
-    let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);
-    let stack = config.thread_stack_size;
-    let mut decoder = Decoder::new(role, config.decoder_limits());
-    let mut compressor = None;
-    if let Some(agreed) = &info.compression {
-        decoder.set_decompressor(agreed.decompressor(role));
-        compressor = agreed.compressor(role, &config.deflate);
-    }
-    let shared = Arc::new(Shared::new(role, stream, config, ctrl_tx));
-    shared.outbox.set_compressor(compressor);
-    let writer_shared = Arc::clone(&shared);
-    let writer_guard = Arc::clone(&guard);
-    let spawned = spawn_detached("wsengine-write", stack, move || {
-        if writer_shared.config.batch_scheduling {
-            prefer_batching();
-        }
-        let _guard = writer_guard;
-        let s = Arc::clone(&writer_shared);
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writer::run(s, out_rx, ctrl_rx)
-        }))
-        .is_err()
-        {
-            writer_shared.kill(
-                CloseCode::INTERNAL_ERROR,
-                "internal error: writer panicked",
-                CloseInitiator::Local,
-            );
-        }
-    });
-    if let Err(error) = spawned {
-        // The failed spawn dropped its handle: the socket is ours again.
-        let stream = Arc::try_unwrap(shared).ok().map(|s| s.stream);
-        return Err(Unestablished { error, stream });
-    }
-    shared.start_timers();
-    let reader = Reader {
-        shared: Arc::clone(&shared),
-        decoder,
-        sink,
-        leftover,
-        _guard: guard,
-    };
-    let conn = Conn {
-        shared,
-        out_tx,
-        in_rx,
-        info,
-        hub: OnceLock::new(),
-    };
-    Ok((conn, reader))
-}
-
 impl Conn {
+    /// A handle on a connection whose threads `launch` has started.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        out_tx: LaneSender<Outgoing>,
+        in_rx: Option<LaneReceiver<Message>>,
+        info: RequestInfo,
+    ) -> Self {
+        Conn {
+            shared,
+            out_tx,
+            in_rx,
+            info,
+            hub: OnceLock::new(),
+        }
+    }
+
     /// Send a message, applying the overflow policy ([`Config::overflow`])
     /// if the send queue is full (in messages or in bytes).
     ///
@@ -287,7 +213,7 @@ impl Conn {
             return Err(self.closed_error());
         }
         self.shared
-            .try_control(super::shared::Control::Ping(payload.to_vec()))
+            .try_control(Control::Ping(payload.to_vec()))
             .map_err(|_| Error::QueueFull(Message::Binary(payload.to_vec())))
     }
 
@@ -406,13 +332,6 @@ impl Conn {
         self.shared.id
     }
 
-    /// The broadcast groups of the server this connection belongs to;
-    /// `None` for client connections and once the server is gone.
-    pub fn groups(&self) -> Option<Groups> {
-        let inner = self.shared.groups.get()?.upgrade()?;
-        Some(Groups::from_inner(inner))
-    }
-
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.info.peer_addr
@@ -483,8 +402,8 @@ impl Conn {
     }
 
     /// Poll mode: the FIFO this connection's events go to.
-    pub(crate) fn set_hub(&self, hub: &Arc<Hub>) {
-        let _ = self.hub.set(Arc::downgrade(hub));
+    pub(crate) fn set_hub(&self, hub: Weak<dyn Backlog>) {
+        let _ = self.hub.set(hub);
     }
 
     /// Whether the application has taken every message that arrived, so a

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select_biased, unbounded};
 use parking_lot::Mutex;
 
-use super::conn::Conn;
+use super::conn::{Backlog, Conn};
 use super::lane::Budget;
 use super::shared::Shared;
 use super::signal::Never;
@@ -72,6 +72,12 @@ pub(crate) struct Hub {
     wake_rx: Receiver<()>,
 }
 
+impl Backlog for Hub {
+    fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
 /// Deferred closes to release, by how sure we are that the application has
 /// handled (and replied to) the messages before them.
 #[derive(Default)]
@@ -98,11 +104,6 @@ impl Hub {
             wake_tx,
             wake_rx,
         }
-    }
-
-    /// Whether no event is waiting for the application.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.rx.is_empty()
     }
 
     pub(crate) fn open(&self, conn: Arc<Conn>) {

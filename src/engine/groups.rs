@@ -11,8 +11,9 @@
 //! copied per recipient, and no recipient waits for another: a full queue
 //! is handled by that recipient's [`OverflowPolicy`].
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, TrySendError};
@@ -20,7 +21,8 @@ use parking_lot::RwLock;
 
 use super::conn::Conn;
 use super::lane::LaneSender;
-use super::shared::{Outgoing, Shared};
+use super::outbox::Outgoing;
+use super::shared::{Registration, Shared};
 use crate::config::OverflowPolicy;
 use crate::error::{Error, Result};
 use crate::protocol::CloseInitiator;
@@ -158,7 +160,8 @@ impl Groups {
     /// Register a server connection whose handshake completed.
     pub(crate) fn add(&self, conn: &Conn) {
         let shared = Arc::clone(conn.shared());
-        let _ = shared.groups.set(Arc::downgrade(&self.inner));
+        let registry: Weak<GroupsInner> = Arc::downgrade(&self.inner);
+        let _ = shared.registration.set(registry);
         let member = Member {
             shared,
             tx: conn.out_tx().clone(),
@@ -171,10 +174,6 @@ impl Groups {
                 groups: Vec::new(),
             },
         );
-    }
-
-    pub(crate) fn from_inner(inner: Arc<GroupsInner>) -> Self {
-        Groups { inner }
     }
 
     /// Add `conn` to `group` (created if needed). Joining a group twice is
@@ -360,9 +359,19 @@ impl Groups {
     }
 }
 
-impl GroupsInner {
-    /// A connection was torn down: forget it and its memberships.
-    pub(crate) fn remove(&self, id: u64) {
+impl Conn {
+    /// The broadcast groups of the server this connection belongs to;
+    /// `None` for client connections and once the server is gone.
+    pub fn groups(&self) -> Option<Groups> {
+        let registry: Arc<dyn Registration> = self.shared().registration.get()?.upgrade()?;
+        let any: Arc<dyn Any + Send + Sync> = registry;
+        let inner = any.downcast::<GroupsInner>().ok()?;
+        Some(Groups { inner })
+    }
+}
+
+impl Registration for GroupsInner {
+    fn torn_down(&self, id: u64) {
         let mut st = self.state.write();
         let State { conns, groups } = &mut *st;
         if let Some(entry) = conns.remove(&id) {
@@ -423,6 +432,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use crate::engine::lane::{LaneReceiver, lane};
+    use crate::engine::transport::Transport;
 
     use super::*;
     use crate::config::Config;
@@ -438,7 +448,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
-        let shared = Arc::new(Shared::new(Role::Server, stream, config, lane(1).0));
+        let shared = Arc::new(Shared::new(
+            Role::Server,
+            Transport::Tcp(stream),
+            config,
+            lane(1).0,
+        ));
         // The test reads the queue: no direct writes to the socket.
         shared.outbox.queue_only();
         let (tx, rx) = lane(queue);
@@ -446,7 +461,8 @@ mod tests {
             shared: Arc::clone(&shared),
             tx,
         };
-        let _ = shared.groups.set(Arc::downgrade(&groups.inner));
+        let registry: Weak<GroupsInner> = Arc::downgrade(&groups.inner);
+        let _ = shared.registration.set(registry);
         groups.inner.state.write().conns.insert(
             shared.id,
             Entry {

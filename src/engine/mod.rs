@@ -7,7 +7,7 @@
 //!                                                 ▼
 //!   reader thread: upgrade handshake (with a deadline), then
 //!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
-//!                  pings ─> control lane ─┐      close frames ─> close guard
+//!                  pings ─> control lane ─┐      close frames ─> lifecycle
 //!   writer thread: control lane (first) ──┴─> Encoder ─> socket (vectored writes)
 //!                  data lane (bounded) <── Conn::send, broadcasts (when busy)
 //!   any sending thread: Conn::send, broadcasts ─> Encoder ─> socket (when idle)
@@ -16,14 +16,36 @@
 //!
 //! A sender writes its frame itself when the connection is idle (nothing
 //! queued, nothing being written): no other thread wakes. Otherwise the
-//! frame waits on the data lane and the writer thread batches (`writer.rs`).
+//! frame waits on the data lane and the writer thread batches (`outbox.rs`).
 //!
-//! The reader owns the decoder and the writer owns the encoding; they share
-//! only the connection's shared state (`shared.rs`), whose close guard decides
-//! once how the connection ends. Every wait in the engine is on a bounded
-//! channel or a socket, and every one of them is woken when the connection
-//! is torn down, so no thread is left blocked and none outlives its
-//! connection by more than the close timeout.
+//! The reader owns the decoder and the writer owns the encoder; they share
+//! only the connection's shared state (`shared.rs`), whose close state
+//! machine (`lifecycle.rs`) decides once how the connection ends. Every
+//! wait in the engine is on a bounded channel or a socket, and every one of
+//! them is woken when the connection is torn down, so no thread is left
+//! blocked and none outlives its connection by more than the close timeout.
+//!
+//! # Module map
+//!
+//! Listed bottom-up: each file uses only files above it (the test command
+//! checks that there is no import cycle: `scripts/check-engine-layers.py`).
+//!
+//! | File | Concern |
+//! |------|---------|
+//! | `sys.rs`, `spawn.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads, descriptor limits |
+//! | `lane.rs`, `signal.rs` | bounded queues (places and bytes), one-shot wake-ups |
+//! | `transport.rs` | the byte stream under a connection (TCP; TLS goes here) |
+//! | `lifecycle.rs` | the close state machine: phases, transitions, the actions they ask for |
+//! | `keepalive.rs`, `timer.rs` | ping/idle rules as pure functions; the one timer thread |
+//! | `outbox.rs` | what the send lanes carry; batching and direct writes over the encoder |
+//! | `shared.rs` | one connection's state shared by its threads; applies lifecycle actions |
+//! | `conn.rs` | `Conn`, the application's handle: send, recv, close |
+//! | `writer.rs`, `reader.rs` | the two threads of a connection |
+//! | `events.rs` | poll mode: the server's event FIFO |
+//! | `launch.rs` | starting a connection whose handshake is done |
+//! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |
+//! | `groups.rs` | broadcast groups: a server's registry of open connections |
+//! | `server.rs` | the listener, handshakes, plain HTTP routes, shutdown |
 
 // Safe code only, except `spawn.rs` (five documented calls into pthreads)
 // and `sys.rs` (one `sendmsg`).
@@ -37,7 +59,9 @@ mod groups;
 mod head;
 mod keepalive;
 mod lane;
+mod launch;
 mod lifecycle;
+mod outbox;
 mod reader;
 mod server;
 mod shared;
@@ -45,6 +69,7 @@ mod signal;
 mod spawn;
 mod sys;
 mod timer;
+mod transport;
 mod writer;
 
 pub use crate::protocol::{CloseInfo, CloseInitiator};

@@ -1,7 +1,7 @@
 //! The reader thread: socket to decoder to the inbound queue; pings are
 //! answered through the writer's control lane; close frames go to the guard.
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,7 +10,8 @@ use crossbeam_channel::select;
 use super::conn::Conn;
 use super::events::Hub;
 use super::lane::LaneSender;
-use super::shared::{Control, Shared};
+use super::outbox::Control;
+use super::shared::Shared;
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
 /// The reading half of a connection, run on its own thread (on a server,
@@ -40,7 +41,8 @@ pub(crate) enum Sink {
 impl Reader {
     /// Deliver this connection's messages to a poll-mode server's hub.
     pub(crate) fn deliver_to(&mut self, hub: Arc<Hub>, conn: Arc<Conn>) {
-        conn.set_hub(&hub);
+        let backlog: std::sync::Weak<Hub> = Arc::downgrade(&hub);
+        conn.set_hub(backlog);
         self.sink = Sink::Events(hub, conn);
     }
 
@@ -130,7 +132,7 @@ impl ReadState<'_> {
                         .decoder
                         .payload_sink(DIRECT_READ_MAX)
                         .expect("room while payload remains");
-                    match (&self.shared.stream).read(room) {
+                    match self.shared.transport.read(room) {
                         Ok(0) => return "connection closed without a close frame".into(),
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -150,7 +152,7 @@ impl ReadState<'_> {
             } else {
                 &mut large[..]
             };
-            let n = match (&self.shared.stream).read(buf) {
+            let n = match self.shared.transport.read(buf) {
                 Ok(0) => return "connection closed without a close frame".into(),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

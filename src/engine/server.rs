@@ -12,10 +12,11 @@ use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
 use parking_lot::{Condvar, Mutex};
 
 use super::capacity::connection_capacity;
-use super::conn::{Conn, RequestInfo, establish};
+use super::conn::{Conn, RequestInfo};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
+use super::launch::establish;
 use super::reader::Reader;
 use super::shared::Shared;
 use super::signal::Signal;
@@ -588,7 +589,7 @@ fn complete_handshake(
             return None;
         }
     };
-    if let Err(e) = write_by(&reader.shared.stream, &accepted.response, deadline) {
+    if let Err(e) = write_by(reader.shared.transport.tcp(), &accepted.response, deadline) {
         // The client is gone or stalled: tear down through the reader, which
         // records how it ended and releases the connection's slot.
         let why = format!("handshake response not sent: {e}");
@@ -599,8 +600,8 @@ fn complete_handshake(
         return Some(reader);
     }
     drop(ticket);
-    let _ = reader.shared.stream.set_read_timeout(None);
-    let _ = reader.shared.stream.set_write_timeout(None);
+    let _ = reader.shared.transport.tcp().set_read_timeout(None);
+    let _ = reader.shared.transport.tcp().set_write_timeout(None);
     let mut reader = reader;
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.

@@ -5,7 +5,6 @@
 //! I/O error, a timer, server shutdown and `Drop`. The first decision wins
 //! and is recorded once; later ones are no-ops that return `false`.
 
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -13,73 +12,23 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{SendTimeoutError, TrySendError};
 use parking_lot::Mutex;
 
-use super::groups::GroupsInner;
 use super::keepalive::{self, Keepalive};
-use super::lane::{LaneSender, Token, Weigh};
+use super::lane::{LaneSender, Token};
 use super::lifecycle::{Actions, Lifecycle};
+use super::outbox::{Control, Direct, Outbox, Outgoing};
 use super::signal::Signal;
 use super::timer::{self, TimerKind, TimerTarget};
-use super::writer::{self, Direct, Outbox};
+use super::transport::Transport;
 use crate::config::Config;
 use crate::protocol::close::{CloseInfo, CloseInitiator};
-use crate::protocol::encoder::EncodedFrame;
-use crate::protocol::{CloseCode, CloseFrame, Message, Role};
-
-/// What the writer's data lane carries.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A message of this connection's own.
-    Message(Message),
-    /// A frame encoded once and shared with other connections (broadcast).
-    Frame(Arc<EncodedFrame>),
-}
-
-impl Outgoing {
-    /// The message itself (a copy of a shared frame's payload), to hand
-    /// back to a caller whose send did not go through.
-    pub(crate) fn into_message(self) -> Message {
-        match self {
-            Outgoing::Message(m) => m,
-            Outgoing::Frame(f) => f.to_message(),
-        }
-    }
-}
-
-impl Weigh for Outgoing {
-    fn weight(&self) -> usize {
-        match self {
-            Outgoing::Message(m) => m.len(),
-            Outgoing::Frame(f) => f.bytes().len(),
-        }
-    }
-}
-
-/// What the writer's priority lane carries.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    /// Not a frame: wakes the writer to send what a direct write left
-    /// unsent (not counted as queued; the leftover itself holds off other
-    /// direct writes).
-    Kick,
-}
-
-impl Weigh for Control {
-    fn weight(&self) -> usize {
-        match self {
-            Control::Ping(p) | Control::Pong(p) => p.len(),
-            Control::Kick => 0,
-        }
-    }
-}
+use crate::protocol::{CloseCode, CloseFrame, Role};
 
 /// Shared by the reader, the writer, the timer and every `Conn` handle.
 pub(crate) struct Shared {
     /// Unique in the process, never reused.
     pub(crate) id: u64,
     pub(crate) role: Role,
-    pub(crate) stream: TcpStream,
+    pub(crate) transport: Transport,
     pub(crate) config: Arc<Config>,
     /// The control lane; use `try_control`/`send_control`, which keep the
     /// outbox's count of queued frames.
@@ -118,9 +67,19 @@ pub(crate) struct Shared {
     /// Wakes the reader waiting for room in the inbound queue.
     pub(crate) room: Token,
     /// Server connections: the server's groups, to leave when torn down.
-    pub(crate) groups: OnceLock<Weak<GroupsInner>>,
+    pub(crate) registration: OnceLock<Weak<dyn Registration>>,
     /// The write side, shared by the writer thread and direct senders.
     pub(crate) outbox: Outbox,
+}
+
+/// What a server connection is registered with (its server's groups),
+/// told once when the connection is torn down. A trait, so that this
+/// module need not know the registry (which holds `Shared`s): the
+/// registry is a layer above. `Any` lets it find itself again
+/// (`Conn::groups`).
+pub(crate) trait Registration: std::any::Any + Send + Sync {
+    /// Connection `id` is torn down: forget it and its memberships.
+    fn torn_down(&self, id: u64);
 }
 
 /// Milliseconds since the engine's clock started (monotonic).
@@ -132,7 +91,7 @@ pub(crate) fn now_ms() -> u64 {
 impl Shared {
     pub(crate) fn new(
         role: Role,
-        stream: TcpStream,
+        transport: Transport,
         config: Arc<Config>,
         ctrl_tx: LaneSender<Control>,
     ) -> Self {
@@ -142,7 +101,7 @@ impl Shared {
         Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             role,
-            stream,
+            transport,
             config,
             ctrl_tx,
             closing: Signal::new(),
@@ -159,7 +118,7 @@ impl Shared {
             input_ended: AtomicBool::new(false),
             close_event_taken: AtomicBool::new(false),
             room: Token::default(),
-            groups: OnceLock::new(),
+            registration: OnceLock::new(),
             outbox: Outbox::new(role),
         }
     }
@@ -237,7 +196,7 @@ impl Shared {
 
     /// Write `o` directly if nothing is in the way; hand it back otherwise.
     fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
-        match self.outbox.try_direct(&self.stream, o) {
+        match self.outbox.try_direct(&self.transport, o) {
             Direct::Sent => Ok(()),
             Direct::Unfinished => {
                 // If the lane is full the writer is awake anyway, and it
@@ -249,7 +208,7 @@ impl Shared {
             Direct::Failed(e) => {
                 // Accepted and lost, as if the writer thread had failed it.
                 self.unsent.fetch_add(1, Ordering::Relaxed);
-                writer::fail(self, &e);
+                self.write_failed(&e);
                 Ok(())
             }
         }
@@ -376,7 +335,7 @@ impl Shared {
             self.send_closed.store(true, Ordering::Release);
         }
         if let Some(how) = actions.shutdown {
-            self.shutdown(how);
+            self.transport.shutdown(how);
         }
         if actions.wake_blocked {
             self.killed.fire();
@@ -385,16 +344,20 @@ impl Shared {
             self.closing.fire();
         }
         if actions.torn_down {
-            if let Some(groups) = self.groups.get().and_then(Weak::upgrade) {
-                groups.remove(self.id);
+            if let Some(registry) = self.registration.get().and_then(Weak::upgrade) {
+                registry.torn_down(self.id);
             }
             self.finished.fire();
         }
     }
 
-    fn shutdown(&self, how: Shutdown) {
-        // Errors only mean the socket is already shut down or reset.
-        let _ = self.stream.shutdown(how);
+    /// A write failed: drop the connection.
+    pub(crate) fn write_failed(&self, e: &std::io::Error) {
+        self.kill(
+            CloseCode::ABNORMAL,
+            &format!("write failed: {e}"),
+            CloseInitiator::Transport,
+        );
     }
 
     /// Run one timer.
