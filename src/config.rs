@@ -18,7 +18,8 @@ use crate::protocol::http::Routes;
 /// taken when the queue is empty).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverflowPolicy {
-    /// Wait up to this long for room, then fail with [`Error::Timeout`].
+    /// Wait up to this long for room, then fail with [`Error::SendTimeout`]
+    /// (the message handed back).
     /// `Duration::MAX` waits as long as the connection lives; any other
     /// value must be at most [`MAX_TIMEOUT`].
     Block(Duration),

@@ -32,6 +32,10 @@ pub enum Error {
     /// The send queue is full and the policy is to fail; the message is
     /// handed back untouched.
     QueueFull(Message),
+    /// The send queue stayed full for the whole timeout (policy `Block`,
+    /// or `Conn::send_timeout`); the message is handed back untouched, to
+    /// retry or drop (crossbeam's `SendTimeoutError::Timeout(T)` shape).
+    SendTimeout(Message),
     /// The caller passed something invalid (the text says what).
     InvalidArgument(String),
     /// The opening handshake failed (status and reason inside).
@@ -50,6 +54,13 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out"),
             Error::QueueFull(m) => {
                 write!(f, "send queue full ({} byte message not queued)", m.len())
+            }
+            Error::SendTimeout(m) => {
+                write!(
+                    f,
+                    "timed out waiting for room ({} byte message not queued)",
+                    m.len()
+                )
             }
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),

@@ -566,7 +566,7 @@ fn the_writer_finishes_a_direct_write_that_filled_the_socket() {
 }
 
 #[test]
-fn try_send_for_hands_the_message_back_when_no_room_came() {
+fn send_timeout_hands_the_message_back_when_no_room_came() {
     let config = fast_config().with_send_queue_capacity(2);
     let server = server(config);
     let peer = RawPeer::connect(server.local_addr(), "/");
@@ -576,17 +576,16 @@ fn try_send_for_hands_the_message_back_when_no_room_came() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let handed_back = loop {
         assert!(Instant::now() < deadline, "the queue never filled");
-        match conn.try_send_for(chunk.clone(), Duration::from_millis(50)) {
+        match conn.send_timeout(chunk.clone(), Duration::from_millis(50)) {
             Ok(()) => {}
-            Err(Error::QueueFull(m)) => break m,
+            Err(Error::SendTimeout(m)) => break m,
             Err(e) => panic!("unexpected {e}"),
         }
     };
     assert_eq!(handed_back, Message::Binary(chunk.clone()));
-    // send_timeout, the same wait, reports a timeout instead.
     assert!(matches!(
         conn.send_timeout(chunk, Duration::from_millis(50)),
-        Err(Error::Timeout)
+        Err(Error::SendTimeout(_))
     ));
     assert_eq!(
         conn.unsent_count(),

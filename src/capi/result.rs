@@ -78,7 +78,7 @@ impl From<&Error> for wse_result {
         match error {
             Error::ConnectionClosed(_) => wse_result::Closed,
             Error::ServerShutdown => wse_result::ServerShutdown,
-            Error::Timeout => wse_result::Timeout,
+            Error::Timeout | Error::SendTimeout(_) => wse_result::Timeout,
             Error::QueueFull(_) => wse_result::QueueFull,
             Error::InvalidArgument(_) => wse_result::InvalidArgument,
             Error::Handshake(_) => wse_result::Handshake,

@@ -110,7 +110,8 @@ impl Conn {
     ///
     /// # Errors
     /// [`Error::ConnectionClosed`] once a close has started;
-    /// [`Error::Timeout`] (policy `Block`); [`Error::QueueFull`] with the
+    /// [`Error::SendTimeout`] with the message handed back (policy
+    /// `Block`); [`Error::QueueFull`] with the
     /// message handed back (policy `Fail`); `ConnectionClosed` with 1008
     /// after closing the slow peer (policy `Disconnect`).
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
@@ -154,29 +155,15 @@ impl Conn {
         }
     }
 
-    /// Queue a message, waiting up to `timeout` for room.
+    /// Queue a message, waiting up to `timeout` for room (`Duration::MAX`:
+    /// as long as the connection lives).
     ///
     /// # Errors
-    /// [`Error::Timeout`], or [`Error::ConnectionClosed`] (also when the
-    /// connection closes while waiting).
+    /// [`Error::SendTimeout`] with the message handed back when no room came
+    /// in time (a caller waiting in slices, such as a binding checking for
+    /// Ctrl-C, retries with it, copying nothing); [`Error::ConnectionClosed`]
+    /// (also when the connection closes while waiting).
     pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
-        match self.try_send_for(message, timeout) {
-            Err(Error::QueueFull(_)) => Err(Error::Timeout),
-            other => other,
-        }
-    }
-
-    /// Queue a message, waiting up to `timeout` for room, and hand it back
-    /// if there was none: [`try_send`](Self::try_send) with a wait.
-    ///
-    /// For callers that wait in slices and check for something between
-    /// them (a binding checking for Ctrl-C) without copying the message.
-    ///
-    /// # Errors
-    /// [`Error::QueueFull`] with the message when `timeout` passed, or
-    /// [`Error::ConnectionClosed`] (also when the connection closes while
-    /// waiting).
-    pub fn try_send_for(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
         if self.shared.send_closed() {
             return Err(self.closed_error());
         }
@@ -191,7 +178,7 @@ impl Conn {
                 self.shared.touch_data();
                 Ok(())
             }
-            Err(SendTimeoutError::Timeout(m)) => Err(Error::QueueFull(m.into_message())),
+            Err(SendTimeoutError::Timeout(m)) => Err(Error::SendTimeout(m.into_message())),
             Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
         }
     }
