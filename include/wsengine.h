@@ -368,7 +368,7 @@ void wse_config_free(const wse_config *config);
  * (`wse_config_builder_set_poll_events`) `WSE_OVERFLOW_POLICY_FAIL`, so a
  * poll loop never waits for a slow peer; otherwise block up to 10,000 ms.
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for an
  * unknown policy.
@@ -493,7 +493,7 @@ wse_result wse_config_builder_add_header(wse_config_builder *builder,
 /**
  * Largest message accepted from the peer, all fragments together (default 64 MiB; larger ones close with 1009).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -505,7 +505,7 @@ wse_result wse_config_builder_set_max_message_size(wse_config_builder *builder,
  * Largest single frame accepted from the peer; 0 (the default) means the
  * message limit, so any message up to it passes however it is framed.
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -515,7 +515,7 @@ wse_result wse_config_builder_set_max_frame_size(wse_config_builder *builder, si
 /**
  * Largest upgrade request or response head (default 8 KiB; larger ones get 431).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -525,7 +525,7 @@ wse_result wse_config_builder_set_max_handshake_bytes(wse_config_builder *builde
 /**
  * Server: most connections at once (default 10,000, lowered to what the OS allows; more get 503).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -535,7 +535,7 @@ wse_result wse_config_builder_set_max_connections(wse_config_builder *builder, s
 /**
  * Messages queued for sending per connection before the overflow policy applies (default 1024).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -545,7 +545,7 @@ wse_result wse_config_builder_set_send_queue_capacity(wse_config_builder *builde
 /**
  * Complete messages buffered per connection for `wse_conn_recv` (default 256).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -555,7 +555,7 @@ wse_result wse_config_builder_set_recv_queue_capacity(wse_config_builder *builde
 /**
  * Bytes of complete messages buffered per connection before reading stops (default 16 MiB).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -565,7 +565,7 @@ wse_result wse_config_builder_set_recv_queue_bytes(wse_config_builder *builder, 
 /**
  * Server: handshaken connections waiting for `wse_server_accept` (default 128; beyond, 503).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -608,7 +608,7 @@ wse_result wse_config_builder_set_max_handshakes_per_ip(wse_config_builder *buil
 /**
  * Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -618,7 +618,7 @@ wse_result wse_config_builder_set_event_queue_capacity(wse_config_builder *build
 /**
  * Stack size of each connection thread, at least 64 KiB (default 128 KiB).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -628,7 +628,7 @@ wse_result wse_config_builder_set_thread_stack_size(wse_config_builder *builder,
 /**
  * Bytes read from the socket at a time, at least 512 (default 16 KiB).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -638,9 +638,10 @@ wse_result wse_config_builder_set_read_buffer_size(wse_config_builder *builder, 
 /**
  * Time for the opening handshake (default 10,000 ms).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
- * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE` (a
+ * handshake must end); `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
  */
 wse_result wse_config_builder_set_handshake_timeout_ms(wse_config_builder *builder, uint32_t value);
@@ -648,9 +649,10 @@ wse_result wse_config_builder_set_handshake_timeout_ms(wse_config_builder *build
 /**
  * Client: time to establish the TCP connection (default 10,000 ms).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
- * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE`;
+ * `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
  */
 wse_result wse_config_builder_set_connect_timeout_ms(wse_config_builder *builder, uint32_t value);
@@ -658,18 +660,20 @@ wse_result wse_config_builder_set_connect_timeout_ms(wse_config_builder *builder
 /**
  * Time the close handshake may take before the socket is dropped (default 5,000 ms).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
- * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE` (a
+ * close must end); `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
  */
 wse_result wse_config_builder_set_close_timeout_ms(wse_config_builder *builder, uint32_t value);
 
 /**
  * Time to wait for an answer to a keepalive ping before dropping the peer;
- * 0 keeps pinging but never drops the peer for not answering (default 20,000 ms).
+ * 0 or `WSE_TIMEOUT_INFINITE` keeps pinging but never drops the peer for
+ * not answering (default 20,000 ms).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -677,9 +681,10 @@ wse_result wse_config_builder_set_close_timeout_ms(wse_config_builder *builder, 
 wse_result wse_config_builder_set_ping_timeout_ms(wse_config_builder *builder, uint32_t value);
 
 /**
- * Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).
+ * Send a keepalive ping after this long without traffic; 0 or
+ * `WSE_TIMEOUT_INFINITE` turns keepalive off (default 20,000 ms).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -687,9 +692,10 @@ wse_result wse_config_builder_set_ping_timeout_ms(wse_config_builder *builder, u
 wse_result wse_config_builder_set_ping_interval_ms(wse_config_builder *builder, uint32_t value);
 
 /**
- * Close with 1001 after this long without a message either way; 0 never does (the default).
+ * Close with 1001 after this long without a message either way; 0 or
+ * `WSE_TIMEOUT_INFINITE` never does (the default).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -699,7 +705,7 @@ wse_result wse_config_builder_set_idle_timeout_ms(wse_config_builder *builder, u
 /**
  * Server: deliver connections, messages and closes as events through `wse_server_poll` instead of `wse_server_accept` and `wse_conn_recv` (default false).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.
@@ -722,7 +728,7 @@ wse_result wse_config_builder_set_batch_scheduling(wse_config_builder *builder, 
 /**
  * Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
  *
- * Ownership: the builder stays the caller's; string arguments are copied.
+ * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
  * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
  * checked together by `wse_config_builder_build`.

@@ -531,7 +531,9 @@ fn a_peer_that_never_reads_meets_each_overflow_policy() {
             OverflowPolicy::Fail => {
                 assert!(matches!(err, Error::QueueFull(m) if m.len() == chunk.len()))
             }
-            OverflowPolicy::Block(_) => assert!(matches!(err, Error::Timeout)),
+            OverflowPolicy::Block(_) => {
+                assert!(matches!(err, Error::SendTimeout(m) if m.len() == chunk.len()))
+            }
             OverflowPolicy::Disconnect => {
                 assert_eq!(closed_info(err).code, CloseCode::POLICY_VIOLATION);
                 assert!(

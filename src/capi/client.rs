@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::boundary::ffi_boundary;
 use super::config::wse_config;
 use super::conn::wse_conn;
-use super::handles::{borrow, c_str, into_arc, null, write_out};
+use super::handles::{borrow, c_str, into_arc, null, try_rc, write_out};
 use super::result::{fail, wse_result};
 use super::timeout;
 use crate::config::Config;
@@ -35,7 +35,7 @@ pub extern "C" fn wse_client_connect(
     conn_out: *mut *mut wse_conn,
 ) -> wse_result {
     ffi_boundary! {
-        let url = match c_str(url, "url") { Ok(u) => u, Err(rc) => return rc };
+        let url = try_rc!(c_str(url, "url"));
         if conn_out.is_null() {
             return null("conn_out");
         }

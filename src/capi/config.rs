@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use super::boundary::ffi_boundary;
 use super::handles::{
-    Handle, borrow_mut, bytes, c_str, free_arc, into_arc, into_box, null, take_box, write_out,
+    Handle, Owned, Shared, borrow_mut, bytes, c_str, free_arc, into_arc, into_box, null, take_box,
+    try_rc, write_out,
 };
-use super::result::{fail, wse_result};
+use super::millis;
+use super::result::{fail, set_last_error, wse_result};
 use crate::config::{Config, OriginPolicy, OverflowPolicy};
 
 /// A configuration being built: every limit, timeout and policy of servers
@@ -23,6 +25,7 @@ pub struct wse_config_builder {
 
 impl Handle for wse_config_builder {
     type Rust = Config;
+    type Ownership = Owned;
 }
 
 /// A frozen configuration, shareable between servers and clients and safe to
@@ -33,6 +36,7 @@ pub struct wse_config {
 
 impl Handle for wse_config {
     type Rust = Config;
+    type Ownership = Shared;
 }
 
 /// What sending does when a connection's send queue is full (see
@@ -48,8 +52,25 @@ pub enum wse_overflow_policy {
     Disconnect = 2,
 }
 
-fn millis(ms: u32) -> Duration {
-    Duration::from_millis(u64::from(ms))
+/// Set a timeout that must have a limit (handshake, connect, close).
+fn finite(
+    builder: *mut wse_config_builder,
+    value: u32,
+    what: &str,
+    set: impl FnOnce(&mut Config, Duration),
+) -> wse_result {
+    match millis(value) {
+        Some(d) => with_builder(builder, |c| set(c, d)),
+        None => {
+            set_last_error(&format!("the {what} cannot be infinite"), 0);
+            wse_result::InvalidArgument
+        }
+    }
+}
+
+/// A setting that 0 and `WSE_TIMEOUT_INFINITE` both turn off.
+fn optional(value: u32) -> Option<Duration> {
+    millis(value).filter(|d| !d.is_zero())
 }
 
 fn with_builder(builder: *mut wse_config_builder, set: impl FnOnce(&mut Config)) -> wse_result {
@@ -130,7 +151,7 @@ pub extern "C" fn wse_config_free(config: *const wse_config) {
 /// (`wse_config_builder_set_poll_events`) `WSE_OVERFLOW_POLICY_FAIL`, so a
 /// poll loop never waits for a slow peer; otherwise block up to 10,000 ms.
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT` for an
 /// unknown policy.
@@ -166,7 +187,7 @@ pub extern "C" fn wse_config_builder_add_subprotocol(
     name: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let name = match c_str(name, "name") { Ok(n) => n.to_owned(), Err(rc) => return rc };
+        let name = try_rc!(c_str(name, "name")).to_owned();
         with_builder(builder, |c| c.subprotocols.push(name))
     }
 }
@@ -189,12 +210,9 @@ pub extern "C" fn wse_config_builder_add_route(
     len: usize,
 ) -> wse_result {
     ffi_boundary! {
-        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
-        let content_type = match c_str(content_type, "content_type") {
-            Ok(t) => t.to_owned(),
-            Err(rc) => return rc,
-        };
-        let body = match bytes(body, len, "body") { Ok(b) => b.to_vec(), Err(rc) => return rc };
+        let path = try_rc!(c_str(path, "path")).to_owned();
+        let content_type = try_rc!(c_str(content_type, "content_type")).to_owned();
+        let body = try_rc!(bytes(body, len, "body")).to_vec();
         with_builder(builder, |c| c.routes.add(path, content_type, body))
     }
 }
@@ -213,8 +231,8 @@ pub extern "C" fn wse_config_builder_add_file_route(
     file: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
-        let file = match c_str(file, "file") { Ok(f) => f.to_owned(), Err(rc) => return rc };
+        let path = try_rc!(c_str(path, "path")).to_owned();
+        let file = try_rc!(c_str(file, "file")).to_owned();
         with_builder(builder, |c| c.routes.add_file(path, file))
     }
 }
@@ -235,7 +253,7 @@ pub extern "C" fn wse_config_builder_set_health_path(
         let path = if path.is_null() {
             None
         } else {
-            match c_str(path, "path") { Ok(p) => Some(p.to_owned()), Err(rc) => return rc }
+            Some(try_rc!(c_str(path, "path")).to_owned())
         };
         with_builder(builder, |c| c.routes.health_path = path)
     }
@@ -255,7 +273,7 @@ pub extern "C" fn wse_config_builder_add_websocket_path(
     path: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let path = match c_str(path, "path") { Ok(p) => p.to_owned(), Err(rc) => return rc };
+        let path = try_rc!(c_str(path, "path")).to_owned();
         with_builder(builder, |c| c.routes.websocket_paths.get_or_insert_with(Vec::new).push(path))
     }
 }
@@ -275,7 +293,7 @@ pub extern "C" fn wse_config_builder_add_allowed_origin(
     origin: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let origin = match c_str(origin, "origin") { Ok(o) => o.to_owned(), Err(rc) => return rc };
+        let origin = try_rc!(c_str(origin, "origin")).to_owned();
         with_builder(builder, |c| match &mut c.origins {
             OriginPolicy::Allow(list) => list.push(origin),
             other => *other = OriginPolicy::Allow(vec![origin]),
@@ -312,7 +330,7 @@ pub extern "C" fn wse_config_builder_add_allowed_host(
     host: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let host = match c_str(host, "host") { Ok(h) => h.to_owned(), Err(rc) => return rc };
+        let host = try_rc!(c_str(host, "host")).to_owned();
         with_builder(builder, |c| c.allowed_hosts.get_or_insert_with(Vec::new).push(host))
     }
 }
@@ -331,15 +349,15 @@ pub extern "C" fn wse_config_builder_add_header(
     value: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let name = match c_str(name, "name") { Ok(n) => n.to_owned(), Err(rc) => return rc };
-        let value = match c_str(value, "value") { Ok(v) => v.to_owned(), Err(rc) => return rc };
+        let name = try_rc!(c_str(name, "name")).to_owned();
+        let value = try_rc!(c_str(value, "value")).to_owned();
         with_builder(builder, |c| c.extra_headers.push((name, value)))
     }
 }
 
 /// Largest message accepted from the peer, all fragments together (default 64 MiB; larger ones close with 1009).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -354,7 +372,7 @@ pub extern "C" fn wse_config_builder_set_max_message_size(
 /// Largest single frame accepted from the peer; 0 (the default) means the
 /// message limit, so any message up to it passes however it is framed.
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -368,7 +386,7 @@ pub extern "C" fn wse_config_builder_set_max_frame_size(
 
 /// Largest upgrade request or response head (default 8 KiB; larger ones get 431).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -382,7 +400,7 @@ pub extern "C" fn wse_config_builder_set_max_handshake_bytes(
 
 /// Server: most connections at once (default 10,000, lowered to what the OS allows; more get 503).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -396,7 +414,7 @@ pub extern "C" fn wse_config_builder_set_max_connections(
 
 /// Messages queued for sending per connection before the overflow policy applies (default 1024).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -410,7 +428,7 @@ pub extern "C" fn wse_config_builder_set_send_queue_capacity(
 
 /// Complete messages buffered per connection for `wse_conn_recv` (default 256).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -424,7 +442,7 @@ pub extern "C" fn wse_config_builder_set_recv_queue_capacity(
 
 /// Bytes of complete messages buffered per connection before reading stops (default 16 MiB).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -438,7 +456,7 @@ pub extern "C" fn wse_config_builder_set_recv_queue_bytes(
 
 /// Server: handshaken connections waiting for `wse_server_accept` (default 128; beyond, 503).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -497,7 +515,7 @@ pub extern "C" fn wse_config_builder_set_max_handshakes_per_ip(
 
 /// Server in poll mode: message events waiting for `wse_server_poll` (default 1024).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -511,7 +529,7 @@ pub extern "C" fn wse_config_builder_set_event_queue_capacity(
 
 /// Stack size of each connection thread, at least 64 KiB (default 128 KiB).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -525,7 +543,7 @@ pub extern "C" fn wse_config_builder_set_thread_stack_size(
 
 /// Bytes read from the socket at a time, at least 512 (default 16 KiB).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -539,50 +557,54 @@ pub extern "C" fn wse_config_builder_set_read_buffer_size(
 
 /// Time for the opening handshake (default 10,000 ms).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
-/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE` (a
+/// handshake must end); `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_config_builder_set_handshake_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.handshake_timeout = millis(value)) }
+    ffi_boundary! { finite(builder, value, "handshake timeout", |c, d| c.handshake_timeout = d) }
 }
 
 /// Client: time to establish the TCP connection (default 10,000 ms).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
-/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE`;
+/// `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_config_builder_set_connect_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.connect_timeout = millis(value)) }
+    ffi_boundary! { finite(builder, value, "connect timeout", |c, d| c.connect_timeout = d) }
 }
 
 /// Time the close handshake may take before the socket is dropped (default 5,000 ms).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
-/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
+/// Errors: `WSE_RESULT_INVALID_ARGUMENT` for `WSE_TIMEOUT_INFINITE` (a
+/// close must end); `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_config_builder_set_close_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.close_timeout = millis(value)) }
+    ffi_boundary! { finite(builder, value, "close timeout", |c, d| c.close_timeout = d) }
 }
 
 /// Time to wait for an answer to a keepalive ping before dropping the peer;
-/// 0 keeps pinging but never drops the peer for not answering (default 20,000 ms).
+/// 0 or `WSE_TIMEOUT_INFINITE` keeps pinging but never drops the peer for
+/// not answering (default 20,000 ms).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -591,12 +613,13 @@ pub extern "C" fn wse_config_builder_set_ping_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.ping_timeout = (value != 0).then(|| millis(value))) }
+    ffi_boundary! { with_builder(builder, |c| c.ping_timeout = optional(value)) }
 }
 
-/// Send a keepalive ping after this long without traffic; 0 turns keepalive off (default 20,000 ms).
+/// Send a keepalive ping after this long without traffic; 0 or
+/// `WSE_TIMEOUT_INFINITE` turns keepalive off (default 20,000 ms).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -605,12 +628,13 @@ pub extern "C" fn wse_config_builder_set_ping_interval_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.ping_interval = (value != 0).then(|| millis(value))) }
+    ffi_boundary! { with_builder(builder, |c| c.ping_interval = optional(value)) }
 }
 
-/// Close with 1001 after this long without a message either way; 0 never does (the default).
+/// Close with 1001 after this long without a message either way; 0 or
+/// `WSE_TIMEOUT_INFINITE` never does (the default).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -619,12 +643,12 @@ pub extern "C" fn wse_config_builder_set_idle_timeout_ms(
     builder: *mut wse_config_builder,
     value: u32,
 ) -> wse_result {
-    ffi_boundary! { with_builder(builder, |c| c.idle_timeout = (value != 0).then(|| millis(value))) }
+    ffi_boundary! { with_builder(builder, |c| c.idle_timeout = optional(value)) }
 }
 
 /// Server: deliver connections, messages and closes as events through `wse_server_poll` instead of `wse_server_accept` and `wse_conn_recv` (default false).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.
@@ -654,7 +678,7 @@ pub extern "C" fn wse_config_builder_set_batch_scheduling(
 
 /// Server: accept unmasked frames from clients, which RFC 6455 forbids (default false).
 ///
-/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.
 /// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL. Values are
 /// checked together by `wse_config_builder_build`.

@@ -6,8 +6,8 @@ use std::ffi::c_char;
 use super::boundary::ffi_boundary;
 use super::event::wse_event;
 use super::handles::{
-    Handle, borrow, bytes, c_str, clone_arc, copy_str, free_arc, into_arc, into_box, null,
-    write_out,
+    Handle, Shared, borrow, bytes, c_str, clone_arc, copy_str, free_arc, into_arc, into_box, null,
+    try_rc, write_out,
 };
 use super::message::wse_message;
 use super::result::{fail, set_last_error, wse_result};
@@ -37,6 +37,7 @@ pub struct wse_conn {
 
 impl Handle for wse_conn {
     type Rust = Conn;
+    type Ownership = Shared;
 }
 
 /// Who initiated a close.
@@ -102,14 +103,8 @@ fn send_with(
     message: Result<Message, wse_result>,
     send: fn(&Conn, Message) -> crate::Result<()>,
 ) -> wse_result {
-    let conn = match conn_ref(conn) {
-        Ok(c) => c,
-        Err(rc) => return rc,
-    };
-    match message {
-        Ok(m) => done(send(conn, m)),
-        Err(rc) => rc,
-    }
+    let conn = try_rc!(conn_ref(conn));
+    done(send(conn, try_rc!(message)))
 }
 
 /// The body of the string getters: look `field` up on the connection and
@@ -202,8 +197,8 @@ pub extern "C" fn wse_conn_try_send_binary(
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_ping(conn: *const wse_conn, data: *const u8, len: usize) -> wse_result {
     ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
-        match bytes(data, len, "data") { Ok(p) => done(conn.ping(p)), Err(rc) => rc }
+        let conn = try_rc!(conn_ref(conn));
+        done(conn.ping(try_rc!(bytes(data, len, "data"))))
     }
 }
 
@@ -226,7 +221,7 @@ pub extern "C" fn wse_conn_recv(
     msg_out: *mut *mut wse_message,
 ) -> wse_result {
     ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        let conn = try_rc!(conn_ref(conn));
         if msg_out.is_null() {
             return null("msg_out");
         }
@@ -304,11 +299,11 @@ pub extern "C" fn wse_conn_close(
     reason: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        let conn = try_rc!(conn_ref(conn));
         let reason = if reason.is_null() {
             ""
         } else {
-            match c_str(reason, "reason") { Ok(r) => r, Err(rc) => return rc }
+            try_rc!(c_str(reason, "reason"))
         };
         match conn.close(code, reason) {
             Ok(true) => wse_result::Ok,
@@ -331,7 +326,7 @@ pub extern "C" fn wse_conn_close_info(
     info_out: *mut wse_close_info,
 ) -> wse_result {
     ffi_boundary! {
-        let conn = match conn_ref(conn) { Ok(c) => c, Err(rc) => return rc };
+        let conn = try_rc!(conn_ref(conn));
         if info_out.is_null() {
             return null("info_out");
         }
@@ -410,7 +405,7 @@ pub extern "C" fn wse_conn_header(
     out_n: *mut usize,
 ) -> wse_result {
     ffi_boundary! {
-        let name = match c_str(name, "name") { Ok(n) => n, Err(rc) => return rc };
+        let name = try_rc!(c_str(name, "name"));
         copy_field(conn, buf, len, out_n, |c| c.request().header(name).map(Into::into))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::boundary::ffi_boundary;
 use super::conn::wse_conn;
-use super::handles::{Handle, borrow, copy_str, null, take_box};
+use super::handles::{Handle, Owned, borrow, copy_str, null, take_box};
 use super::message::wse_message;
 use super::result::wse_result;
 use crate::engine::ServerEvent;
@@ -22,6 +22,7 @@ pub struct wse_event {
 
 impl Handle for wse_event {
     type Rust = ServerEvent;
+    type Ownership = Owned;
 }
 
 /// The kind of an event.

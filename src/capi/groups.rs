@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::boundary::ffi_boundary;
 use super::conn::{binary_message, text_message, wse_conn};
-use super::handles::{borrow, c_str, null};
+use super::handles::{borrow, c_str, null, try_rc};
 use super::result::{fail, wse_result};
 use super::server::wse_server;
 use crate::engine::{Audience, BroadcastReport, Conn, Server};
@@ -65,10 +65,7 @@ pub extern "C" fn wse_server_join(
     group: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let (server, conn, group) = match membership_args(server, conn, group) {
-            Ok(args) => args,
-            Err(rc) => return rc,
-        };
+        let (server, conn, group) = try_rc!(membership_args(server, conn, group));
         match server.groups().join(conn, group) {
             Ok(()) => wse_result::Ok,
             Err(e) => fail(&e),
@@ -89,10 +86,7 @@ pub extern "C" fn wse_server_leave(
     group: *const c_char,
 ) -> wse_result {
     ffi_boundary! {
-        let (server, conn, group) = match membership_args(server, conn, group) {
-            Ok(args) => args,
-            Err(rc) => return rc,
-        };
+        let (server, conn, group) = try_rc!(membership_args(server, conn, group));
         if server.groups().leave(conn, group) { wse_result::Ok } else { wse_result::NotFound }
     }
 }
@@ -126,16 +120,10 @@ fn broadcast(
     let group = if group.is_null() {
         None
     } else {
-        match c_str(group, "group") {
-            Ok(g) => Some(g),
-            Err(rc) => return rc,
-        }
+        Some(try_rc!(c_str(group, "group")))
     };
     let except: Option<&Conn> = borrow(except);
-    let message = match message {
-        Ok(m) => m,
-        Err(rc) => return rc,
-    };
+    let message = try_rc!(message);
     let audience = match (group, except) {
         (None, None) => Audience::All,
         (None, Some(c)) => Audience::AllExcept(c),

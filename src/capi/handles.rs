@@ -19,10 +19,39 @@ use std::sync::Arc;
 
 use super::result::{set_last_error, wse_result};
 
-/// A C handle type and the Rust type it stands for.
+/// How C holds a handle's value: the ownership kind of a [`Handle`]
+/// (rustls-ffi's `Castable::Ownership`). The helpers below take only the
+/// kind they are sound for, so freeing a `Box` handle as an `Arc` (or the
+/// reverse) does not compile.
+pub(crate) trait Ownership {}
+
+/// Shared: `Arc::into_raw`; every reference is released with its own free
+/// (`wse_conn`, `wse_config`).
+pub(crate) enum Shared {}
+impl Ownership for Shared {}
+
+/// Exclusive: `Box::into_raw`; freed exactly once (`wse_server`,
+/// `wse_config_builder`, `wse_message`, `wse_event`).
+pub(crate) enum Owned {}
+impl Ownership for Owned {}
+
+/// A C handle type, the Rust type it stands for, and how C holds it.
 pub(crate) trait Handle {
     type Rust;
+    type Ownership: Ownership;
 }
+
+/// The value of a `Result<T, wse_result>`, or return the `wse_result`
+/// from the calling function: the C API's `?`.
+macro_rules! try_rc {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(rc) => return rc,
+        }
+    };
+}
+pub(crate) use try_rc;
 
 /// Borrow the value behind a handle. `None` for NULL.
 pub(crate) fn borrow<'a, H: Handle>(ptr: *const H) -> Option<&'a H::Rust> {
@@ -33,18 +62,18 @@ pub(crate) fn borrow<'a, H: Handle>(ptr: *const H) -> Option<&'a H::Rust> {
 }
 
 /// Give an `Arc` to C.
-pub(crate) fn into_arc<H: Handle>(value: Arc<H::Rust>) -> *const H {
+pub(crate) fn into_arc<H: Handle<Ownership = Shared>>(value: Arc<H::Rust>) -> *const H {
     Arc::into_raw(value).cast()
 }
 
 /// Another owned reference to the value behind an `Arc` handle. `None` for NULL.
-pub(crate) fn clone_arc<H: Handle>(ptr: *const H) -> Option<Arc<H::Rust>> {
+pub(crate) fn clone_arc<H: Handle<Ownership = Shared>>(ptr: *const H) -> Option<Arc<H::Rust>> {
     if ptr.is_null() {
         return None;
     }
     let ptr = ptr.cast::<H::Rust>();
-    // SAFETY: as in `borrow`, and the handle is an `Arc` handle (callers
-    // use this helper only for those): raising the strong count and taking
+    // SAFETY: as in `borrow`, and the handle is an `Arc` handle (its
+    // `Ownership` is `Shared`, checked by the compiler): raising the strong count and taking
     // that new reference back as an `Arc` leaves the caller's own intact.
     unsafe {
         Arc::increment_strong_count(ptr);
@@ -53,7 +82,7 @@ pub(crate) fn clone_arc<H: Handle>(ptr: *const H) -> Option<Arc<H::Rust>> {
 }
 
 /// Take back an `Arc` handle given out by `into_arc` (or `clone_arc`).
-pub(crate) fn free_arc<H: Handle>(ptr: *const H) {
+pub(crate) fn free_arc<H: Handle<Ownership = Shared>>(ptr: *const H) {
     if !ptr.is_null() {
         // SAFETY: the handle came from `Arc::into_raw` and the caller gives
         // up this reference ("must not be used after free").
@@ -62,19 +91,19 @@ pub(crate) fn free_arc<H: Handle>(ptr: *const H) {
 }
 
 /// Give a `Box` to C.
-pub(crate) fn into_box<H: Handle>(value: H::Rust) -> *mut H {
+pub(crate) fn into_box<H: Handle<Ownership = Owned>>(value: H::Rust) -> *mut H {
     Box::into_raw(Box::new(value)).cast()
 }
 
 /// Borrow a `Box` handle mutably. `None` for NULL.
-pub(crate) fn borrow_mut<'a, H: Handle>(ptr: *mut H) -> Option<&'a mut H::Rust> {
+pub(crate) fn borrow_mut<'a, H: Handle<Ownership = Owned>>(ptr: *mut H) -> Option<&'a mut H::Rust> {
     // SAFETY: as in `borrow`; non-const handles are not shared between
     // threads without the caller's own synchronisation (header rule).
     unsafe { ptr.cast::<H::Rust>().as_mut() }
 }
 
 /// Take back a `Box` handle. `None` for NULL.
-pub(crate) fn take_box<H: Handle>(ptr: *mut H) -> Option<H::Rust> {
+pub(crate) fn take_box<H: Handle<Ownership = Owned>>(ptr: *mut H) -> Option<H::Rust> {
     if ptr.is_null() {
         return None;
     }

@@ -1,7 +1,7 @@
 //! Received messages.
 
 use super::boundary::ffi_boundary;
-use super::handles::{Handle, borrow, take_box};
+use super::handles::{Handle, Owned, borrow, take_box};
 use crate::protocol::Message;
 
 /// A complete received message (text or binary).
@@ -15,6 +15,7 @@ pub struct wse_message {
 
 impl Handle for wse_message {
     type Rust = Message;
+    type Ownership = Owned;
 }
 
 /// The kind of a message.

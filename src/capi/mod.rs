@@ -18,8 +18,11 @@
 //!   string copy that fails with `WSE_RESULT_BUFFER_TOO_SMALL` stores the
 //!   size needed). `wse_last_error_message` gives the detail of the last
 //!   failure on the calling thread. NULL pointers are errors, never crashes.
-//! - **Timeouts** are `uint32_t` milliseconds: `WSE_TIMEOUT_NONE` (0) tries
-//!   once without waiting, `WSE_TIMEOUT_INFINITE` waits as long as needed.
+//! - **Timeouts** are `uint32_t` milliseconds, converted in one place
+//!   (`millis`): `WSE_TIMEOUT_INFINITE` (`UINT32_MAX`) means no limit
+//!   everywhere. A blocking call given `WSE_TIMEOUT_NONE` (0) tries once
+//!   without waiting; a keepalive or idle setting given 0 or infinite is
+//!   off; a handshake, connect or close timeout must be finite.
 //! - **Panics** inside the library are caught at the boundary and become
 //!   `WSE_RESULT_PANIC` (or NULL/0/false); they never unwind into C.
 #![allow(non_camel_case_types)]
@@ -38,13 +41,18 @@ pub mod server;
 use std::ffi::c_char;
 use std::time::Duration;
 
-/// `WSE_TIMEOUT_*` milliseconds as a duration.
+/// A `uint32_t` millisecond timeout of the C API, the one conversion for
+/// all of them: `None` for `WSE_TIMEOUT_INFINITE` (`UINT32_MAX`), else
+/// that many milliseconds (0 included: its meaning, "try once" or "off",
+/// is the caller's).
+pub(crate) fn millis(ms: u32) -> Option<Duration> {
+    (ms != u32::MAX).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// How long a blocking call waits: [`millis`], with infinite as
+/// `Duration::MAX` ("as long as it takes", which the engine understands).
 pub(crate) fn timeout(ms: u32) -> Duration {
-    if ms == u32::MAX {
-        Duration::MAX
-    } else {
-        Duration::from_millis(u64::from(ms))
-    }
+    millis(ms).unwrap_or(Duration::MAX)
 }
 
 /// The library's version as a static NUL-terminated string, e.g. "0.1.0".

@@ -6,7 +6,9 @@ use super::boundary::ffi_boundary;
 use super::config::wse_config;
 use super::conn::wse_conn;
 use super::event::wse_event;
-use super::handles::{Handle, borrow, c_str, into_arc, into_box, null, take_box, write_out};
+use super::handles::{
+    Handle, Owned, borrow, c_str, into_arc, into_box, null, take_box, try_rc, write_out,
+};
 use super::result::{fail, wse_result};
 use super::timeout;
 use crate::config::Config;
@@ -25,6 +27,7 @@ pub struct wse_server {
 
 impl Handle for wse_server {
     type Rust = Server;
+    type Ownership = Owned;
 }
 
 /// Listen on `addr` ("127.0.0.1:9001"; port 0 picks a free port) and start
@@ -48,7 +51,7 @@ pub extern "C" fn wse_server_bind(
     server_out: *mut *mut wse_server,
 ) -> wse_result {
     ffi_boundary! {
-        let addr = match c_str(addr, "addr") { Ok(a) => a, Err(rc) => return rc };
+        let addr = try_rc!(c_str(addr, "addr"));
         if server_out.is_null() {
             return null("server_out");
         }

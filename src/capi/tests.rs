@@ -132,6 +132,50 @@ fn config_builder_validates_on_build() {
     wse_config_free(config);
 }
 
+/// One meaning of `WSE_TIMEOUT_INFINITE` everywhere: "no limit". Settings
+/// that can be off take it as off; timeouts that must end refuse it
+/// (before, it silently meant 49.7 days here and "forever" in calls).
+#[test]
+fn infinite_means_no_limit_in_every_timeout() {
+    const INFINITE: u32 = u32::MAX;
+    let b = wse_config_builder_new();
+    assert_eq!(
+        wse_config_builder_set_close_timeout_ms(b, INFINITE),
+        wse_result::InvalidArgument
+    );
+    assert!(last_error().contains("close timeout"), "{}", last_error());
+    assert_eq!(
+        wse_config_builder_set_handshake_timeout_ms(b, INFINITE),
+        wse_result::InvalidArgument
+    );
+    assert_eq!(
+        wse_config_builder_set_connect_timeout_ms(b, INFINITE),
+        wse_result::InvalidArgument
+    );
+    for set in [
+        wse_config_builder_set_ping_interval_ms,
+        wse_config_builder_set_ping_timeout_ms,
+        wse_config_builder_set_idle_timeout_ms,
+    ] {
+        assert_eq!(set(b, INFINITE), wse_result::Ok);
+    }
+    // SAFETY: `b` is a live builder handle made above.
+    let config = unsafe { &*b.cast::<crate::Config>() };
+    assert_eq!(config.ping_interval, None, "infinite keepalive is off");
+    assert_eq!(config.ping_timeout, None);
+    assert_eq!(config.idle_timeout, None);
+    assert_eq!(
+        wse_config_builder_set_close_timeout_ms(b, 1500),
+        wse_result::Ok
+    );
+    // SAFETY: as above; the builder is not freed until `build`.
+    let config = unsafe { &*b.cast::<crate::Config>() };
+    assert_eq!(config.close_timeout, std::time::Duration::from_millis(1500));
+    let mut built = null();
+    assert_eq!(wse_config_builder_build(b, &mut built), wse_result::Ok);
+    wse_config_free(built);
+}
+
 fn text_of(msg: *const wse_message) -> String {
     let len = wse_message_len(msg);
     // SAFETY: the message is alive and its data valid for `len` bytes.
