@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::boundary::ffi_boundary;
 use super::config::wse_config;
-use super::conn::wse_conn;
+use super::conn::{CConn, wse_conn};
 use super::handles::{borrow, c_str, into_arc, null, try_rc, write_out};
 use super::result::{fail, wse_result};
 use super::timeout;
@@ -47,7 +47,7 @@ pub extern "C" fn wse_client_connect(
         }
         match crate::engine::connect(url, &config) {
             Ok(conn) => {
-                write_out(conn_out, into_arc::<wse_conn>(Arc::new(conn)).cast_mut());
+                write_out(conn_out, into_arc::<wse_conn>(CConn::new(Arc::new(conn))).cast_mut());
                 wse_result::Ok
             }
             Err(e) => fail(&e),

@@ -2,9 +2,11 @@
 
 use std::borrow::Cow;
 use std::ffi::c_char;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::boundary::ffi_boundary;
-use super::event::wse_event;
+use super::event::{CEvent, wse_event};
 use super::handles::{
     Handle, Shared, borrow, bytes, c_str, clone_arc, copy_str, free_arc, into_arc, into_box, null,
     try_rc, write_out,
@@ -36,8 +38,36 @@ pub struct wse_conn {
 }
 
 impl Handle for wse_conn {
-    type Rust = Conn;
+    type Rust = CConn;
     type Ownership = Shared;
+}
+
+/// What a `wse_conn` points at: the connection, and what the C API itself
+/// remembers about it. The engine keeps no binding's state; each binding
+/// wraps the connection with its own (as the Python crate does).
+///
+/// Every handle on one connection is the same `CConn`: `wse_server_accept`
+/// and `wse_client_connect` make it, `wse_conn_poll` events share the
+/// polled one, and a poll-mode server keeps one per open connection
+/// (`CServer`), so pointers compare equal across events.
+pub(crate) struct CConn {
+    pub(crate) conn: Arc<Conn>,
+    /// `wse_conn_poll` has handed out this connection's closed event.
+    close_reported: AtomicBool,
+}
+
+impl CConn {
+    pub(crate) fn new(conn: Arc<Conn>) -> Arc<CConn> {
+        Arc::new(CConn {
+            conn,
+            close_reported: AtomicBool::new(false),
+        })
+    }
+
+    /// `true` the first time only: the close is reported as an event once.
+    fn report_close(&self) -> bool {
+        !self.close_reported.swap(true, Ordering::AcqRel)
+    }
 }
 
 /// Who initiated a close.
@@ -67,8 +97,15 @@ pub struct wse_close_info {
     pub reason: [c_char; 124],
 }
 
-fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
-    borrow(conn).ok_or_else(|| null("conn"))
+pub(super) fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
+    borrow(conn)
+        .map(|c: &CConn| &*c.conn)
+        .ok_or_else(|| null("conn"))
+}
+
+/// The connection behind `conn`, or `None` for NULL.
+fn conn_opt<'a>(conn: *const wse_conn) -> Option<&'a Conn> {
+    conn_ref(conn).ok()
 }
 
 fn done(result: crate::Result<()>) -> wse_result {
@@ -261,22 +298,23 @@ pub extern "C" fn wse_conn_poll(
             return null("event_out");
         }
         let received = match timeout_ms {
-            0 => c.try_recv().and_then(|m| m.ok_or(Error::Timeout)),
-            ms => c.recv_timeout(timeout(ms)),
+            0 => c.conn.try_recv().and_then(|m| m.ok_or(Error::Timeout)),
+            ms => c.conn.recv_timeout(timeout(ms)),
         };
-        // The event holds its own reference to the connection.
-        let Some(arc) = clone_arc(conn) else { return null("conn") };
+        // The event holds its own reference to this very handle.
+        let Some(handle) = clone_arc(conn) else { return null("conn") };
+        let engine = Arc::clone(&c.conn);
         let event = match received {
-            Ok(m) => ServerEvent::Message(arc, m),
+            Ok(m) => ServerEvent::Message(engine, m),
             Err(Error::ConnectionClosed(info)) => {
-                if !c.take_close_event() {
+                if !c.report_close() {
                     return fail(&Error::ConnectionClosed(info));
                 }
-                ServerEvent::Closed(arc, *info)
+                ServerEvent::Closed(engine, *info)
             }
             Err(e) => return fail(&e),
         };
-        write_out(event_out, into_box::<wse_event>(event));
+        write_out(event_out, into_box::<wse_event>(CEvent { conn: handle, event }));
         wse_result::Ok
     }
 }
@@ -352,7 +390,7 @@ pub extern "C" fn wse_conn_close_info(
 /// Errors: none (NULL counts as closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_is_closed(conn: *const wse_conn) -> bool {
-    ffi_boundary! { borrow(conn).is_none_or(Conn::is_closed) }
+    ffi_boundary! { conn_opt(conn).is_none_or(Conn::is_closed) }
 }
 
 /// Copy the request path (without the query) into `buf`, NUL-terminated.
@@ -455,7 +493,7 @@ pub extern "C" fn wse_conn_subprotocol(
 /// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_id(conn: *const wse_conn) -> u64 {
-    ffi_boundary! { borrow(conn).map_or(0, Conn::id) }
+    ffi_boundary! { conn_opt(conn).map_or(0, Conn::id) }
 }
 
 /// Copy the peer's address (`203.0.113.7:51234` or `[::1]:51234`) into
@@ -481,7 +519,7 @@ pub extern "C" fn wse_conn_peer_address(
 /// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_conn_send_queue_len(conn: *const wse_conn) -> usize {
-    ffi_boundary! { borrow(conn).map_or(0, Conn::send_queue_len) }
+    ffi_boundary! { conn_opt(conn).map_or(0, Conn::send_queue_len) }
 }
 
 /// Take another reference to `conn` (for example, to keep a connection

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::ffi_boundary;
-use super::conn::wse_conn;
+use super::conn::{CConn, wse_conn};
 use super::handles::{Handle, Owned, borrow, copy_str, null, take_box};
 use super::message::wse_message;
 use super::result::wse_result;
@@ -21,8 +21,20 @@ pub struct wse_event {
 }
 
 impl Handle for wse_event {
-    type Rust = ServerEvent;
+    type Rust = CEvent;
     type Ownership = Owned;
+}
+
+/// What a `wse_event` points at: the engine's event and the C handle of
+/// its connection (the one `wse_event_conn` lends out).
+pub(crate) struct CEvent {
+    pub(crate) conn: Arc<CConn>,
+    pub(crate) event: ServerEvent,
+}
+
+/// The engine event behind `event`, or `None` for NULL.
+fn engine_event<'a>(event: *const wse_event) -> Option<&'a ServerEvent> {
+    borrow(event).map(|e: &CEvent| &e.event)
 }
 
 /// The kind of an event.
@@ -47,7 +59,7 @@ pub enum wse_event_kind {
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind {
     ffi_boundary! {
-        match borrow(event) {
+        match engine_event(event) {
             Some(ServerEvent::Open(_)) => wse_event_kind::Open,
             Some(ServerEvent::Message(..)) => wse_event_kind::Message,
             Some(ServerEvent::Closed(..)) => wse_event_kind::Closed,
@@ -67,7 +79,7 @@ pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind 
 pub extern "C" fn wse_event_conn(event: *const wse_event) -> *const wse_conn {
     ffi_boundary! {
         match borrow(event) {
-            Some(ev) => Arc::as_ptr(ev.conn()).cast(),
+            Some(ev) => Arc::as_ptr(&ev.conn).cast(),
             None => std::ptr::null(),
         }
     }
@@ -81,7 +93,7 @@ pub extern "C" fn wse_event_conn(event: *const wse_event) -> *const wse_conn {
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_message {
     ffi_boundary! {
-        match borrow(event) {
+        match engine_event(event) {
             Some(ServerEvent::Message(_, m)) => (m as *const crate::protocol::Message).cast(),
             _ => std::ptr::null(),
         }
@@ -97,7 +109,7 @@ pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_messa
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_close_code(event: *const wse_event) -> u16 {
     ffi_boundary! {
-        match borrow(event) {
+        match engine_event(event) {
             Some(ServerEvent::Closed(_, info)) => info.code.0,
             _ => 0,
         }
@@ -112,7 +124,7 @@ pub extern "C" fn wse_event_close_code(event: *const wse_event) -> u16 {
 /// Errors: none (NULL and other events give false).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_close_clean(event: *const wse_event) -> bool {
-    ffi_boundary! { matches!(borrow(event), Some(ServerEvent::Closed(_, info)) if info.clean) }
+    ffi_boundary! { matches!(engine_event(event), Some(ServerEvent::Closed(_, info)) if info.clean) }
 }
 
 /// Copy the close reason of a `WSE_EVENT_KIND_CLOSED` event into `buf`
@@ -131,7 +143,7 @@ pub extern "C" fn wse_event_close_reason(
     out_n: *mut usize,
 ) -> wse_result {
     ffi_boundary! {
-        match borrow(event) {
+        match engine_event(event) {
             Some(ServerEvent::Closed(_, info)) => copy_str(&info.reason, buf, len, out_n),
             Some(_) => copy_str("", buf, len, out_n),
             None => null("event"),

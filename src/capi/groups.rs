@@ -3,10 +3,10 @@
 use std::ffi::c_char;
 
 use super::boundary::ffi_boundary;
-use super::conn::{binary_message, text_message, wse_conn};
-use super::handles::{borrow, c_str, null, try_rc};
+use super::conn::{binary_message, conn_ref, text_message, wse_conn};
+use super::handles::{c_str, null, try_rc};
 use super::result::{fail, wse_result};
-use super::server::wse_server;
+use super::server::{server_ref, wse_server};
 use crate::engine::{Audience, BroadcastReport, Conn, Server};
 use crate::protocol::Message;
 
@@ -43,8 +43,8 @@ fn membership_args<'a>(
     conn: *const wse_conn,
     group: *const c_char,
 ) -> Result<(&'a Server, &'a Conn, &'a str), wse_result> {
-    let server = borrow(server).ok_or_else(|| null("server"))?;
-    let conn = borrow(conn).ok_or_else(|| null("conn"))?;
+    let server = server_ref(server).ok_or_else(|| null("server"))?;
+    let conn = conn_ref(conn)?;
     Ok((server, conn, c_str(group, "group")?))
 }
 
@@ -100,7 +100,7 @@ pub extern "C" fn wse_server_leave(
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_group_size(server: *const wse_server, group: *const c_char) -> usize {
     ffi_boundary! {
-        match (borrow(server), c_str(group, "group")) {
+        match (server_ref(server), c_str(group, "group")) {
             (Some(s), Ok(g)) => s.groups().member_count(g),
             _ => 0,
         }
@@ -114,7 +114,7 @@ fn broadcast(
     message: Result<Message, wse_result>,
     report_out: *mut wse_broadcast_report,
 ) -> wse_result {
-    let Some(server) = borrow(server) else {
+    let Some(server) = server_ref(server) else {
         return null("server");
     };
     let group = if group.is_null() {
@@ -122,7 +122,7 @@ fn broadcast(
     } else {
         Some(try_rc!(c_str(group, "group")))
     };
-    let except: Option<&Conn> = borrow(except);
+    let except: Option<&Conn> = conn_ref(except).ok();
     let message = try_rc!(message);
     let audience = match (group, except) {
         (None, None) => Audience::All,

@@ -1,18 +1,22 @@
 //! Servers: bind, accept or poll, shut down.
 
+use std::collections::HashMap;
 use std::ffi::c_char;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::boundary::ffi_boundary;
 use super::config::wse_config;
-use super::conn::wse_conn;
-use super::event::wse_event;
+use super::conn::{CConn, wse_conn};
+use super::event::{CEvent, wse_event};
 use super::handles::{
     Handle, Owned, borrow, c_str, into_arc, into_box, null, take_box, try_rc, write_out,
 };
 use super::result::{fail, wse_result};
 use super::timeout;
 use crate::config::Config;
-use crate::engine::Server;
+use crate::engine::{Server, ServerEvent};
 use crate::error::Error;
 
 /// A listening WebSocket server. A listener thread accepts TCP connections
@@ -26,8 +30,36 @@ pub struct wse_server {
 }
 
 impl Handle for wse_server {
-    type Rust = Server;
+    type Rust = CServer;
     type Ownership = Owned;
+}
+
+/// What a `wse_server` points at: the server and, in poll mode, the C
+/// handle of each open connection, so every event of one connection lends
+/// out the same `wse_conn` (as the Python binding keeps its `Connection`s).
+pub(crate) struct CServer {
+    pub(crate) server: Server,
+    /// Open connections of a poll-mode server by id, from their `Open`
+    /// event to their `Closed` event.
+    handles: Mutex<HashMap<u64, Arc<CConn>>>,
+}
+
+impl CServer {
+    /// The C handle for the connection of `event`.
+    fn handle_for(&self, event: &ServerEvent) -> Arc<CConn> {
+        let conn = event.conn();
+        let mut handles = self.handles.lock();
+        let made = || CConn::new(Arc::clone(conn));
+        match event {
+            ServerEvent::Closed(..) => handles.remove(&conn.id()).unwrap_or_else(made),
+            _ => Arc::clone(handles.entry(conn.id()).or_insert_with(made)),
+        }
+    }
+}
+
+/// The server behind `server`, or `None` for NULL.
+pub(super) fn server_ref<'a>(server: *const wse_server) -> Option<&'a Server> {
+    borrow(server).map(|s: &CServer| &s.server)
 }
 
 /// Listen on `addr` ("127.0.0.1:9001"; port 0 picks a free port) and start
@@ -58,6 +90,7 @@ pub extern "C" fn wse_server_bind(
         let config = borrow(config).cloned().unwrap_or_else(Config::default);
         match Server::bind(addr, config) {
             Ok(server) => {
+                let server = CServer { server, handles: Mutex::new(HashMap::new()) };
                 write_out(server_out, into_box::<wse_server>(server));
                 wse_result::Ok
             }
@@ -83,7 +116,7 @@ pub extern "C" fn wse_server_accept(
     conn_out: *mut *mut wse_conn,
 ) -> wse_result {
     ffi_boundary! {
-        let Some(server) = borrow(server) else { return null("server") };
+        let Some(server) = server_ref(server) else { return null("server") };
         if conn_out.is_null() {
             return null("conn_out");
         }
@@ -93,7 +126,7 @@ pub extern "C" fn wse_server_accept(
         };
         match accepted {
             Ok(conn) => {
-                write_out(conn_out, into_arc::<wse_conn>(std::sync::Arc::new(conn)).cast_mut());
+                write_out(conn_out, into_arc::<wse_conn>(CConn::new(Arc::new(conn))).cast_mut());
                 wse_result::Ok
             }
             Err(e) => fail(&e),
@@ -121,13 +154,14 @@ pub extern "C" fn wse_server_poll(
     event_out: *mut *mut wse_event,
 ) -> wse_result {
     ffi_boundary! {
-        let Some(server) = borrow(server) else { return null("server") };
+        let Some(c) = borrow(server) else { return null("server") };
         if event_out.is_null() {
             return null("event_out");
         }
-        match server.poll(timeout(timeout_ms)) {
+        match c.server.poll(timeout(timeout_ms)) {
             Ok(Some(event)) => {
-                write_out(event_out, into_box::<wse_event>(event));
+                let conn = c.handle_for(&event);
+                write_out(event_out, into_box::<wse_event>(CEvent { conn, event }));
                 wse_result::Ok
             }
             Ok(None) => wse_result::Timeout,
@@ -143,7 +177,7 @@ pub extern "C" fn wse_server_poll(
 /// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_local_port(server: *const wse_server) -> u16 {
-    ffi_boundary! { borrow(server).map_or(0, |s| s.local_addr().port()) }
+    ffi_boundary! { server_ref(server).map_or(0, |s| s.local_addr().port()) }
 }
 
 /// Connections open or in their handshake right now; 0 for NULL.
@@ -153,7 +187,7 @@ pub extern "C" fn wse_server_local_port(server: *const wse_server) -> u16 {
 /// Errors: none (NULL gives 0).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_connection_count(server: *const wse_server) -> usize {
-    ffi_boundary! { borrow(server).map_or(0, Server::connection_count) }
+    ffi_boundary! { server_ref(server).map_or(0, Server::connection_count) }
 }
 
 /// Shut down: stop accepting, close every connection with 1001 (going
@@ -168,7 +202,7 @@ pub extern "C" fn wse_server_connection_count(server: *const wse_server) -> usiz
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_server_shutdown(server: *const wse_server) -> wse_result {
     ffi_boundary! {
-        let Some(server) = borrow(server) else { return null("server") };
+        let Some(server) = server_ref(server) else { return null("server") };
         server.shutdown();
         wse_result::Ok
     }

@@ -371,13 +371,6 @@ impl Conn {
         })
     }
 
-    /// For event APIs over `recv`: `true` the first time only, so the
-    /// close is reported as an event exactly once.
-    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
-    pub(crate) fn take_close_event(&self) -> bool {
-        !self.shared.close_event_taken.swap(true, Ordering::AcqRel)
-    }
-
     /// The data lane to this connection's writer.
     pub(crate) fn out_tx(&self) -> &LaneSender<Outgoing> {
         &self.out_tx

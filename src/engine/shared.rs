@@ -60,9 +60,6 @@ pub(crate) struct Shared {
     pub(crate) in_flight: AtomicUsize,
     /// Poll mode: the reader will deliver no more messages.
     pub(crate) input_ended: AtomicBool,
-    /// A "closed" event for this connection was handed out (C `wse_conn_poll`).
-    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
-    pub(crate) close_event_taken: AtomicBool,
     /// A token posted when `recv` frees inbound bytes, for a waiting reader.
     /// Wakes the reader waiting for room in the inbound queue.
     pub(crate) room: Token,
@@ -116,7 +113,6 @@ impl Shared {
             inbound_bytes: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             input_ended: AtomicBool::new(false),
-            close_event_taken: AtomicBool::new(false),
             room: Token::default(),
             registration: OnceLock::new(),
             outbox: Outbox::new(role),
