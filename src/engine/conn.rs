@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError};
 
 use super::lane::{LaneReceiver, LaneSender};
 use super::outbox::{Control, Outgoing};
-use super::shared::Shared;
+use super::shared::{Offer, Shared};
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
@@ -111,52 +111,23 @@ impl Conn {
     /// # Errors
     /// [`Error::ConnectionClosed`] once a close has started;
     /// [`Error::SendTimeout`] with the message handed back (policy
-    /// `Block`); [`Error::QueueFull`] with the
-    /// message handed back (policy `Fail`); `ConnectionClosed` with 1008
-    /// after closing the slow peer (policy `Disconnect`).
+    /// `Block`); [`Error::QueueFull`] with the message handed back (policy
+    /// `Fail`); `ConnectionClosed` with 1008 after closing the slow peer
+    /// (policy `Disconnect`).
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        let message = message.into();
-        match self.shared.config.overflow() {
-            OverflowPolicy::Block(timeout) => self.send_timeout(message, timeout),
-            OverflowPolicy::Fail => self.try_send(message),
-            OverflowPolicy::Disconnect => match self.try_send(message) {
-                Err(Error::QueueFull(_)) => {
-                    self.shared.close(
-                        CloseCode::POLICY_VIOLATION,
-                        "send queue full: peer too slow",
-                        CloseInitiator::Local,
-                    );
-                    Err(self.closed_error())
-                }
-                other => other,
-            },
-        }
+        self.send_with(message.into(), self.shared.config.overflow())
     }
 
-    /// Queue a message if there is room now.
+    /// Queue a message if there is room now, whatever the policy.
     ///
     /// # Errors
     /// [`Error::QueueFull`] (the message handed back), or [`Error::ConnectionClosed`].
     pub fn try_send(&self, message: impl Into<Message>) -> Result<()> {
-        if self.shared.send_closed() {
-            return Err(self.closed_error());
-        }
-        match self.shared.try_send(
-            &self.out_tx,
-            Outgoing::Message(message.into()),
-            self.caught_up(),
-        ) {
-            Ok(()) => {
-                self.shared.touch_data();
-                Ok(())
-            }
-            Err(TrySendError::Full(m)) => Err(Error::QueueFull(m.into_message())),
-            Err(TrySendError::Disconnected(_)) => Err(self.closed_error()),
-        }
+        self.send_with(message.into(), OverflowPolicy::Fail)
     }
 
     /// Queue a message, waiting up to `timeout` for room (`Duration::MAX`:
-    /// as long as the connection lives).
+    /// as long as the connection lives), whatever the policy.
     ///
     /// # Errors
     /// [`Error::SendTimeout`] with the message handed back when no room came
@@ -164,22 +135,24 @@ impl Conn {
     /// Ctrl-C, retries with it, copying nothing); [`Error::ConnectionClosed`]
     /// (also when the connection closes while waiting).
     pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
-        if self.shared.send_closed() {
-            return Err(self.closed_error());
-        }
-        let timeout = (timeout != Duration::MAX).then_some(timeout);
-        match self.shared.send_waiting(
-            &self.out_tx,
-            Outgoing::Message(message.into()),
-            timeout,
-            self.caught_up(),
-        ) {
-            Ok(()) => {
-                self.shared.touch_data();
-                Ok(())
+        self.send_with(message.into(), OverflowPolicy::Block(timeout))
+    }
+
+    /// [`Shared::offer`] with `policy`, the outcome as this API reports it.
+    fn send_with(&self, message: Message, policy: OverflowPolicy) -> Result<()> {
+        let o = Outgoing::Message(message);
+        match self.shared.offer(&self.out_tx, o, policy, self.caught_up()) {
+            Offer::Queued => Ok(()),
+            Offer::Full(o) => Err(Error::QueueFull(o.into_message())),
+            Offer::Wait(o, timeout) => {
+                let timeout = (timeout != Duration::MAX).then_some(timeout);
+                match self.shared.offer_waiting(&self.out_tx, o, timeout) {
+                    Ok(()) => Ok(()),
+                    Err(SendTimeoutError::Timeout(o)) => Err(Error::SendTimeout(o.into_message())),
+                    Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
+                }
             }
-            Err(SendTimeoutError::Timeout(m)) => Err(Error::SendTimeout(m.into_message())),
-            Err(SendTimeoutError::Disconnected(_)) => Err(self.closed_error()),
+            Offer::Disconnected | Offer::Closed => Err(self.closed_error()),
         }
     }
 

@@ -16,18 +16,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, TrySendError};
+use crossbeam_channel::SendTimeoutError;
 use parking_lot::RwLock;
 
 use super::conn::Conn;
 use super::lane::LaneSender;
 use super::outbox::Outgoing;
-use super::shared::{Registration, Shared};
-use crate::config::OverflowPolicy;
+use super::shared::{Offer, Registration, Shared};
 use crate::error::{Error, Result};
-use crate::protocol::CloseInitiator;
+use crate::protocol::Message;
 use crate::protocol::encoder::EncodedFrame;
-use crate::protocol::{CloseCode, Message};
 
 /// Longest group name, in bytes.
 pub const MAX_GROUP_NAME: usize = 1024;
@@ -127,25 +125,6 @@ struct Entry {
 struct Member {
     shared: Arc<Shared>,
     tx: LaneSender<Outgoing>,
-}
-
-impl Member {
-    /// Queue `frame`, waiting up to `timeout` for room: `Err(true)` if the
-    /// connection is gone, `Err(false)` if the time ran out.
-    fn send_waiting(
-        &self,
-        frame: &Arc<EncodedFrame>,
-        timeout: Option<Duration>,
-    ) -> Result<(), bool> {
-        match self
-            .shared
-            .send_waiting(&self.tx, Outgoing::Frame(Arc::clone(frame)), timeout, true)
-        {
-            Ok(()) => Ok(()),
-            Err(SendTimeoutError::Timeout(_)) => Err(false),
-            Err(SendTimeoutError::Disconnected(_)) => Err(true),
-        }
-    }
 }
 
 impl Groups {
@@ -305,21 +284,14 @@ impl Groups {
         }
         // Everyone else has the message; now wait for the blocked ones.
         let start = Instant::now();
-        for (member, timeout) in blocked {
-            let sent = match start.checked_add(timeout) {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    member.send_waiting(frame, Some(left))
-                }
-                None => member.send_waiting(frame, None),
-            };
-            match sent {
-                Ok(()) => {
-                    member.shared.touch_data();
-                    report.queued += 1;
-                }
-                Err(false) => report.dropped += 1,
-                Err(true) => report.closed += 1,
+        for (member, o, timeout) in blocked {
+            let left = start
+                .checked_add(timeout)
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            match member.shared.offer_waiting(&member.tx, o, left) {
+                Ok(()) => report.queued += 1,
+                Err(SendTimeoutError::Timeout(_)) => report.dropped += 1,
+                Err(SendTimeoutError::Disconnected(_)) => report.closed += 1,
             }
         }
         report
@@ -391,39 +363,21 @@ fn remove_member(groups: &mut HashMap<Arc<str>, HashMap<u64, Member>>, name: &st
     }
 }
 
-/// Put `frame` on `m`'s send queue if there is room, else apply its policy
-/// (`Block` recipients are set aside, with their timeout, for a second pass).
+/// Offer `frame` to `m` through the one send path, counting the outcome;
+/// `Block` recipients are set aside, with their timeout, for a second pass.
 fn offer(
     m: &Member,
     frame: &Arc<EncodedFrame>,
     report: &mut BroadcastReport,
-    blocked: &mut Vec<(Member, Duration)>,
+    blocked: &mut Vec<(Member, Outgoing, Duration)>,
 ) {
-    if m.shared.send_closed() {
-        report.closed += 1;
-        return;
-    }
-    match m
-        .shared
-        .try_send(&m.tx, Outgoing::Frame(Arc::clone(frame)), true)
-    {
-        Ok(()) => {
-            m.shared.touch_data();
-            report.queued += 1;
-        }
-        Err(TrySendError::Disconnected(_)) => report.closed += 1,
-        Err(TrySendError::Full(_)) => match m.shared.config.overflow() {
-            OverflowPolicy::Fail => report.dropped += 1,
-            OverflowPolicy::Disconnect => {
-                m.shared.close(
-                    CloseCode::POLICY_VIOLATION,
-                    "send queue full: peer too slow",
-                    CloseInitiator::Local,
-                );
-                report.disconnected += 1;
-            }
-            OverflowPolicy::Block(timeout) => blocked.push((m.clone(), timeout)),
-        },
+    let o = Outgoing::Frame(Arc::clone(frame));
+    match m.shared.offer(&m.tx, o, m.shared.config.overflow(), true) {
+        Offer::Queued => report.queued += 1,
+        Offer::Full(_) => report.dropped += 1,
+        Offer::Disconnected => report.disconnected += 1,
+        Offer::Closed => report.closed += 1,
+        Offer::Wait(o, timeout) => blocked.push((m.clone(), o, timeout)),
     }
 }
 
@@ -435,8 +389,8 @@ mod tests {
     use crate::engine::transport::Transport;
 
     use super::*;
-    use crate::config::Config;
-    use crate::protocol::Role;
+    use crate::config::{Config, OverflowPolicy};
+    use crate::protocol::{CloseCode, Role};
 
     /// A registered recipient without threads: its send queue's far end
     /// stays with the test, which plays the writer.

@@ -19,7 +19,7 @@ use super::outbox::{Control, Direct, Outbox, Outgoing};
 use super::signal::Signal;
 use super::timer::{self, TimerKind, TimerTarget};
 use super::transport::Transport;
-use crate::config::Config;
+use crate::config::{Config, OverflowPolicy};
 use crate::protocol::close::{CloseInfo, CloseInitiator};
 use crate::protocol::{CloseCode, CloseFrame, Role};
 
@@ -67,6 +67,24 @@ pub(crate) struct Shared {
     pub(crate) registration: OnceLock<Weak<dyn Registration>>,
     /// The write side, shared by the writer thread and direct senders.
     pub(crate) outbox: Outbox,
+}
+
+/// What became of [`Shared::offer`]. A frame that may still be sent (or
+/// handed back to the caller) comes back with the outcome.
+#[derive(Debug)]
+pub(crate) enum Offer {
+    /// Queued, or written at once.
+    Queued,
+    /// The queue was full and the policy is `Fail`.
+    Full(Outgoing),
+    /// The queue was full and the policy is `Block`: wait up to this long
+    /// with [`Shared::offer_waiting`] (a broadcast first serves everyone else).
+    Wait(Outgoing, Duration),
+    /// The queue was full and the policy is `Disconnect`: the connection
+    /// is now closing with 1008.
+    Disconnected,
+    /// A close had started.
+    Closed,
 }
 
 /// What a server connection is registered with (its server's groups),
@@ -119,41 +137,67 @@ impl Shared {
         }
     }
 
-    /// Send `o` through `tx` (this connection's data lane), handing it back
-    /// as the lane would (`Full`, `Disconnected`).
+    /// Offer `o` to this connection's data lane `tx`: the one send path of
+    /// `Conn` and of broadcasts. Refused at once if a close has started;
+    /// queued (or written) if there is room; otherwise `policy` decides
+    /// (see [`Offer`]). A queued message counts as traffic for the idle
+    /// timeout.
     ///
     /// With `write_now`, the calling thread first tries to write the frame
     /// itself, which succeeds when nothing is queued or being written: no
     /// other thread wakes. Broadcasts use it (a fan-out would otherwise wake
-    /// every recipient's writer thread per message). A connection's own
-    /// sends go through the lane, where the writer thread gathers a burst
-    /// into one vectored write (measured: writing each of a burst of
-    /// replies directly cost a third more CPU per message than batching).
-    pub(crate) fn try_send(
-        &self,
+    /// every recipient's writer thread per message), and so does a `Conn`
+    /// whose application has caught up. Otherwise the frame goes on the
+    /// lane, where the writer thread gathers a burst into one vectored
+    /// write (measured: writing each of a burst of replies directly cost a
+    /// third more CPU per message than batching).
+    pub(crate) fn offer(
+        self: &Arc<Self>,
         tx: &LaneSender<Outgoing>,
         o: Outgoing,
+        policy: OverflowPolicy,
         write_now: bool,
-    ) -> Result<(), TrySendError<Outgoing>> {
+    ) -> Offer {
+        if self.send_closed() {
+            return Offer::Closed;
+        }
         let Some(o) = self.write_now_or_hand_back(o, write_now) else {
-            return Ok(());
+            self.touch_data();
+            return Offer::Queued;
         };
-        self.on_lane(|| tx.try_send(o))
+        match self.on_lane(|| tx.try_send(o)) {
+            Ok(()) => {
+                self.touch_data();
+                Offer::Queued
+            }
+            Err(TrySendError::Disconnected(_)) => Offer::Closed,
+            Err(TrySendError::Full(o)) => match policy {
+                OverflowPolicy::Fail => Offer::Full(o),
+                OverflowPolicy::Block(timeout) => Offer::Wait(o, timeout),
+                OverflowPolicy::Disconnect => {
+                    self.close(
+                        CloseCode::POLICY_VIOLATION,
+                        "send queue full: peer too slow",
+                        CloseInitiator::Local,
+                    );
+                    Offer::Disconnected
+                }
+            },
+        }
     }
 
-    /// As [`try_send`](Self::try_send), waiting up to `timeout` (`None`:
-    /// as long as it takes) for room on the lane.
-    pub(crate) fn send_waiting(
+    /// Wait up to `timeout` (`None`: as long as the connection lives) for
+    /// room on `tx` for `o`: the second half of [`Offer::Wait`].
+    pub(crate) fn offer_waiting(
         &self,
         tx: &LaneSender<Outgoing>,
         o: Outgoing,
         timeout: Option<Duration>,
-        write_now: bool,
     ) -> Result<(), SendTimeoutError<Outgoing>> {
-        let Some(o) = self.write_now_or_hand_back(o, write_now) else {
-            return Ok(());
-        };
-        self.on_lane(|| tx.send_until::<()>(o, timeout.map(timer::deadline_in), None))
+        let deadline = timeout.map(timer::deadline_in);
+        self.on_lane(|| tx.send_until::<()>(o, deadline, None))?;
+        self.touch_data();
+        Ok(())
     }
 
     /// With `write_now`, write `o` directly if nothing is in the way
