@@ -67,6 +67,7 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
     };
     timer::init()?;
     let (conn, reader) = establish(
+        super::shared::next_id(),
         stream,
         Role::Client,
         Arc::new(config.clone()),

@@ -1,9 +1,10 @@
-//! Broadcast groups ("rooms"): a server's registry of named sets of its
-//! connections, and broadcasting to them with the frame encoded once.
+//! Broadcast groups ("rooms"): named sets of a server's connections, and
+//! broadcasting to them with the frame encoded once.
 //!
-//! Every open connection of a server is registered here when its handshake
-//! completes (that set is [`Audience::All`]) and removed when it is torn
-//! down, together with its memberships. A broadcast encodes the message
+//! The sets live in the server's one registry of connections
+//! (`registry.rs`): a connection is there from its handshake to its
+//! teardown (its open phase is [`Audience::All`]), and leaves its groups
+//! when its entry goes. A broadcast encodes the message
 //! once into an [`EncodedFrame`] and puts a reference to it on each
 //! recipient's own bounded send queue; each writer thread then writes those
 //! shared bytes (a recipient that agreed on compression compresses the
@@ -12,17 +13,15 @@
 //! is handled by that recipient's [`OverflowPolicy`].
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::SendTimeoutError;
-use parking_lot::RwLock;
 
 use super::conn::Conn;
-use super::lane::LaneSender;
 use super::outbox::Outgoing;
-use super::shared::{Offer, Registration, Shared};
+use super::registry::{Member, NotOpen, Registry};
+use super::shared::{Offer, Registration};
 use crate::error::{Error, Result};
 use crate::protocol::Message;
 use crate::protocol::encoder::EncodedFrame;
@@ -91,68 +90,23 @@ impl BroadcastReport {
 /// [`Server::groups`]: crate::Server::groups
 #[derive(Clone)]
 pub struct Groups {
-    inner: Arc<GroupsInner>,
+    inner: Arc<Registry>,
 }
 
 impl std::fmt::Debug for Groups {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = self.inner.state.read();
+        let (connections, groups) = self.inner.counts();
         f.debug_struct("Groups")
-            .field("connections", &st.conns.len())
-            .field("groups", &st.groups.len())
+            .field("connections", &connections)
+            .field("groups", &groups)
             .finish()
     }
 }
 
-pub(crate) struct GroupsInner {
-    state: RwLock<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Every open connection, by id, with the groups it is in.
-    conns: HashMap<u64, Entry>,
-    groups: HashMap<Arc<str>, HashMap<u64, Member>>,
-}
-
-struct Entry {
-    member: Member,
-    groups: Vec<Arc<str>>,
-}
-
-/// What a broadcast needs of a recipient: its send queue and its state.
-#[derive(Clone)]
-struct Member {
-    shared: Arc<Shared>,
-    tx: LaneSender<Outgoing>,
-}
-
 impl Groups {
-    pub(crate) fn new() -> Self {
-        Groups {
-            inner: Arc::new(GroupsInner {
-                state: RwLock::new(State::default()),
-            }),
-        }
-    }
-
-    /// Register a server connection whose handshake completed.
-    pub(crate) fn add(&self, conn: &Conn) {
-        let shared = Arc::clone(conn.shared());
-        let registry: Weak<GroupsInner> = Arc::downgrade(&self.inner);
-        let _ = shared.registration.set(registry);
-        let member = Member {
-            shared,
-            tx: conn.out_tx().clone(),
-        };
-        let id = member.shared.id;
-        self.inner.state.write().conns.insert(
-            id,
-            Entry {
-                member,
-                groups: Vec::new(),
-            },
-        );
+    /// The group face of a server's registry.
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Groups { inner: registry }
     }
 
     /// Add `conn` to `group` (created if needed). Joining a group twice is
@@ -169,57 +123,24 @@ impl Groups {
                 group.len()
             )));
         }
-        let id = conn.id();
-        let mut st = self.inner.state.write();
-        let State { conns, groups } = &mut *st;
-        let Some(entry) = conns.get_mut(&id) else {
-            drop(st);
-            return Err(self.not_member_error(conn));
-        };
-        if entry.groups.iter().any(|g| &**g == group) {
-            return Ok(());
+        match self.inner.join(conn.id(), group) {
+            Ok(()) => Ok(()),
+            Err(NotOpen::Gone) => Err(conn.closed_error()),
+            Err(NotOpen::Stranger) if conn.shared().finished.is_fired() => Err(conn.closed_error()),
+            Err(NotOpen::Stranger) => Err(Error::InvalidArgument(
+                "not a connection of this server".into(),
+            )),
         }
-        let name: Arc<str> = match groups.get_key_value(group) {
-            Some((name, _)) => Arc::clone(name),
-            None => group.into(),
-        };
-        groups
-            .entry(Arc::clone(&name))
-            .or_default()
-            .insert(id, entry.member.clone());
-        entry.groups.push(name);
-        Ok(())
     }
 
     /// Remove `conn` from `group`. Returns whether it was a member.
     pub fn leave(&self, conn: &Conn, group: &str) -> bool {
-        let id = conn.id();
-        let mut st = self.inner.state.write();
-        let State { conns, groups } = &mut *st;
-        let Some(entry) = conns.get_mut(&id) else {
-            return false;
-        };
-        let Some(at) = entry.groups.iter().position(|g| &**g == group) else {
-            return false;
-        };
-        let name = entry.groups.swap_remove(at);
-        remove_member(groups, &name, id);
-        true
+        self.inner.leave(conn.id(), group)
     }
 
     /// Remove `conn` from every group. Returns how many it left.
     pub fn leave_all(&self, conn: &Conn) -> usize {
-        let id = conn.id();
-        let mut st = self.inner.state.write();
-        let State { conns, groups } = &mut *st;
-        let Some(entry) = conns.get_mut(&id) else {
-            return 0;
-        };
-        let names = std::mem::take(&mut entry.groups);
-        for name in &names {
-            remove_member(groups, name, id);
-        }
-        names.len()
+        self.inner.leave_all(conn.id())
     }
 
     /// Send `message` to `audience`: encoded once, queued on each
@@ -258,25 +179,7 @@ impl Groups {
         // and the lock released before any frame is offered: offering may
         // compress (a recipient's direct write), and joins, leaves and
         // teardowns must not wait behind that.
-        let recipients: Vec<Member> = {
-            let st = self.inner.state.read();
-            let wanted = |id: &u64| Some(*id) != except;
-            match group {
-                None => st
-                    .conns
-                    .iter()
-                    .filter(|(id, _)| wanted(id))
-                    .map(|(_, e)| e.member.clone())
-                    .collect(),
-                Some(g) => st.groups.get(g).map_or_else(Vec::new, |members| {
-                    members
-                        .iter()
-                        .filter(|(id, _)| wanted(id))
-                        .map(|(_, m)| m.clone())
-                        .collect()
-                }),
-            }
-        };
+        let recipients = self.inner.recipients(group, except);
         let mut report = BroadcastReport::default();
         let mut blocked = Vec::new();
         for m in &recipients {
@@ -299,35 +202,18 @@ impl Groups {
 
     /// Members of `group` (0 if there is no such group).
     pub fn member_count(&self, group: &str) -> usize {
-        self.inner
-            .state
-            .read()
-            .groups
-            .get(group)
-            .map_or(0, HashMap::len)
+        self.inner.member_count(group)
     }
 
     /// The names of every group that has members, in no particular order.
     pub fn names(&self) -> Vec<String> {
-        let st = self.inner.state.read();
-        st.groups.keys().map(|g| g.to_string()).collect()
+        self.inner.names()
     }
 
     /// The groups `conn` is in, in the order it joined them (mostly: leaving
     /// a group may reorder the rest).
     pub fn groups_of(&self, conn: &Conn) -> Vec<String> {
-        let st = self.inner.state.read();
-        st.conns
-            .get(&conn.id())
-            .map(|e| e.groups.iter().map(|g| g.to_string()).collect())
-            .unwrap_or_default()
-    }
-
-    fn not_member_error(&self, conn: &Conn) -> Error {
-        if conn.shared().finished.is_fired() {
-            return conn.closed_error();
-        }
-        Error::InvalidArgument("not a connection of this server".into())
+        self.inner.groups_of(conn.id())
     }
 }
 
@@ -337,29 +223,8 @@ impl Conn {
     pub fn groups(&self) -> Option<Groups> {
         let registry: Arc<dyn Registration> = self.shared().registration.get()?.upgrade()?;
         let any: Arc<dyn Any + Send + Sync> = registry;
-        let inner = any.downcast::<GroupsInner>().ok()?;
+        let inner = any.downcast::<Registry>().ok()?;
         Some(Groups { inner })
-    }
-}
-
-impl Registration for GroupsInner {
-    fn torn_down(&self, id: u64) {
-        let mut st = self.state.write();
-        let State { conns, groups } = &mut *st;
-        if let Some(entry) = conns.remove(&id) {
-            for name in &entry.groups {
-                remove_member(groups, name, id);
-            }
-        }
-    }
-}
-
-fn remove_member(groups: &mut HashMap<Arc<str>, HashMap<u64, Member>>, name: &str, id: u64) {
-    if let Some(members) = groups.get_mut(name) {
-        members.remove(&id);
-        if members.is_empty() {
-            groups.remove(name);
-        }
     }
 }
 
@@ -386,6 +251,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use crate::engine::lane::{LaneReceiver, lane};
+    use crate::engine::shared::Shared;
     use crate::engine::transport::Transport;
 
     use super::*;
@@ -403,6 +269,7 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
         let shared = Arc::new(Shared::new(
+            crate::engine::shared::next_id(),
             Role::Server,
             Transport::Tcp(stream),
             config,
@@ -411,19 +278,10 @@ mod tests {
         // The test reads the queue: no direct writes to the socket.
         shared.outbox.queue_only();
         let (tx, rx) = lane(queue);
-        let member = Member {
+        groups.inner.open_member(Member {
             shared: Arc::clone(&shared),
             tx,
-        };
-        let registry: Weak<GroupsInner> = Arc::downgrade(&groups.inner);
-        let _ = shared.registration.set(registry);
-        groups.inner.state.write().conns.insert(
-            shared.id,
-            Entry {
-                member,
-                groups: Vec::new(),
-            },
-        );
+        });
         (shared, rx)
     }
 
@@ -436,7 +294,7 @@ mod tests {
 
     #[test]
     fn one_encoded_buffer_is_shared_by_every_recipient() {
-        let groups = Groups::new();
+        let groups = Groups::new(Arc::default());
         let queues: Vec<_> = (0..5)
             .map(|_| recipient(&groups, OverflowPolicy::Fail, 4).1)
             .collect();
@@ -457,7 +315,7 @@ mod tests {
 
     #[test]
     fn each_recipient_policy_applies_to_its_own_full_queue() {
-        let groups = Groups::new();
+        let groups = Groups::new(Arc::default());
         let (_, fast) = recipient(&groups, OverflowPolicy::Fail, 8);
         let (_, fail) = recipient(&groups, OverflowPolicy::Fail, 1);
         let (disc, _disc_rx) = recipient(&groups, OverflowPolicy::Disconnect, 1);
@@ -484,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_blocked_recipient_gets_the_message_when_room_appears() {
-        let groups = Groups::new();
+        let groups = Groups::new(Arc::default());
         let (_, block) = recipient(&groups, OverflowPolicy::Block(Duration::from_secs(10)), 1);
         groups.broadcast(Audience::All, "first");
         let drain = std::thread::spawn(move || {
@@ -503,25 +361,12 @@ mod tests {
 
     #[test]
     fn membership_and_teardown() {
-        let groups = Groups::new();
+        let groups = Groups::new(Arc::default());
         let (a, a_rx) = recipient(&groups, OverflowPolicy::Fail, 8);
         let (b, b_rx) = recipient(&groups, OverflowPolicy::Fail, 8);
-        let mut st = groups.inner.state.write();
-        let State {
-            conns,
-            groups: by_name,
-        } = &mut *st;
-        // Join through the registry as `join` does (no `Conn` here).
         for (s, g) in [(&a, "red"), (&a, "blue"), (&b, "red")] {
-            let name: Arc<str> = g.into();
-            let entry = conns.get_mut(&s.id).unwrap();
-            by_name
-                .entry(Arc::clone(&name))
-                .or_default()
-                .insert(s.id, entry.member.clone());
-            entry.groups.push(name);
+            assert!(groups.inner.join(s.id, g).is_ok());
         }
-        drop(st);
         assert_eq!(groups.member_count("red"), 2);
         assert_eq!(groups.broadcast(Audience::Group("blue"), "b").queued, 1);
         assert_eq!(

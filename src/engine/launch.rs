@@ -36,6 +36,7 @@ impl From<Unestablished> for Error {
 /// return the handle and the reader (to run on the caller's thread or a new
 /// one). `guard` is held by both threads and dropped when they exit.
 pub(crate) fn establish(
+    id: u64,
     stream: TcpStream,
     role: Role,
     config: Arc<Config>,
@@ -63,7 +64,13 @@ pub(crate) fn establish(
         decoder.set_decompressor(agreed.decompressor(role));
         compressor = agreed.compressor(role, &config.deflate);
     }
-    let shared = Arc::new(Shared::new(role, Transport::Tcp(stream), config, ctrl_tx));
+    let shared = Arc::new(Shared::new(
+        id,
+        role,
+        Transport::Tcp(stream),
+        config,
+        ctrl_tx,
+    ));
     shared.outbox.set_compressor(compressor);
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);

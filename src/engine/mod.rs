@@ -44,7 +44,8 @@
 //! | `events.rs` | poll mode: the server's event FIFO |
 //! | `launch.rs` | starting a connection whose handshake is done |
 //! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |
-//! | `groups.rs` | broadcast groups: a server's registry of open connections |
+//! | `registry.rs` | a server's one registry: every connection by id, handshake to teardown, with its groups |
+//! | `groups.rs` | broadcast groups over the registry; broadcasting through the one send path |
 //! | `server.rs` | the listener, handshakes, plain HTTP routes, shutdown |
 
 // Safe code only, except `spawn.rs` (five documented calls into pthreads)
@@ -63,6 +64,7 @@ mod launch;
 mod lifecycle;
 mod outbox;
 mod reader;
+mod registry;
 mod server;
 mod shared;
 mod signal;

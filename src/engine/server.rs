@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,8 @@ use super::groups::Groups;
 use super::head::read_head;
 use super::launch::establish;
 use super::reader::Reader;
-use super::shared::Shared;
+use super::registry::Registry;
+use super::shared;
 use super::signal::Signal;
 use super::spawn::{release_unused_stack, spawn_with};
 use super::timer;
@@ -29,35 +29,17 @@ use crate::protocol::handshake::{self, HandshakeError, ServerOptions, http_error
 use crate::protocol::http::{Body, Decision, Route, health_body, ok_head, ok_response};
 use crate::protocol::{CloseCode, Role};
 
-/// A connection the server is tracking, for shutdown.
-enum Entry {
-    /// Handshake in progress: the socket (shared with the connection's
-    /// thread, not a second descriptor) so shutdown can cut it.
-    Handshaking(Arc<TcpStream>),
-    /// The 101 response is being written: the connection is a WebSocket
-    /// from the client's side, so shutdown must not cut it; its thread
-    /// closes it with 1001 once registered if shutdown has started.
-    Upgrading,
-    /// Open: its shared state, to close it with 1001; in poll mode also the
-    /// connection itself, which the server owns until it closes.
-    Open {
-        shared: Weak<Shared>,
-        /// Poll mode: the connection, kept alive until it closes.
-        _owned: Option<Arc<Conn>>,
-    },
-}
-
 struct Inner {
     config: Arc<Config>,
     /// Connections allowed at once: `max_connections`, capped by the OS capacity.
     limit: usize,
     live: Mutex<usize>,
     all_gone: Condvar,
-    registry: Mutex<HashMap<u64, Entry>>,
+    /// Every connection from its handshake to its teardown, with its groups.
+    registry: Arc<Registry>,
     /// Connections in their opening handshake (or answering plain HTTP),
     /// by source address (see `Config::max_handshakes_per_ip`).
     handshakes: Mutex<HashMap<IpAddr, usize>>,
-    next_id: AtomicU64,
     shutdown: Signal,
     accept_tx: Sender<Conn>,
     /// Poll mode: the event FIFO all connections feed.
@@ -109,7 +91,7 @@ impl Drop for HandshakeTicket {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.server.registry.lock().remove(&self.id);
+        self.server.registry.remove(self.id);
         let mut live = self.server.live.lock();
         *live -= 1;
         if *live == 0 {
@@ -164,18 +146,18 @@ impl Server {
                 config.event_queue_bytes,
             ))
         });
+        let registry = Arc::new(Registry::default());
         let inner = Arc::new(Inner {
             config: Arc::new(config),
             limit,
             live: Mutex::new(0),
             all_gone: Condvar::new(),
-            registry: Mutex::new(HashMap::new()),
+            registry: Arc::clone(&registry),
             handshakes: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
             shutdown: Signal::new(),
             accept_tx,
             hub,
-            groups: Groups::new(),
+            groups: Groups::new(registry),
         });
         let for_thread = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -309,28 +291,12 @@ impl Server {
         // Handshakes are cut under the lock, so that a connection thread
         // that marks its entry `Upgrading` (under the lock, before writing
         // the 101) either finds its socket already cut or is never cut.
-        let open: Vec<Weak<Shared>> = {
-            let registry = self.inner.registry.lock();
-            registry
-                .values()
-                .filter_map(|e| match e {
-                    Entry::Handshaking(s) => {
-                        let _ = s.shutdown(Shutdown::Both);
-                        None
-                    }
-                    Entry::Upgrading => None,
-                    Entry::Open { shared, .. } => Some(shared.clone()),
-                })
-                .collect()
-        };
-        for w in open {
-            if let Some(shared) = w.upgrade() {
-                shared.close(
-                    CloseCode::GOING_AWAY,
-                    "server shutdown",
-                    CloseInitiator::Local,
-                );
-            }
+        for shared in self.inner.registry.cut_handshakes() {
+            shared.close(
+                CloseCode::GOING_AWAY,
+                "server shutdown",
+                CloseInitiator::Local,
+            );
         }
         // Connections nobody accepted: close them the same way.
         while let Ok(conn) = self.accept_rx.try_recv() {
@@ -392,7 +358,7 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     }
     let slot = Arc::new(Slot {
         server: Arc::clone(inner),
-        id: inner.next_id.fetch_add(1, Ordering::Relaxed),
+        id: shared::next_id(),
     });
     let for_thread = Arc::clone(inner);
     let stack = inner.config.thread_stack_size;
@@ -467,10 +433,7 @@ fn serve_connection(
     // either it finds this entry and cuts the socket, or this thread sees
     // it fired.
     let stream = Arc::new(stream);
-    inner
-        .registry
-        .lock()
-        .insert(slot.id, Entry::Handshaking(Arc::clone(&stream)));
+    inner.registry.handshaking(slot.id, Arc::clone(&stream));
     if inner.shutdown.is_fired() {
         reject(&stream, 503, "server shutting down");
         return;
@@ -563,7 +526,7 @@ fn complete_handshake(
     // The socket becomes the connection's: the registry lets go of it (the
     // entry is `Upgrading` from now on, so shutdown no longer cuts it).
     let id = slot.id;
-    inner.registry.lock().insert(id, Entry::Upgrading);
+    inner.registry.upgrading(id);
     let stream = match Arc::try_unwrap(stream) {
         Ok(stream) => stream,
         // Not reached: nothing else keeps a handle once the entry is gone.
@@ -573,6 +536,7 @@ fn complete_handshake(
         },
     };
     let (conn, reader) = match establish(
+        id,
         stream,
         Role::Server,
         Arc::clone(config),
@@ -606,13 +570,11 @@ fn complete_handshake(
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.
         let conn = Arc::new(conn);
-        inner.groups.add(&conn);
-        register_open(inner, id, &reader.shared, Some(Arc::clone(&conn)));
+        register_open(inner, &conn, Some(Arc::clone(&conn)));
         hub.open(Arc::clone(&conn));
         reader.deliver_to(Arc::clone(hub), conn);
     } else {
-        inner.groups.add(&conn);
-        register_open(inner, id, &reader.shared, None);
+        register_open(inner, &conn, None);
         if let Err(e) = inner.accept_tx.try_send(conn) {
             let _ = e
                 .into_inner()
@@ -626,16 +588,10 @@ fn complete_handshake(
 /// it with 1001 as shutdown does with the open connections it finds.
 /// Shutdown fires before it reads the registry, so either it finds this
 /// entry or this thread finds it fired.
-fn register_open(inner: &Inner, id: u64, shared: &Arc<Shared>, owned: Option<Arc<Conn>>) {
-    inner.registry.lock().insert(
-        id,
-        Entry::Open {
-            shared: Arc::downgrade(shared),
-            _owned: owned,
-        },
-    );
+fn register_open(inner: &Inner, conn: &Conn, owned: Option<Arc<Conn>>) {
+    inner.registry.open(conn, owned);
     if inner.shutdown.is_fired() {
-        shared.close(
+        conn.shared().close(
             CloseCode::GOING_AWAY,
             "server shutdown",
             CloseInitiator::Local,

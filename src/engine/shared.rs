@@ -97,6 +97,14 @@ pub(crate) trait Registration: std::any::Any + Send + Sync {
     fn torn_down(&self, id: u64);
 }
 
+/// A new connection id: unique in the process, never reused. The one id
+/// space of the engine: a server takes it when it accepts the TCP
+/// connection (its registry entry), and the connection keeps it.
+pub(crate) fn next_id() -> u64 {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Milliseconds since the engine's clock started (monotonic).
 pub(crate) fn now_ms() -> u64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -104,7 +112,9 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Shared {
+    /// The state of connection `id` (from [`next_id`]).
     pub(crate) fn new(
+        id: u64,
         role: Role,
         transport: Transport,
         config: Arc<Config>,
@@ -112,9 +122,8 @@ impl Shared {
     ) -> Self {
         let now = now_ms();
         let close_timeout = config.close_timeout;
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             role,
             transport,
             config,
