@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::conn::{Conn, RequestInfo};
 use super::head::read_head;
-use super::launch::establish;
+use super::launch::{Upgraded, establish};
 use super::spawn::spawn_detached;
 use super::timer;
 use crate::config::Config;
@@ -66,16 +66,14 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         local_addr: stream.local_addr()?,
     };
     timer::init()?;
-    let (conn, reader) = establish(
-        super::shared::next_id(),
+    let upgraded = Upgraded {
+        id: super::shared::next_id(),
         stream,
-        Role::Client,
-        Arc::new(config.clone()),
+        role: Role::Client,
         info,
         leftover,
-        Arc::new(()),
-        false,
-    )?;
+    };
+    let (conn, reader) = establish(upgraded, Arc::new(config.clone()), Arc::new(()), false)?;
     let stack = config.thread_stack_size;
     spawn_detached("wsengine-read", stack, move || reader.run())?;
     Ok(conn)

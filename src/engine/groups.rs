@@ -10,7 +10,7 @@
 //! shared bytes (a recipient that agreed on compression compresses the
 //! payload itself, since its compression context is its own). Nothing is
 //! copied per recipient, and no recipient waits for another: a full queue
-//! is handled by that recipient's [`OverflowPolicy`].
+//! is handled by that recipient's [`OverflowPolicy`](crate::OverflowPolicy).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -51,11 +51,11 @@ pub struct BroadcastReport {
     /// unless the connection fails first (then its `unsent_count` counts it).
     pub queued: usize,
     /// Recipients that did not get the message because their send queue was
-    /// full: policy [`Fail`](OverflowPolicy::Fail), or
-    /// [`Block`](OverflowPolicy::Block) once its timeout passed.
+    /// full: policy [`Fail`](crate::OverflowPolicy::Fail), or
+    /// [`Block`](crate::OverflowPolicy::Block) once its timeout passed.
     pub dropped: usize,
     /// Recipients closed with 1008 because their send queue was full
-    /// (policy [`Disconnect`](OverflowPolicy::Disconnect)).
+    /// (policy [`Disconnect`](crate::OverflowPolicy::Disconnect)).
     pub disconnected: usize,
     /// Recipients already closing, skipped.
     pub closed: usize,
@@ -146,7 +146,7 @@ impl Groups {
     /// Send `message` to `audience`: encoded once, queued on each
     /// recipient's send queue without copying, in the order broadcasts are
     /// made. Never waits for a recipient whose queue has room; a full queue
-    /// is handled by the recipient's [`OverflowPolicy`] after every other
+    /// is handled by the recipient's [`OverflowPolicy`](crate::OverflowPolicy) after every other
     /// recipient has the message: `Fail` drops it for that recipient,
     /// `Disconnect` closes that recipient with 1008, and `Block(t)` waits up
     /// to `t` for room (so under `Block` a stalled recipient makes this call,

@@ -19,6 +19,17 @@ use crate::protocol::{CloseCode, CloseInitiator, Decoder, Role};
 /// Capacity of the control lane (pings and pongs waiting for the writer).
 const CONTROL_LANE: usize = 16;
 
+/// A TCP connection whose opening handshake is done.
+pub(crate) struct Upgraded {
+    /// Its id (`shared::next_id`), taken when it was accepted or dialled.
+    pub(crate) id: u64,
+    pub(crate) stream: TcpStream,
+    pub(crate) role: Role,
+    pub(crate) info: RequestInfo,
+    /// Bytes that arrived with the handshake and already belong to frames.
+    pub(crate) leftover: Vec<u8>,
+}
+
 /// Why [`establish`] failed (a thread could not start), with the socket
 /// back if it could be recovered, so a server can still answer 503.
 pub(crate) struct Unestablished {
@@ -36,15 +47,18 @@ impl From<Unestablished> for Error {
 /// return the handle and the reader (to run on the caller's thread or a new
 /// one). `guard` is held by both threads and dropped when they exit.
 pub(crate) fn establish(
-    id: u64,
-    stream: TcpStream,
-    role: Role,
+    upgraded: Upgraded,
     config: Arc<Config>,
-    info: RequestInfo,
-    leftover: Vec<u8>,
     guard: Arc<dyn Send + Sync>,
     polled: bool,
 ) -> Result<(Conn, Reader), Unestablished> {
+    let Upgraded {
+        id,
+        stream,
+        role,
+        info,
+        leftover,
+    } = upgraded;
     // Lanes allocate as messages arrive: an idle connection's queues cost
     // next to nothing (see `lane.rs`).
     let (out_tx, out_rx) = weighed_lane(config.send_queue_capacity, config.send_queue_bytes);

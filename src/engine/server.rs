@@ -15,7 +15,7 @@ use super::conn::{Conn, RequestInfo};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
-use super::launch::establish;
+use super::launch::{Upgraded, establish};
 use super::reader::Reader;
 use super::registry::Registry;
 use super::shared;
@@ -535,16 +535,14 @@ fn complete_handshake(
             Err(_) => return None,
         },
     };
-    let (conn, reader) = match establish(
+    let upgraded = Upgraded {
         id,
         stream,
-        Role::Server,
-        Arc::clone(config),
+        role: Role::Server,
         info,
         leftover,
-        slot,
-        inner.hub.is_some(),
-    ) {
+    };
+    let (conn, reader) = match establish(upgraded, Arc::clone(config), slot, inner.hub.is_some()) {
         Ok(parts) => parts,
         Err(failed) => {
             if let Some(stream) = failed.stream {
