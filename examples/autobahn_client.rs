@@ -26,20 +26,21 @@ fn main() {
         .with_max_message_size(64 << 20)
         .with_deflate(deflate);
 
-    let count = match connect(&format!("{base}/getCaseCount"), &config).and_then(|c| c.recv()) {
-        Ok(m) => m
-            .as_text()
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .unwrap_or(0),
-        Err(e) => {
-            eprintln!("autobahn_client: getCaseCount failed: {e}");
-            std::process::exit(1);
-        }
-    };
+    let count =
+        match connect(&format!("{base}/getCaseCount"), config.clone()).and_then(|c| c.recv()) {
+            Ok(m) => m
+                .as_text()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .unwrap_or(0),
+            Err(e) => {
+                eprintln!("autobahn_client: getCaseCount failed: {e}");
+                std::process::exit(1);
+            }
+        };
     eprintln!("autobahn_client: {count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={AGENT}");
-        match connect(&url, &config) {
+        match connect(&url, config.clone()) {
             Ok(conn) => loop {
                 match conn.recv() {
                     Ok(m) => {
@@ -57,7 +58,10 @@ fn main() {
             Err(e) => eprintln!("case {case}: connect failed: {e}"),
         }
     }
-    match connect(&format!("{base}/updateReports?agent={AGENT}"), &config) {
+    match connect(
+        &format!("{base}/updateReports?agent={AGENT}"),
+        config.clone(),
+    ) {
         Ok(conn) => {
             let _ = conn.recv();
         }

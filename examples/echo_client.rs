@@ -17,7 +17,7 @@ fn main() {
         eprintln!("usage: echo_client URL   (e.g. ws://127.0.0.1:9001/)");
         std::process::exit(2);
     };
-    let conn = match connect(&url, &Config::default()) {
+    let conn = match connect(&url, Config::default()) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("echo_client: {e}");

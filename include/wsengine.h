@@ -199,7 +199,7 @@ typedef struct wse_config_builder wse_config_builder;
  * `wse_conn_try_send_text`, `wse_conn_try_send_binary`, `wse_conn_ping`,
  * `wse_conn_recv`, `wse_conn_poll`, `wse_conn_close`, `wse_conn_close_info`,
  * `wse_conn_is_closed`, `wse_conn_path`, `wse_conn_query`, `wse_conn_header`,
- * `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
+ * `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_addr`, `wse_conn_send_queue_len`,
  * `wse_conn_retain`, `wse_conn_free`.
  */
 typedef struct wse_conn wse_conn;
@@ -998,7 +998,7 @@ uint64_t wse_conn_id(const wse_conn *conn);
  * Thread safety: any thread.
  * Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
  */
-wse_result wse_conn_peer_address(const wse_conn *conn, char *buf, size_t len, size_t *out_n);
+wse_result wse_conn_peer_addr(const wse_conn *conn, char *buf, size_t len, size_t *out_n);
 
 /**
  * Messages queued for sending and not yet taken by the writer; 0 for NULL.
@@ -1136,7 +1136,7 @@ wse_result wse_server_leave(const wse_server *server, const wse_conn *conn, cons
  * Thread safety: any thread.
  * Errors: none (see above).
  */
-size_t wse_server_group_size(const wse_server *server, const char *group);
+size_t wse_server_member_count(const wse_server *server, const char *group);
 
 /**
  * Broadcast `len` bytes of UTF-8 text to the members of `group`, or to

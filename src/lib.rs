@@ -57,9 +57,10 @@ pub mod protocol;
 
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
-    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, Groups, Server, ServerEvent,
-    connect,
+    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, Groups, RequestInfo, Server,
+    ServerEvent, connect,
 };
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};
+pub use protocol::http::{Route, Routes};
 pub use protocol::{CloseCode, Message};

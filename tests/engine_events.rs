@@ -27,7 +27,7 @@ fn open_message_and_closed_arrive_in_order_and_replies_work() {
     let server = poll_server();
     let client = connect(
         &format!("ws://{}/game?id=7", server.local_addr()),
-        &fast_config(),
+        fast_config(),
     )
     .unwrap();
     let conn = match next(&server) {
@@ -120,7 +120,7 @@ fn pull_calls_are_refused_in_poll_mode_and_poll_in_pull_mode() {
         server.accept_timeout(Duration::from_millis(10)),
         Err(Error::InvalidArgument(_))
     ));
-    let _client = connect(&format!("ws://{}/", server.local_addr()), &fast_config()).unwrap();
+    let _client = connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap();
     let conn = next(&server).conn().clone();
     assert!(matches!(
         conn.recv_timeout(Duration::from_millis(10)),
@@ -136,7 +136,7 @@ fn pull_calls_are_refused_in_poll_mode_and_poll_in_pull_mode() {
 #[test]
 fn dropping_event_handles_does_not_close_the_connection() {
     let server = poll_server();
-    let client = connect(&format!("ws://{}/", server.local_addr()), &fast_config()).unwrap();
+    let client = connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap();
     drop(next(&server)); // the Open event and its handle
     std::thread::sleep(Duration::from_millis(100));
     client.send("still open").unwrap();
@@ -154,7 +154,7 @@ fn a_full_event_queue_stops_reading_until_poll_catches_up() {
             .with_poll_events(true)
             .with_event_queue_capacity(4),
     );
-    let client = connect(&format!("ws://{}/", server.local_addr()), &fast_config()).unwrap();
+    let client = connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap();
     assert!(matches!(next(&server), ServerEvent::Open(_)));
     for i in 0..50 {
         client.send(i.to_string()).unwrap();
@@ -172,7 +172,7 @@ fn a_full_event_queue_stops_reading_until_poll_catches_up() {
 fn many_connections_feed_one_poller_and_shutdown_ends_polling() {
     let server = poll_server();
     let clients: Vec<_> = (0..20)
-        .map(|_| connect(&format!("ws://{}/", server.local_addr()), &fast_config()).unwrap())
+        .map(|_| connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap())
         .collect();
     for (i, c) in clients.iter().enumerate() {
         c.send(format!("hello from {i}")).unwrap();

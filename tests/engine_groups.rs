@@ -20,7 +20,7 @@ fn clients(server: &Server, config: &Config, n: usize) -> Vec<(Conn, Conn)> {
     let url = format!("ws://{}/room", server.local_addr());
     (0..n)
         .map(|_| {
-            let client = connect(&url, config).unwrap();
+            let client = connect(&url, config.clone()).unwrap();
             let conn = server.accept_timeout(T).unwrap();
             (conn, client)
         })

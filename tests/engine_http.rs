@@ -55,7 +55,7 @@ fn routes_files_health_and_errors() {
     // A WebSocket client is open while we ask for health.
     let client = connect(
         &format!("ws://{}/ws?room=a", server.local_addr()),
-        &fast_config(),
+        fast_config(),
     )
     .unwrap();
     let conn = server.accept_timeout(T).unwrap();
@@ -102,13 +102,13 @@ fn upgrades_only_on_allowed_paths() {
     for path in ["/", "/other", "/ws/extra"] {
         match connect(
             &format!("ws://{}{path}", server.local_addr()),
-            &fast_config(),
+            fast_config(),
         ) {
             Err(Error::Handshake(e)) => assert_eq!(e.status(), 404, "{path}"),
             other => panic!("{path}: expected a 404, got {other:?}"),
         }
     }
-    assert!(connect(&format!("ws://{}/ws", server.local_addr()), &fast_config()).is_ok());
+    assert!(connect(&format!("ws://{}/ws", server.local_addr()), fast_config()).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -120,7 +120,7 @@ fn a_websocket_only_server_answers_plain_requests_with_426() {
     assert!(
         connect(
             &format!("ws://{}/anything", server.local_addr()),
-            &fast_config()
+            fast_config()
         )
         .is_ok()
     );

@@ -184,7 +184,7 @@ fn a_compressed_message_of_the_full_size_in_one_frame_is_accepted() {
     let config = fast_config().with_max_message_size(M);
     let (server, _conns) = echo_server(config.clone());
     let url = format!("ws://{}/", server.local_addr());
-    let client = connect(&url, &config).unwrap();
+    let client = connect(&url, config.clone()).unwrap();
     assert!(client.compression().is_some());
     let mut seed = 0x9e37_79b9_u32;
     let noise: Vec<u8> = (0..M)
@@ -242,7 +242,7 @@ fn a_poll_loop_keeps_answering_while_one_client_floods() {
         "the flooder's queue never filled"
     );
     let url = format!("ws://{addr}/");
-    let other = connect(&url, &fast_config()).unwrap();
+    let other = connect(&url, fast_config()).unwrap();
     for i in 0..20 {
         other.send(format!("ping {i}")).unwrap();
         match other.recv_timeout(Duration::from_secs(2)) {
@@ -333,7 +333,7 @@ fn silent_sockets_past_the_limit_do_not_delay_the_next_client() {
     let server = server(config);
     let addr = server.local_addr();
     let url = format!("ws://{addr}/");
-    let first = connect(&url, &fast_config()).unwrap();
+    let first = connect(&url, fast_config()).unwrap();
     let held = server.accept_timeout(T).unwrap();
     let silent: Vec<TcpStream> = (0..25).map(|_| TcpStream::connect(addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(100));
@@ -344,7 +344,7 @@ fn silent_sockets_past_the_limit_do_not_delay_the_next_client() {
         "the first connection never ended"
     );
     let quick = fast_config().with_handshake_timeout(Duration::from_secs(2));
-    let next = connect(&url, &quick);
+    let next = connect(&url, quick.clone());
     assert!(
         next.is_ok(),
         "the next client waited behind refusals: {next:?}"
@@ -398,7 +398,7 @@ fn cross_origin_upgrades_get_403_by_default() {
     same.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 101");
     let url = format!("ws://{addr}/");
-    assert!(connect(&url, &fast_config()).is_ok(), "no Origin: accepted");
+    assert!(connect(&url, fast_config()).is_ok(), "no Origin: accepted");
 }
 
 /// Allowed hosts refuse a DNS-rebinding name with 403, plain or upgrade.

@@ -23,7 +23,7 @@ fn url(server: &Server, path: &str) -> String {
 /// A connected (server-side, client-side) pair.
 fn pair(config: Config) -> (Server, Conn, Conn) {
     let server = server(config.clone());
-    let client = connect(&url(&server, "/pair?x=1"), &config).unwrap();
+    let client = connect(&url(&server, "/pair?x=1"), config.clone()).unwrap();
     let conn = server.accept_timeout(T).unwrap();
     (server, conn, client)
 }
@@ -122,7 +122,7 @@ fn request_info_is_available_on_both_sides() {
     let client_cfg = fast_config()
         .with_subprotocols(vec!["v2".into(), "chat".into()])
         .with_extra_headers(vec![("X-Token".into(), "abc".into())]);
-    let client = connect(&url(&server, "/room/1?name=ann"), &client_cfg).unwrap();
+    let client = connect(&url(&server, "/room/1?name=ann"), client_cfg.clone()).unwrap();
     let conn = server.accept_timeout(T).unwrap();
     let req = conn.request();
     assert_eq!(req.path, "/room/1");
@@ -182,16 +182,16 @@ fn client_reports_handshake_refusals_and_bad_urls() {
         server(fast_config().with_origins(OriginPolicy::Allow(vec!["https://ok.example".into()])));
     let cfg =
         fast_config().with_extra_headers(vec![("Origin".into(), "https://evil.example".into())]);
-    match connect(&url(&server, "/"), &cfg) {
+    match connect(&url(&server, "/"), cfg.clone()) {
         Err(Error::Handshake(e)) => assert_eq!(e.status(), 403),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        connect("wss://127.0.0.1:1/", &fast_config()),
+        connect("wss://127.0.0.1:1/", fast_config()),
         Err(Error::Url(_))
     ));
     assert!(matches!(
-        connect("http://127.0.0.1:1/", &fast_config()),
+        connect("http://127.0.0.1:1/", fast_config()),
         Err(Error::Url(_))
     ));
     let closed_port = TcpListener::bind("127.0.0.1:0")
@@ -199,7 +199,7 @@ fn client_reports_handshake_refusals_and_bad_urls() {
         .local_addr()
         .unwrap();
     assert!(matches!(
-        connect(&format!("ws://{closed_port}/"), &fast_config()),
+        connect(&format!("ws://{closed_port}/"), fast_config()),
         Err(Error::Io(_))
     ));
 }
@@ -207,9 +207,9 @@ fn client_reports_handshake_refusals_and_bad_urls() {
 #[test]
 fn connection_limit_answers_503_and_keeps_serving() {
     let server = server(fast_config().with_max_connections(2));
-    let a = connect(&url(&server, "/"), &fast_config()).unwrap();
-    let _b = connect(&url(&server, "/"), &fast_config()).unwrap();
-    match connect(&url(&server, "/"), &fast_config()) {
+    let a = connect(&url(&server, "/"), fast_config()).unwrap();
+    let _b = connect(&url(&server, "/"), fast_config()).unwrap();
+    match connect(&url(&server, "/"), fast_config()) {
         Err(Error::Handshake(e)) => assert_eq!(e.status(), 503),
         other => panic!("{other:?}"),
     }
@@ -226,7 +226,7 @@ fn connection_limit_answers_503_and_keeps_serving() {
     drop(a);
     assert!(sa.wait_closed(T));
     assert!(eventually(T, || server.connection_count() < 2));
-    assert!(connect(&url(&server, "/"), &fast_config()).is_ok());
+    assert!(connect(&url(&server, "/"), fast_config()).is_ok());
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn pings_are_answered_and_can_be_sent() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let t = std::thread::spawn(move || RawPeer::accept(&listener));
-        let c = connect(&format!("ws://{addr}/"), &fast_config()).unwrap();
+        let c = connect(&format!("ws://{addr}/"), fast_config()).unwrap();
         let mut peer = t.join().unwrap();
         peer.send_frame(OpCode::Ping, true, b"are you there");
         assert_eq!(
@@ -618,9 +618,9 @@ fn dropping_a_conn_without_close_still_closes() {
 #[test]
 fn shutdown_closes_everything_with_1001_and_stops_accepting() {
     let server = server(fast_config());
-    let client = connect(&url(&server, "/"), &fast_config()).unwrap();
+    let client = connect(&url(&server, "/"), fast_config()).unwrap();
     let held = server.accept_timeout(T).unwrap();
-    let unaccepted = connect(&url(&server, "/"), &fast_config()).unwrap();
+    let unaccepted = connect(&url(&server, "/"), fast_config()).unwrap();
     assert!(eventually(T, || server.connection_count() == 2));
     let started = Instant::now();
     server.shutdown();
@@ -638,7 +638,7 @@ fn shutdown_closes_everything_with_1001_and_stops_accepting() {
         server.accept_timeout(T),
         Err(Error::ServerShutdown)
     ));
-    assert!(connect(&url(&server, "/"), &fast_config()).is_err());
+    assert!(connect(&url(&server, "/"), fast_config()).is_err());
     server.shutdown(); // idempotent
 }
 
@@ -683,7 +683,7 @@ fn a_client_whose_server_answers_close_but_keeps_tcp_is_still_clean() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let t = std::thread::spawn(move || RawPeer::accept(&listener));
-    let client = connect(&format!("ws://{addr}/"), &fast_config()).unwrap();
+    let client = connect(&format!("ws://{addr}/"), fast_config()).unwrap();
     let mut peer = t.join().unwrap();
     assert!(client.close(1000u16, "bye").unwrap());
     assert_eq!(

@@ -5,7 +5,7 @@ import sys
 import wsengine
 
 host, _, port = sys.argv[1].rpartition(":")
-with wsengine.listen(host, int(port), events=True, max_size=64 << 20) as server:
+with wsengine.listen(host, int(port), poll_events=True, max_size=64 << 20) as server:
     print("listening", flush=True)
     while True:
         event = server.poll(timeout=None)

@@ -122,7 +122,7 @@ static void notice(const wse_server *server, const char *kind, const member *m) 
     char json[64 + 6 * MAX_NAME + 32];
     char *end = json + sprintf(json, "{\"type\":\"%s\",\"user\":", kind);
     end = json_string(end, m->name, strlen(m->name));
-    end += sprintf(end, ",\"members\":%zu}", wse_server_group_size(server, m->room));
+    end += sprintf(end, ",\"members\":%zu}", wse_server_member_count(server, m->room));
     wse_server_broadcast_text(server, m->room, NULL, json, (size_t)(end - json), NULL);
 }
 

@@ -42,7 +42,7 @@ class Chat:
             conn.broadcast(json.dumps(fields), group=room)
 
         conn.join(room)
-        send_room(type="join", user=name, members=self.server.group_size(room))
+        send_room(type="join", user=name, members=self.server.member_count(room))
         try:
             for message in conn:
                 if isinstance(message, str):
@@ -50,7 +50,7 @@ class Chat:
         finally:
             # (The engine also removes a closed connection from its groups.)
             conn.leave(room)
-            send_room(type="leave", user=name, members=self.server.group_size(room))
+            send_room(type="leave", user=name, members=self.server.member_count(room))
 
 
 def main() -> None:

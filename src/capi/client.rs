@@ -45,7 +45,7 @@ pub extern "C" fn wse_client_connect(
             config.connect_timeout = t;
             config.handshake_timeout = t;
         }
-        match crate::engine::connect(url, &config) {
+        match crate::engine::connect(url, config) {
             Ok(conn) => {
                 write_out(conn_out, into_arc::<wse_conn>(CConn::new(Arc::new(conn))).cast_mut());
                 wse_result::Ok

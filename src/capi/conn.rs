@@ -31,7 +31,7 @@ use crate::protocol::close::truncate_reason;
 /// `wse_conn_try_send_text`, `wse_conn_try_send_binary`, `wse_conn_ping`,
 /// `wse_conn_recv`, `wse_conn_poll`, `wse_conn_close`, `wse_conn_close_info`,
 /// `wse_conn_is_closed`, `wse_conn_path`, `wse_conn_query`, `wse_conn_header`,
-/// `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_address`, `wse_conn_send_queue_len`,
+/// `wse_conn_subprotocol`, `wse_conn_extensions`, `wse_conn_peer_addr`, `wse_conn_send_queue_len`,
 /// `wse_conn_retain`, `wse_conn_free`.
 pub struct wse_conn {
     _private: [u8; 0],
@@ -503,7 +503,7 @@ pub extern "C" fn wse_conn_id(conn: *const wse_conn) -> u64 {
 /// Thread safety: any thread.
 /// Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
 #[unsafe(no_mangle)]
-pub extern "C" fn wse_conn_peer_address(
+pub extern "C" fn wse_conn_peer_addr(
     conn: *const wse_conn,
     buf: *mut c_char,
     len: usize,

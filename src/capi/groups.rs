@@ -98,7 +98,10 @@ pub extern "C" fn wse_server_leave(
 /// Thread safety: any thread.
 /// Errors: none (see above).
 #[unsafe(no_mangle)]
-pub extern "C" fn wse_server_group_size(server: *const wse_server, group: *const c_char) -> usize {
+pub extern "C" fn wse_server_member_count(
+    server: *const wse_server,
+    group: *const c_char,
+) -> usize {
     ffi_boundary! {
         match (server_ref(server), c_str(group, "group")) {
             (Some(s), Ok(g)) => s.groups().member_count(g),

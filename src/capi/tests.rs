@@ -241,7 +241,7 @@ fn lifecycle_over_loopback() {
     );
     assert_eq!((cstr(&buf), n), ("websocket".to_owned(), 9));
     assert_eq!(
-        wse_conn_peer_address(conn, buf.as_mut_ptr(), buf.len(), &mut n),
+        wse_conn_peer_addr(conn, buf.as_mut_ptr(), buf.len(), &mut n),
         wse_result::Ok
     );
     assert!(cstr(&buf).starts_with("127.0.0.1:"), "{}", cstr(&buf));

@@ -27,10 +27,10 @@ use crate::protocol::handshake::{ClientHandshake, ClientRequest, WsUrl};
 /// accepts the TCP connection; [`Error::Timeout`]; [`Error::Handshake`] if the
 /// server refuses (its HTTP status is in the error) or answers wrongly;
 /// [`Error::InvalidArgument`] for an invalid config or header.
-pub fn connect(url: &str, config: &Config) -> Result<Conn> {
+pub fn connect(url: &str, config: Config) -> Result<Conn> {
     config.validate()?;
     let url = WsUrl::parse(url).map_err(Error::Url)?;
-    let stream = tcp_connect(&url, config)?;
+    let stream = tcp_connect(&url, &config)?;
     stream.set_nodelay(true)?;
 
     let request = ClientRequest {
@@ -73,8 +73,8 @@ pub fn connect(url: &str, config: &Config) -> Result<Conn> {
         info,
         leftover,
     };
-    let (conn, reader) = establish(upgraded, Arc::new(config.clone()), Arc::new(()), false)?;
     let stack = config.thread_stack_size;
+    let (conn, reader) = establish(upgraded, Arc::new(config), Arc::new(()), false)?;
     spawn_detached("wsengine-read", stack, move || reader.run())?;
     Ok(conn)
 }

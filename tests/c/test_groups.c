@@ -127,7 +127,7 @@ int main(void) {
     CHECK_RC(wse_server_join(server, conn[0], "room"), WSE_RESULT_OK);
     CHECK_RC(wse_server_join(server, conn[1], "room"), WSE_RESULT_OK);
     CHECK_RC(wse_server_join(server, conn[1], "room"), WSE_RESULT_OK); /* twice is once */
-    CHECK(wse_server_group_size(server, "room") == 2);
+    CHECK(wse_server_member_count(server, "room") == 2);
     wse_broadcast_report report;
     memset(&report, 0xff, sizeof report);
     CHECK_RC(wse_server_broadcast_text(server, "room", conn[0], "from 0", 6, &report), WSE_RESULT_OK);
@@ -156,20 +156,20 @@ int main(void) {
     CHECK_RC(wse_server_join(server, NULL, "room"), WSE_RESULT_NULL_PARAMETER);
     CHECK_RC(wse_server_join(server, conn[2], ""), WSE_RESULT_INVALID_ARGUMENT);
     CHECK_RC(wse_server_join(server, client[2], "room"), WSE_RESULT_INVALID_ARGUMENT);
-    CHECK(wse_server_group_size(NULL, "room") == 0 && wse_server_group_size(server, NULL) == 0);
+    CHECK(wse_server_member_count(NULL, "room") == 0 && wse_server_member_count(server, NULL) == 0);
 
     /* Leave, and leaving on close. */
     CHECK_RC(wse_server_leave(server, conn[1], "room"), WSE_RESULT_OK);
     CHECK_RC(wse_server_leave(server, conn[1], "room"), WSE_RESULT_NOT_FOUND);
-    CHECK(wse_server_group_size(server, "room") == 1);
+    CHECK(wse_server_member_count(server, "room") == 1);
     CHECK_RC(wse_server_join(server, conn[2], "other"), WSE_RESULT_OK);
     CHECK_RC(wse_conn_close(client[0], 1000, "bye"), WSE_RESULT_OK);
-    for (int i = 0; i < 500 && wse_server_group_size(server, "room") != 0; i++) {
+    for (int i = 0; i < 500 && wse_server_member_count(server, "room") != 0; i++) {
         struct timespec ms = {0, 10 * 1000 * 1000};
         nanosleep(&ms, NULL);
     }
-    CHECK(wse_server_group_size(server, "room") == 0);
-    CHECK(wse_server_group_size(server, "other") == 1);
+    CHECK(wse_server_member_count(server, "room") == 0);
+    CHECK(wse_server_member_count(server, "other") == 1);
 
     for (int i = 0; i < N; i++) {
         wse_conn_free(client[i]);

@@ -259,7 +259,7 @@ fn engine_echo(messages: &[String], deflate: &DeflateConfig) -> f64 {
             }
         })
     };
-    let client = connect(&url, &config).expect("connect");
+    let client = connect(&url, config.clone()).expect("connect");
     assert_eq!(client.compression().is_some(), deflate.enabled);
     let t0 = cpu_seconds();
     let mut sent = 0;

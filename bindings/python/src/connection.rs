@@ -137,10 +137,12 @@ impl Connection {
     }
 
     /// Start the close handshake and wait (GIL released) until it is done or
-    /// the close timeout passes. Closing twice is fine.
+    /// the close timeout passes. Returns whether this call started the
+    /// close: closing twice is fine and returns False, as in Rust
+    /// (`Ok(false)`) and C (`WSE_RESULT_CLOSED`).
     #[pyo3(signature = (code=1000, reason=""))]
-    fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<()> {
-        self.inner.close(code, reason).map_err(to_py)?;
+    fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<bool> {
+        let started = self.inner.close(code, reason).map_err(to_py)?;
         let conn = &self.inner;
         // The engine tears every connection down within its close timeout.
         blocking(py, None, |slice| {
@@ -149,7 +151,8 @@ impl Connection {
             } else {
                 Err(Error::Timeout)
             }
-        })
+        })?;
+        Ok(started)
     }
 
     /// The close code, or None while the connection is open.
@@ -302,7 +305,7 @@ pub(crate) fn connect(
     let config = config_from(options)?;
     let uri = uri.to_owned();
     let conn = aside(py, "wsengine-connect", move || {
-        wsengine::connect(&uri, &config)
+        wsengine::connect(&uri, config.clone())
     })?
     .map_err(to_py)?;
     Ok(Connection::wrap(Arc::new(conn)))

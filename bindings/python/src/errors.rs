@@ -16,7 +16,7 @@ pyo3::import_exception!(wsengine.exceptions, MessageTooBig);
 pyo3::import_exception!(wsengine.exceptions, InvalidHandshake);
 pyo3::import_exception!(wsengine.exceptions, InvalidURI);
 pyo3::import_exception!(wsengine.exceptions, QueueFull);
-pyo3::import_exception!(wsengine.exceptions, ServerClosed);
+pyo3::import_exception!(wsengine.exceptions, ServerShutdown);
 
 /// The `ConnectionClosed` subclass for how the connection ended.
 pub(crate) fn closed_error(info: &CloseInfo) -> PyErr {
@@ -38,7 +38,7 @@ pub(crate) fn closed_error(info: &CloseInfo) -> PyErr {
 pub(crate) fn to_py(error: Error) -> PyErr {
     match error {
         Error::ConnectionClosed(info) => closed_error(&info),
-        Error::ServerShutdown => ServerClosed::new_err(("the server was shut down",)),
+        Error::ServerShutdown => ServerShutdown::new_err(("the server was shut down",)),
         Error::Timeout => PyTimeoutError::new_err("timed out"),
         Error::SendTimeout(_) => PyTimeoutError::new_err("timed out waiting for room to send"),
         Error::QueueFull(_) => QueueFull::new_err(("the send queue is full",)),

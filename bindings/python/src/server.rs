@@ -60,7 +60,7 @@ impl Event {
     }
 }
 
-/// A listening server: accept connections, or poll events (events=True).
+/// A listening server: accept connections, or poll events (poll_events=True).
 #[pyclass(frozen, module = "wsengine._wsengine")]
 pub struct ServerHandle {
     inner: Arc<Server>,
@@ -206,7 +206,7 @@ impl ServerHandle {
     }
 
     /// Members of `group` (0 if there is no such group).
-    fn group_size(&self, group: &str) -> usize {
+    fn member_count(&self, group: &str) -> usize {
         self.inner.groups().member_count(group)
     }
 

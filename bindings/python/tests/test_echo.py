@@ -87,13 +87,15 @@ def test_listen_and_accept_yourself():
         assert conn.recv(timeout=5) == "x"
         with pytest.raises(TimeoutError):
             server.accept(timeout=0.05)
-        client.close()
-    with pytest.raises(wsengine.ServerClosed):
+        # close() says whether this call started the close, as in Rust and C.
+        assert client.close() is True
+        assert client.close() is False
+    with pytest.raises(wsengine.ServerShutdown):
         server.accept(timeout=1)
 
 
 def test_poll_events_like_a_game_loop():
-    with wsengine.listen("127.0.0.1", 0, events=True, close_timeout=1) as server:
+    with wsengine.listen("127.0.0.1", 0, poll_events=True, close_timeout=1) as server:
         host, port = server.local_address
         client = wsengine.connect(f"ws://{host}:{port}/")
         client.send("move")
@@ -116,7 +118,7 @@ def test_poll_events_like_a_game_loop():
 def test_poll_gives_one_connection_object_per_connection():
     # A game keys its players by connection: every event of a connection
     # carries the same object, and "close" hands it over one last time.
-    with wsengine.listen("127.0.0.1", 0, events=True, close_timeout=1) as server:
+    with wsengine.listen("127.0.0.1", 0, poll_events=True, close_timeout=1) as server:
         host, port = server.local_address
         clients = [wsengine.connect(f"ws://{host}:{port}/") for _ in range(2)]
         for i, client in enumerate(clients):

@@ -107,13 +107,13 @@ def test_bad_options():
     with pytest.raises(ValueError):
         wsengine.listen("127.0.0.1", 0, overflow="sometimes")
     with pytest.raises(ValueError):
-        wsengine.listen("127.0.0.1", 0, send_queue=0)
+        wsengine.listen("127.0.0.1", 0, send_queue_capacity=0)
     with pytest.raises(TypeError):
         wsengine.connect("ws://127.0.0.1:1/", max_size="big")
 
 
 def test_queue_full_with_the_fail_policy():
-    with wsengine.listen("127.0.0.1", 0, send_queue=2, overflow="fail", close_timeout=0.5) as server:
+    with wsengine.listen("127.0.0.1", 0, send_queue_capacity=2, overflow="fail", close_timeout=0.5) as server:
         host, port = server.local_address
         raw = socket.create_connection((host, port))
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -136,7 +136,7 @@ def test_ctrl_c_interrupts_a_blocking_recv(serve):
 
 
 def test_ctrl_c_interrupts_a_send_blocked_on_a_full_queue():
-    with wsengine.listen("127.0.0.1", 0, send_queue=2, send_timeout=2, close_timeout=0.5) as server:
+    with wsengine.listen("127.0.0.1", 0, send_queue_capacity=2, send_timeout=2, close_timeout=0.5) as server:
         host, port = server.local_address
         raw = socket.create_connection((host, port))
         raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -237,7 +237,7 @@ def test_no_ping_timeout_keeps_a_silent_peer(serve):
 
 
 def test_a_poll_loop_is_not_held_up_by_a_client_that_does_not_read():
-    with wsengine.listen("127.0.0.1", 0, events=True, send_queue_bytes=1 << 18, close_timeout=0.5) as server:
+    with wsengine.listen("127.0.0.1", 0, poll_events=True, send_queue_bytes=1 << 18, close_timeout=0.5) as server:
         host, port = server.local_address
         url = f"ws://{host}:{port}/"
         # A small receive window keeps the kernel from absorbing megabytes of

@@ -34,7 +34,7 @@ def test_join_leave_broadcast_and_report(hub):
     (a, ca), (b, cb), (c, cc) = clients(3)
     a.join("red")
     server.join(b, "red")
-    assert sorted(a.groups) == ["red"] and server.group_size("red") == 2
+    assert sorted(a.groups) == ["red"] and server.member_count("red") == 2
     report = server.broadcast("to red", group="red")
     assert (report.queued, report.dropped, report.disconnected, report.closed) == (2, 0, 0, 0)
     assert report.recipients == 2
@@ -47,7 +47,7 @@ def test_join_leave_broadcast_and_report(hub):
     with pytest.raises(TimeoutError):
         cc.recv(timeout=0.1)
     assert b.leave("red") and not b.leave("red")
-    assert server.group_size("red") == 1
+    assert server.member_count("red") == 1
     assert server.broadcast("nobody", group="empty").recipients == 0
     with pytest.raises(ValueError):
         a.join("")
@@ -63,16 +63,16 @@ def test_closing_leaves_every_group(hub):
     b.join("x")
     ca.close()
     for _ in range(200):
-        if server.group_size("y") == 0:
+        if server.member_count("y") == 0:
             break
         threading.Event().wait(0.01)
-    assert server.group_size("y") == 0 and server.group_size("x") == 1
+    assert server.member_count("y") == 0 and server.member_count("x") == 1
     with pytest.raises(wsengine.ConnectionClosed):
         a.join("z")
 
 
 def test_a_full_queue_under_fail_is_reported_as_dropped():
-    server = wsengine.listen(close_timeout=1, send_queue=1, overflow="fail")
+    server = wsengine.listen(close_timeout=1, send_queue_capacity=1, overflow="fail")
     host, port = server.local_address
     try:
         # A raw socket that completes the handshake and then never reads.

@@ -37,7 +37,7 @@ from .exceptions import (
     MessageTooBig,
     ProtocolError,
     QueueFull,
-    ServerClosed,
+    ServerShutdown,
     WebSocketError,
 )
 
@@ -61,7 +61,7 @@ __all__ = [
     "InvalidHandshake",
     "InvalidURI",
     "QueueFull",
-    "ServerClosed",
+    "ServerShutdown",
     "__version__",
 ]
 
@@ -82,11 +82,11 @@ def connect(
 
     ``open_timeout`` bounds the TCP connect and the handshake each. Other
     options: ``max_size``, ``max_frame_size`` (default: ``max_size``),
-    ``send_queue`` and ``send_queue_bytes`` (messages and bytes, default
-    1024 and 16 MiB), ``recv_queue``, ``recv_queue_bytes``, ``overflow``
+    ``send_queue_capacity`` and ``send_queue_bytes`` (messages and bytes, default
+    1024 and 16 MiB), ``recv_queue_capacity``, ``recv_queue_bytes``, ``overflow``
     (``"block"``, ``"fail"`` or ``"disconnect"``; default ``"block"`` up to
     ``send_timeout``, 10 s, except ``"fail"`` for a server polled with
-    ``events=True``, so a poll loop never waits for a slow client),
+    ``poll_events=True``, so a poll loop never waits for a slow client),
     ``send_timeout``, ``ping_interval``, ``ping_timeout`` (``None``: keep
     pinging, never drop the peer for not answering), ``close_timeout``,
     ``idle_timeout``, and the engine's ``thread_stack_size``,
@@ -116,7 +116,7 @@ class Server:
     """A listening server (see :func:`listen`).
 
     ``accept(timeout=None)`` returns the next :class:`Connection`; iterating
-    yields connections until the server shuts down. With ``events=True``,
+    yields connections until the server shuts down. With ``poll_events=True``,
     ``poll(timeout=0)`` returns :class:`Event` objects instead ("open",
     "message", "close"), for game loops that drain events once per frame.
     """
@@ -127,12 +127,12 @@ class Server:
     def accept(self, timeout: Optional[float] = None) -> Connection:
         """The next connection, waiting up to ``timeout`` seconds.
 
-        Raises :class:`TimeoutError` or :class:`ServerClosed`.
+        Raises :class:`TimeoutError` or :class:`ServerShutdown`.
         """
         return self._handle.accept(timeout)
 
     def poll(self, timeout: Optional[float] = 0) -> Optional[Event]:
-        """The next event of a server made with ``events=True``, waiting up
+        """The next event of a server made with ``poll_events=True``, waiting up
         to ``timeout`` seconds (0: only look; None: forever), or None."""
         return self._handle.poll(timeout)
 
@@ -163,9 +163,9 @@ class Server:
         """Remove ``conn`` from ``group``; returns whether it was a member."""
         return self._handle.leave(conn, group)
 
-    def group_size(self, group: str) -> int:
+    def member_count(self, group: str) -> int:
         """Members of ``group`` (0 if nobody is in it)."""
-        return self._handle.group_size(group)
+        return self._handle.member_count(group)
 
     def broadcast(
         self,
@@ -190,7 +190,7 @@ class Server:
         while True:
             try:
                 yield self.accept()
-            except ServerClosed:
+            except ServerShutdown:
                 return
 
     def __enter__(self) -> "Server":
@@ -206,12 +206,12 @@ class Server:
 
 def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     """Listen on ``host:port`` and return a :class:`Server` to accept (or,
-    with ``events=True``, poll) connections yourself.
+    with ``poll_events=True``, poll) connections yourself.
 
     Options as for :func:`connect`, plus ``origins``, ``allowed_hosts``,
     ``subprotocols`` (supported, in preference order), ``max_connections``,
-    ``max_handshakes_per_ip`` (default 128), ``accept_queue``, ``events``,
-    ``event_queue`` and ``event_queue_bytes`` (default 64 MiB).
+    ``max_handshakes_per_ip`` (default 128), ``accept_queue_capacity``, ``poll_events``,
+    ``event_queue_capacity`` and ``event_queue_bytes`` (default 64 MiB).
 
     ``origins`` decides which web pages may connect (browsers send
     ``Origin``; a request without one is always accepted). The default,

@@ -17,7 +17,7 @@ __all__ = [
     "InvalidHandshake",
     "InvalidURI",
     "QueueFull",
-    "ServerClosed",
+    "ServerShutdown",
 ]
 
 
@@ -84,5 +84,5 @@ class QueueFull(WebSocketError):
     """The send queue is full and the overflow policy is ``"fail"``."""
 
 
-class ServerClosed(WebSocketError):
+class ServerShutdown(WebSocketError):
     """The server was shut down."""
