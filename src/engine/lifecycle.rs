@@ -455,6 +455,11 @@ mod tests {
             self.step(a)
         }
 
+        fn timed_out(&mut self) -> Actions {
+            let a = self.lc.close_timed_out();
+            self.step(a)
+        }
+
         /// The writer takes the queued close frame and writes it.
         fn write_close(&mut self) -> (Option<CloseFrame>, Actions) {
             let f = self.lc.take_close_frame().expect("a close frame is queued");
@@ -565,8 +570,7 @@ mod tests {
         let _ = m.close(1000, "");
         let _ = m.write_close();
         let _ = m.peer_closed(Some(frame(1000, "")));
-        assert_eq!(m.lc.close_timed_out(), dropped());
-        m.stopped = true;
+        assert_eq!(m.timed_out(), dropped());
         assert_eq!(m.info(), (1000, "".into(), CloseInitiator::Local, true));
     }
 
@@ -575,7 +579,7 @@ mod tests {
         let mut m = Machine::new(Role::Server);
         let _ = m.close(1001, "going away");
         let _ = m.write_close();
-        assert_eq!(m.lc.close_timed_out(), dropped());
+        assert_eq!(m.timed_out(), dropped());
         assert_eq!(
             m.info(),
             (1001, "going away".into(), CloseInitiator::Local, false)
@@ -592,7 +596,7 @@ mod tests {
         let _ = m.write_close();
         let _ = m.peer_closed(None);
         let _ = m.finish("eof");
-        assert!(m.lc.close_timed_out().is_none());
+        assert!(m.timed_out().is_none());
         assert!(m.info().3, "still clean");
     }
 
@@ -747,7 +751,7 @@ mod tests {
         assert!(m.finish("again").is_none());
         assert!(m.close(1000, "").1.is_none());
         assert!(m.kill("late timer").is_none());
-        assert!(m.lc.close_timed_out().is_none());
+        assert!(m.timed_out().is_none());
         assert!(m.peer_closed(None).is_none());
     }
 
@@ -760,6 +764,84 @@ mod tests {
         assert_eq!(m.lc.take_close_frame(), None);
         // The peer closed cleanly; we never answered, but nothing failed.
         assert_eq!(m.info(), (1001, "".into(), CloseInitiator::Peer, true));
+    }
+
+    /// Any event, from any thread, in any order: the races of real
+    /// connections, generated.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Close(u16),
+        PeerClosed(Option<u16>),
+        Fail(u16),
+        Release,
+        TakeFrame,
+        Sent,
+        Kill,
+        TimedOut,
+        Finish,
+    }
+
+    fn any_step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (1000u16..1004).prop_map(Step::Close),
+            proptest::option::of(1000u16..1004).prop_map(Step::PeerClosed),
+            (1002u16..1010).prop_map(Step::Fail),
+            Just(Step::Release),
+            Just(Step::TakeFrame),
+            Just(Step::Sent),
+            Just(Step::Kill),
+            Just(Step::TimedOut),
+            Just(Step::Finish),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever happens in whatever order: the first decision is never
+        /// rewritten, sends once refused stay refused (and `stop_sending`
+        /// says so exactly when), the writer gets at most one close frame,
+        /// the socket is torn down once, and nothing happens after teardown.
+        #[test]
+        fn every_interleaving_keeps_the_invariants(
+            role in proptest::prop_oneof![
+                proptest::strategy::Just(Role::Server),
+                proptest::strategy::Just(Role::Client)
+            ],
+            steps in proptest::collection::vec(any_step(), 0..24),
+        ) {
+            let mut m = Machine::new(role);
+            let mut first = None;
+            let mut frames = 0;
+            let mut torn_down = 0;
+            let mut done = false;
+            for step in steps {
+                let a = match step {
+                    Step::Close(code) => m.close(code, "").1,
+                    Step::PeerClosed(code) => m.peer_closed(code.map(|c| frame(c, ""))),
+                    Step::Fail(code) => m.fail(code, "rule"),
+                    Step::Release => m.release(),
+                    Step::TakeFrame => {
+                        frames += usize::from(m.lc.take_close_frame().is_some());
+                        Actions::default()
+                    }
+                    Step::Sent => m.sent(),
+                    Step::Kill => m.kill("gone"),
+                    Step::TimedOut => m.timed_out(),
+                    Step::Finish => m.finish("eof"),
+                };
+                if done {
+                    proptest::prop_assert!(a.is_none(), "acted after teardown: {:?}", a);
+                }
+                torn_down += usize::from(a.torn_down);
+                done |= a.torn_down;
+                if let Some(info) = m.lc.info() {
+                    let now = (info.code, info.reason, info.initiator);
+                    proptest::prop_assert_eq!(first.get_or_insert(now.clone()), &now);
+                }
+            }
+            proptest::prop_assert!(frames <= 1, "{} close frames", frames);
+            proptest::prop_assert!(torn_down <= 1);
+        }
     }
 
     #[test]
