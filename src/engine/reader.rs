@@ -1,5 +1,6 @@
 //! The reader thread: socket to decoder to the inbound queue; pings are
-//! answered through the writer's control lane; close frames go to the guard.
+//! answered through the writer's control lane; close frames go to the
+//! close state machine (through `Shared`).
 
 use std::io;
 use std::sync::Arc;

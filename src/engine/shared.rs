@@ -1,9 +1,11 @@
-//! The state every thread of one connection shares, and its close guard.
+//! The state every thread of one connection shares.
 //!
 //! All close decisions go through [`Shared`]: the application's `close`,
 //! a close frame from the peer, a protocol error found by the reader, an
-//! I/O error, a timer, server shutdown and `Drop`. The first decision wins
-//! and is recorded once; later ones are no-ops that return `false`.
+//! I/O error, a timer, server shutdown and `Drop`. Each is a transition of
+//! the close state machine (`lifecycle.rs`) taken under one lock; `Shared`
+//! then carries out the actions it returns (`apply`): flags, wake-ups,
+//! timers, socket shutdown. Sending goes through one path, [`Shared::offer`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
