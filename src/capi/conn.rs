@@ -97,15 +97,15 @@ pub struct wse_close_info {
     pub reason: [c_char; 124],
 }
 
+/// The connection behind `conn`; NULL is `WSE_RESULT_NULL_PARAMETER`.
 pub(super) fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
-    borrow(conn)
-        .map(|c: &CConn| &*c.conn)
-        .ok_or_else(|| null("conn"))
+    conn_opt(conn).ok_or_else(|| null("conn"))
 }
 
-/// The connection behind `conn`, or `None` for NULL.
-fn conn_opt<'a>(conn: *const wse_conn) -> Option<&'a Conn> {
-    conn_ref(conn).ok()
+/// The connection behind `conn`, or `None` for NULL (not an error: the
+/// last-error message is left alone).
+pub(super) fn conn_opt<'a>(conn: *const wse_conn) -> Option<&'a Conn> {
+    borrow(conn).map(|c: &CConn| &*c.conn)
 }
 
 fn done(result: crate::Result<()>) -> wse_result {

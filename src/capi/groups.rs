@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::boundary::ffi_boundary;
-use super::conn::{binary_message, conn_ref, text_message, wse_conn};
+use super::conn::{binary_message, conn_opt, conn_ref, text_message, wse_conn};
 use super::handles::{c_str, null, try_rc};
 use super::result::{fail, wse_result};
 use super::server::{server_ref, wse_server};
@@ -125,7 +125,7 @@ fn broadcast(
     } else {
         Some(try_rc!(c_str(group, "group")))
     };
-    let except: Option<&Conn> = conn_ref(except).ok();
+    let except: Option<&Conn> = conn_opt(except);
     let message = try_rc!(message);
     let audience = match (group, except) {
         (None, None) => Audience::All,
