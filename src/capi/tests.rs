@@ -74,6 +74,25 @@ fn null_arguments_are_errors_not_crashes() {
     assert!(conn_out.is_null() && server_out.is_null() && msg_out.is_null() && ev_out.is_null());
 }
 
+/// Where NULL is allowed (getters that answer 0 or true for it), it is not
+/// a failure: the last-error message of an earlier failure stays.
+#[test]
+fn a_null_that_is_allowed_leaves_the_last_error_alone() {
+    let builder = wse_config_builder_new();
+    assert_eq!(
+        wse_config_builder_set_close_timeout_ms(builder, u32::MAX),
+        wse_result::InvalidArgument
+    );
+    let before = last_error();
+    assert!(before.contains("close timeout"), "{before}");
+    assert_eq!(wse_conn_id(null()), 0);
+    assert!(wse_conn_is_closed(null()));
+    assert_eq!(wse_conn_send_queue_len(null()), 0);
+    assert_eq!(wse_server_local_port(null()), 0);
+    assert_eq!(last_error(), before);
+    wse_config_builder_free(builder);
+}
+
 #[test]
 fn a_panic_inside_becomes_a_result_code() {
     extern "C" fn panics() -> wse_result {
