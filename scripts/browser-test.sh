@@ -22,18 +22,9 @@ chromium="${CHROMIUM:-/usr/bin/chromium}"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 cargo build --release --quiet --example chat || exit 1
 
-server_command() {
-  case "$1" in
-    rust) echo "target/release/examples/chat" ;;
-    c) echo "target/c/examples-pkgconfig/chat_server" ;;
-    python) echo "target/py-venv/bin/python examples/python/chat.py" ;;
-    *) return 1 ;;
-  esac
-}
-
 status=0
 for lang in "${langs[@]}"; do
-  cmd="$(server_command "$lang")" || { echo "unknown chat server: $lang"; exit 2; }
+  cmd="$(example_command "$lang" chat chat_server chat.py)" || { echo "unknown chat server: $lang"; exit 2; }
   log="target/browser-chat-$lang.log"
   echo "==> chat demo ($lang) in headless Chromium"
   # shellcheck disable=SC2086  # the command is words on purpose

@@ -24,22 +24,13 @@ PY=target/py-venv/bin/python
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 cargo build --release --quiet --example echo_server || exit 1
 
-server_command() {
-  case "$1" in
-    rust) echo "target/release/examples/echo_server" ;;
-    c) echo "target/c/examples-pkgconfig/echo_server" ;;
-    python) echo "$PY examples/python/echo_server.py" ;;
-    *) return 1 ;;
-  esac
-}
-
 free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 status=0
 for lang in "${langs[@]}"; do
-  cmd="$(server_command "$lang")" || { echo "unknown echo server: $lang"; exit 2; }
+  cmd="$(example_command "$lang" echo_server echo_server echo_server.py)" || { echo "unknown echo server: $lang"; exit 2; }
   port="$(free_port)"
   log="target/interop-$lang.log"
   echo "==> the $lang echo server: 16 MiB compressed messages from ws and websockets; a flood"
