@@ -68,7 +68,7 @@ typedef enum {
    */
   WSE_RESULT_IO = 8,
   /**
-   * The URL is not a usable `ws://` URL.
+   * The URL is not a usable `ws://` or `wss://` URL.
    */
   WSE_RESULT_INVALID_URL = 9,
   /**
@@ -91,6 +91,45 @@ typedef enum {
    * The requested item (a header, a subprotocol) is not present.
    */
   WSE_RESULT_NOT_FOUND = 14,
+  /**
+   * TLS: the peer's certificate does not chain to a trusted root.
+   */
+  WSE_RESULT_TLS_UNKNOWN_ISSUER = 15,
+  /**
+   * TLS: the peer's certificate (or one in its chain) has expired.
+   */
+  WSE_RESULT_TLS_EXPIRED = 16,
+  /**
+   * TLS: the peer's certificate is not valid yet.
+   */
+  WSE_RESULT_TLS_NOT_YET_VALID = 17,
+  /**
+   * TLS: the server's certificate is not valid for the host connected to.
+   */
+  WSE_RESULT_TLS_NAME_MISMATCH = 18,
+  /**
+   * TLS: the peer's certificate is unusable for another reason (bad
+   * signature or encoding, revoked, wrong purpose).
+   */
+  WSE_RESULT_TLS_BAD_CERTIFICATE = 19,
+  /**
+   * TLS: the server refused our client certificate or wanted one.
+   */
+  WSE_RESULT_TLS_CLIENT_CERTIFICATE_REJECTED = 20,
+  /**
+   * TLS: the peer does not speak TLS (a plain server on the port).
+   */
+  WSE_RESULT_TLS_NOT_TLS = 21,
+  /**
+   * TLS: the handshake failed otherwise (no common version or cipher
+   * suite, an alert, a malformed message).
+   */
+  WSE_RESULT_TLS_HANDSHAKE = 22,
+  /**
+   * TLS settings are unusable: a certificate or key that cannot be read
+   * or parsed, a key that does not match its certificate.
+   */
+  WSE_RESULT_TLS_CONFIG = 23,
 } wse_result;
 
 /**

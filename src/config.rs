@@ -8,6 +8,7 @@ use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
 pub use crate::protocol::handshake::OriginPolicy;
 use crate::protocol::http::Routes;
+use crate::tls::{ClientTls, ServerTls};
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
 /// queue is full because the peer reads slower than the application writes.
@@ -183,6 +184,16 @@ pub struct Config {
     /// endpoint) and the paths that accept the upgrade. Default: no routes,
     /// upgrades on every path. See the `with_*route*` setters.
     pub routes: Routes,
+    /// Server: serve https and `wss://` with this certificate (and,
+    /// optionally, ask clients for theirs). The TLS handshake counts
+    /// against [`handshake_timeout`](Self::handshake_timeout); routes and
+    /// the health endpoint are served over TLS too. Default `None`: plain
+    /// TCP.
+    pub server_tls: Option<ServerTls>,
+    /// Client: TLS settings for `wss://` URLs (ignored for `ws://`).
+    /// Default: trust what the operating system trusts, verify the URL's
+    /// host, no client certificate ([`ClientTls`]).
+    pub client_tls: ClientTls,
 }
 
 impl Default for Config {
@@ -218,6 +229,8 @@ impl Default for Config {
             accept_unmasked_frames: false,
             deflate: DeflateConfig::default(),
             routes: Routes::default(),
+            server_tls: None,
+            client_tls: ClientTls::default(),
         }
     }
 }
@@ -282,6 +295,10 @@ impl Config {
         with_deflate: deflate: DeflateConfig;
         /// Set [`routes`](Self::routes).
         with_routes: routes: Routes;
+        /// Set [`server_tls`](Self::server_tls).
+        with_server_tls: server_tls: Option<ServerTls>;
+        /// Set [`client_tls`](Self::client_tls).
+        with_client_tls: client_tls: ClientTls;
     }
 
     /// Set [`overflow_policy`](Self::overflow_policy) to `policy`.

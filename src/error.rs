@@ -5,6 +5,7 @@ use std::fmt;
 use crate::protocol::CloseInfo;
 use crate::protocol::Message;
 use crate::protocol::handshake::HandshakeError;
+use crate::tls::TlsError;
 
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,8 +41,13 @@ pub enum Error {
     InvalidArgument(String),
     /// The opening handshake failed (status and reason inside).
     Handshake(HandshakeError),
-    /// The URL given to [`connect`](crate::connect) is not a usable `ws://` URL.
+    /// The URL given to [`connect`](crate::connect) is not a usable
+    /// `ws://` or `wss://` URL.
     Url(String),
+    /// TLS failed: a certificate that is not trusted, expired or for
+    /// another name, a client certificate refused, a peer that does not
+    /// speak TLS, or unusable TLS settings ([`TlsError::kind`] says which).
+    Tls(TlsError),
     /// An operating-system I/O error (connect refused, bind failed, ...).
     Io(std::io::Error),
 }
@@ -65,6 +71,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::Url(why) => write!(f, "invalid URL: {why}"),
+            Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -74,6 +81,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Handshake(e) => Some(e),
+            Error::Tls(e) => Some(e),
             Error::Io(e) => Some(e),
             _ => None,
         }
@@ -81,7 +89,12 @@ impl std::error::Error for Error {
 }
 
 impl From<std::io::Error> for Error {
+    /// Timeouts become [`Error::Timeout`]; a TLS failure met while reading
+    /// or writing becomes [`Error::Tls`]; the rest [`Error::Io`].
     fn from(e: std::io::Error) -> Self {
+        if let Some(tls) = e.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) {
+            return Error::Tls(tls.clone());
+        }
         if matches!(
             e.kind(),
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
@@ -90,6 +103,12 @@ impl From<std::io::Error> for Error {
         } else {
             Error::Io(e)
         }
+    }
+}
+
+impl From<TlsError> for Error {
+    fn from(e: TlsError) -> Self {
+        Error::Tls(e)
     }
 }
 

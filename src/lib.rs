@@ -54,6 +54,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod protocol;
+pub mod tls;
 
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
@@ -64,3 +65,4 @@ pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};
 pub use protocol::http::{Route, Routes};
 pub use protocol::{CloseCode, Message};
+pub use tls::{ClientTls, ServerTls, TlsError, TlsErrorKind};

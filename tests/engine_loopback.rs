@@ -188,7 +188,7 @@ fn client_reports_handshake_refusals_and_bad_urls() {
     }
     assert!(matches!(
         connect("wss://127.0.0.1:1/", fast_config()),
-        Err(Error::Url(_))
+        Err(Error::Io(_))
     ));
     assert!(matches!(
         connect("http://127.0.0.1:1/", fast_config()),

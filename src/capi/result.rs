@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::ffi::c_char;
 
 use crate::error::Error;
+use crate::tls::TlsErrorKind;
 
 /// The outcome of a fallible call. `WSE_RESULT_OK` is 0, so
 /// `if (rc != WSE_RESULT_OK)` checks for failure.
@@ -34,7 +35,7 @@ pub enum wse_result {
     Handshake = 7,
     /// An operating-system I/O error (bind or connect failed, ...).
     Io = 8,
-    /// The URL is not a usable `ws://` URL.
+    /// The URL is not a usable `ws://` or `wss://` URL.
     InvalidUrl = 9,
     /// The server has been shut down.
     ServerShutdown = 10,
@@ -46,6 +47,27 @@ pub enum wse_result {
     NotClosed = 13,
     /// The requested item (a header, a subprotocol) is not present.
     NotFound = 14,
+    /// TLS: the peer's certificate does not chain to a trusted root.
+    TlsUnknownIssuer = 15,
+    /// TLS: the peer's certificate (or one in its chain) has expired.
+    TlsExpired = 16,
+    /// TLS: the peer's certificate is not valid yet.
+    TlsNotYetValid = 17,
+    /// TLS: the server's certificate is not valid for the host connected to.
+    TlsNameMismatch = 18,
+    /// TLS: the peer's certificate is unusable for another reason (bad
+    /// signature or encoding, revoked, wrong purpose).
+    TlsBadCertificate = 19,
+    /// TLS: the server refused our client certificate or wanted one.
+    TlsClientCertificateRejected = 20,
+    /// TLS: the peer does not speak TLS (a plain server on the port).
+    TlsNotTls = 21,
+    /// TLS: the handshake failed otherwise (no common version or cipher
+    /// suite, an alert, a malformed message).
+    TlsHandshake = 22,
+    /// TLS settings are unusable: a certificate or key that cannot be read
+    /// or parsed, a key that does not match its certificate.
+    TlsConfig = 23,
 }
 
 thread_local! {
@@ -84,6 +106,23 @@ impl From<&Error> for wse_result {
             Error::Handshake(_) => wse_result::Handshake,
             Error::Url(_) => wse_result::InvalidUrl,
             Error::Io(_) => wse_result::Io,
+            Error::Tls(e) => (&e.kind).into(),
+        }
+    }
+}
+
+impl From<&TlsErrorKind> for wse_result {
+    fn from(kind: &TlsErrorKind) -> Self {
+        match kind {
+            TlsErrorKind::UnknownIssuer => wse_result::TlsUnknownIssuer,
+            TlsErrorKind::Expired => wse_result::TlsExpired,
+            TlsErrorKind::NotYetValid => wse_result::TlsNotYetValid,
+            TlsErrorKind::NameMismatch => wse_result::TlsNameMismatch,
+            TlsErrorKind::BadCertificate => wse_result::TlsBadCertificate,
+            TlsErrorKind::ClientCertificateRejected => wse_result::TlsClientCertificateRejected,
+            TlsErrorKind::NotTls => wse_result::TlsNotTls,
+            TlsErrorKind::Handshake => wse_result::TlsHandshake,
+            TlsErrorKind::Config => wse_result::TlsConfig,
         }
     }
 }
@@ -111,6 +150,15 @@ pub extern "C" fn wse_result_str(code: u32) -> *const c_char {
         12 => b"invalid UTF-8\0",
         13 => b"connection not closed\0",
         14 => b"not found\0",
+        15 => b"TLS: certificate from an unknown issuer\0",
+        16 => b"TLS: certificate expired\0",
+        17 => b"TLS: certificate not valid yet\0",
+        18 => b"TLS: certificate not valid for this host\0",
+        19 => b"TLS: bad certificate\0",
+        20 => b"TLS: client certificate rejected or missing\0",
+        21 => b"TLS: the peer does not speak TLS\0",
+        22 => b"TLS: handshake failed\0",
+        23 => b"TLS: unusable certificate, key or CA settings\0",
         _ => b"unknown result code\0",
     };
     text.as_ptr().cast()

@@ -40,6 +40,12 @@ pub struct RequestInfo {
     pub peer_addr: SocketAddr,
     /// Our address.
     pub local_addr: SocketAddr,
+    /// The certificates the peer presented over TLS, leaf first, each
+    /// DER-encoded: a server's client certificate (when
+    /// [`ServerTls::with_client_ca_pem`](crate::tls::ServerTls::with_client_ca_pem)
+    /// asks for one) or the server's chain on a client. Empty without TLS
+    /// or when the peer presented none.
+    pub peer_certificates: Vec<Vec<u8>>,
 }
 
 impl RequestInfo {

@@ -1,9 +1,9 @@
-//! Reading an HTTP head (request or response) from a socket with a deadline.
+//! Reading an HTTP head (request or response) with a deadline.
 
-use std::io::{ErrorKind, Read};
-use std::net::TcpStream;
+use std::io::ErrorKind;
 use std::time::Instant;
 
+use super::transport::Transport;
 use crate::error::{Error, Result};
 use crate::protocol::handshake::HandshakeError;
 
@@ -11,7 +11,7 @@ use crate::protocol::handshake::HandshakeError;
 /// `max` bytes, or `deadline` passes. Returns the parsed head and the bytes
 /// that followed it (already part of the WebSocket stream).
 pub(crate) fn read_head<T>(
-    mut stream: &TcpStream,
+    stream: &Transport,
     deadline: Instant,
     max: usize,
     mut parse: impl FnMut(&[u8]) -> std::result::Result<Option<(T, usize)>, HandshakeError>,
@@ -19,12 +19,10 @@ pub(crate) fn read_head<T>(
     let mut buf = vec![0u8; max];
     let mut filled = 0;
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
+        if Instant::now() >= deadline {
             return Err(Error::Timeout);
         }
-        stream.set_read_timeout(Some(remaining))?;
-        let n = match stream.read(&mut buf[filled..]) {
+        let n = match stream.read_by(&mut buf[filled..], deadline) {
             Ok(0) => return Err(Error::Io(ErrorKind::UnexpectedEof.into())),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,

@@ -2,7 +2,6 @@
 //! decoder and encoder state, its writer thread, its timers; the reader is
 //! handed back to run on the caller's thread (the handshake thread).
 
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use super::conn::{Conn, RequestInfo};
@@ -19,22 +18,22 @@ use crate::protocol::{CloseCode, CloseInitiator, Decoder, Role};
 /// Capacity of the control lane (pings and pongs waiting for the writer).
 const CONTROL_LANE: usize = 16;
 
-/// A TCP connection whose opening handshake is done.
+/// A connection whose opening handshake is done.
 pub(crate) struct Upgraded {
     /// Its id (`shared::next_id`), taken when it was accepted or dialled.
     pub(crate) id: u64,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Transport,
     pub(crate) role: Role,
     pub(crate) info: RequestInfo,
     /// Bytes that arrived with the handshake and already belong to frames.
     pub(crate) leftover: Vec<u8>,
 }
 
-/// Why [`establish`] failed (a thread could not start), with the socket
+/// Why [`establish`] failed (a thread could not start), with the stream
 /// back if it could be recovered, so a server can still answer 503.
 pub(crate) struct Unestablished {
     pub(crate) error: std::io::Error,
-    pub(crate) stream: Option<TcpStream>,
+    pub(crate) stream: Option<Transport>,
 }
 
 impl From<Unestablished> for Error {
@@ -78,13 +77,7 @@ pub(crate) fn establish(
         decoder.set_decompressor(agreed.decompressor(role));
         compressor = agreed.compressor(role, &config.deflate);
     }
-    let shared = Arc::new(Shared::new(
-        id,
-        role,
-        Transport::Tcp(stream),
-        config,
-        ctrl_tx,
-    ));
+    let shared = Arc::new(Shared::new(id, role, stream, config, ctrl_tx));
     shared.outbox.set_compressor(compressor);
     let writer_shared = Arc::clone(&shared);
     let writer_guard = Arc::clone(&guard);
@@ -107,8 +100,8 @@ pub(crate) fn establish(
         }
     });
     if let Err(error) = spawned {
-        // The failed spawn dropped its handle: the socket is ours again.
-        let stream = Arc::try_unwrap(shared).ok().map(|s| s.transport.into_tcp());
+        // The failed spawn dropped its handle: the stream is ours again.
+        let stream = Arc::try_unwrap(shared).ok().map(|s| s.transport);
         return Err(Unestablished { error, stream });
     }
     shared.start_timers();

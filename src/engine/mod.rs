@@ -71,6 +71,7 @@ mod signal;
 mod spawn;
 mod sys;
 mod timer;
+mod tls_stream;
 mod transport;
 mod writer;
 

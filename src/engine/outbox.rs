@@ -101,8 +101,8 @@ pub(crate) struct Outbox {
 pub(crate) enum Direct {
     /// Written.
     Sent,
-    /// Partly written: the writer thread must be woken (with
-    /// [`Control::Kick`]) to send the rest.
+    /// Partly written (or, over TLS, sealed but not all on the socket yet):
+    /// the writer thread must be woken (with [`Control::Kick`]) to send the rest.
     Unfinished,
     /// Not attempted (something is in the way): queue it.
     Queue(Outgoing),
@@ -324,10 +324,16 @@ impl Batch {
         let sent = send_all(stream, &mut slices, nonblocking);
         drop(slices);
         let result = match sent {
-            Ok(Sent::All) => {
-                self.messages = 0;
-                Ok(true)
-            }
+            // Over TLS, sealed records may still wait in the session: the
+            // write is finished when they are sent too.
+            Ok(Sent::All) => match stream.flush(nonblocking) {
+                Ok(true) => {
+                    self.messages = 0;
+                    Ok(true)
+                }
+                Ok(false) => Ok(false),
+                Err(e) => Err(e),
+            },
             Ok(Sent::Part(written)) => {
                 self.keep_unsent(written);
                 Ok(false)
@@ -383,9 +389,11 @@ impl Batch {
         }
     }
 
-    /// Send what a direct write left unsent (blocking).
+    /// Send what a direct write left unsent (blocking), and the records a
+    /// TLS session still holds (a direct write's, or the reader's own).
     pub(super) fn finish_leftover(&mut self, stream: &Transport) -> io::Result<()> {
         if self.leftover.is_empty() {
+            stream.flush(false)?;
             return Ok(());
         }
         let mut slices: Vec<IoSlice<'_>> = self
@@ -395,6 +403,7 @@ impl Batch {
             .collect();
         send_all(stream, &mut slices, false)?;
         drop(slices);
+        stream.flush(false)?;
         self.messages = 0;
         self.leftover = Vec::new();
         Ok(())

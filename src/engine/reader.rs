@@ -136,11 +136,14 @@ impl ReadState<'_> {
                     match self.shared.transport.read(room) {
                         Ok(0) => return "connection closed without a close frame".into(),
                         Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                            self.flush_tls();
+                            continue;
+                        }
                         Err(e) => return format!("read failed: {e}"),
                     }
                 };
-                self.shared.touch_rx();
+                self.after_read();
                 match self.decoder.payload_appended(n) {
                     Ok(Some(event)) => self.handle(event),
                     Ok(None) => {}
@@ -156,12 +159,15 @@ impl ReadState<'_> {
             let n = match self.shared.transport.read(buf) {
                 Ok(0) => return "connection closed without a close frame".into(),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.flush_tls();
+                    continue;
+                }
                 Err(e) => return format!("read failed: {e}"),
             };
             let filled = n == buf.len();
             let size = buf.len();
-            self.shared.touch_rx();
+            self.after_read();
             if large.is_empty() {
                 self.process(&quiet[..n]);
             } else {
@@ -172,6 +178,23 @@ impl ReadState<'_> {
             } else if n <= small && !large.is_empty() {
                 large = Vec::new();
             }
+        }
+    }
+
+    /// Bookkeeping after bytes arrived: the keepalive clock, and records
+    /// the TLS layer made while reading (a key update's answer) that the
+    /// socket would not take at once go to the writer.
+    fn after_read(&self) {
+        self.shared.touch_rx();
+        self.flush_tls();
+    }
+
+    /// Records the TLS layer made while reading that the socket would not
+    /// take at once go to the writer (`Transport::read` also returns
+    /// `Interrupted` for this when it has no plaintext yet).
+    fn flush_tls(&self) {
+        if self.shared.transport.needs_flush() {
+            self.shared.kick_writer();
         }
     }
 

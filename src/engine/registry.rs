@@ -9,7 +9,7 @@
 //! entry is removed, and with the entry its memberships.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::{Arc, Weak};
 
 use parking_lot::RwLock;
@@ -18,6 +18,7 @@ use super::conn::Conn;
 use super::lane::LaneSender;
 use super::outbox::Outgoing;
 use super::shared::{Registration, Shared};
+use super::transport::Transport;
 
 /// What a broadcast needs of a recipient: its send queue and its state.
 #[derive(Clone)]
@@ -30,7 +31,7 @@ pub(crate) struct Member {
 enum Entry {
     /// Handshake in progress: the socket (shared with the connection's
     /// thread, not a second descriptor) so shutdown can cut it.
-    Handshaking(Arc<TcpStream>),
+    Handshaking(Arc<Transport>),
     /// The 101 response is being written: the connection is a WebSocket
     /// from the client's side, so shutdown must not cut it; its thread
     /// closes it with 1001 once open if shutdown has started.
@@ -70,7 +71,7 @@ pub(crate) enum NotOpen {
 
 impl Registry {
     /// Connection `id` is in its handshake on `stream`.
-    pub(crate) fn handshaking(&self, id: u64, stream: Arc<TcpStream>) {
+    pub(crate) fn handshaking(&self, id: u64, stream: Arc<Transport>) {
         self.state
             .write()
             .conns
@@ -131,7 +132,7 @@ impl Registry {
             .values()
             .filter_map(|e| match e {
                 Entry::Handshaking(s) => {
-                    let _ = s.shutdown(Shutdown::Both);
+                    let _ = s.tcp().shutdown(Shutdown::Both);
                     None
                 }
                 Entry::Upgrading => None,

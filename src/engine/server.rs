@@ -22,6 +22,8 @@ use super::shared;
 use super::signal::Signal;
 use super::spawn::{release_unused_stack, spawn_with};
 use super::timer;
+use super::tls_stream::TlsStream;
+use super::transport::Transport;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::CloseInitiator;
@@ -391,21 +393,20 @@ fn refuse_at_once(stream: TcpStream, status: u16, why: &str) {
 
 /// Answer with an HTTP error and close, without letting a slow client block
 /// us for long (connection threads only: this waits up to about 0.4 s).
-fn reject(stream: &TcpStream, status: u16, why: &str) {
+fn reject(stream: &Transport, status: u16, why: &str) {
     let response = http_error_response(status, "", why);
-    let _ = write_by(
-        stream,
-        &response,
-        Instant::now() + Duration::from_millis(200),
-    );
+    let _ = stream.write_by(&response, Instant::now() + Duration::from_millis(200));
     linger_close(stream);
 }
 
 /// Close after an error response: end our side, then read what the client
 /// still sends (briefly), so the response is not lost to a TCP reset. The
 /// whole linger takes at most 200 ms however the client trickles.
-fn linger_close(mut stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
+fn linger_close(stream: &Transport) {
+    stream.shutdown(Shutdown::Write);
+    // What the client still sends is read as it comes (ciphertext, over
+    // TLS: nobody needs to understand it).
+    let mut stream = stream.tcp();
     let deadline = Instant::now() + Duration::from_millis(200);
     let mut sink = [0u8; 1024];
     loop {
@@ -428,6 +429,18 @@ fn serve_connection(
     slot: Arc<Slot>,
     ticket: HandshakeTicket,
 ) {
+    // TLS (when configured) starts in `complete_handshake`, on the clock
+    // of the handshake timeout; here the session is only set up.
+    let stream = match &inner.config.server_tls {
+        None => Transport::Tcp(stream),
+        Some(tls) => match rustls::ServerConnection::new(tls.rustls_config()) {
+            Ok(session) => Transport::Tls(Box::new(TlsStream::new(stream, session.into()))),
+            Err(_) => {
+                reject(&Transport::Tcp(stream), 503, "cannot start a TLS session");
+                return;
+            }
+        },
+    };
     // Registered here, not by the listener, so the handle is made and
     // freed on this thread. Shutdown fires before it reads the registry:
     // either it finds this entry and cuts the socket, or this thread sees
@@ -452,14 +465,19 @@ fn serve_connection(
 #[inline(never)]
 fn complete_handshake(
     inner: &Arc<Inner>,
-    stream: Arc<TcpStream>,
+    stream: Arc<Transport>,
     peer: SocketAddr,
     slot: Arc<Slot>,
     ticket: HandshakeTicket,
 ) -> Option<Reader> {
     let config = &inner.config;
     let deadline = super::timer::deadline_in(config.handshake_timeout);
-    let _ = stream.set_nodelay(true);
+    let _ = stream.tcp().set_nodelay(true);
+    if let Transport::Tls(tls) = &*stream {
+        if !tls_handshake(tls, deadline) {
+            return None;
+        }
+    }
     let max = config.max_handshake_bytes;
     let (request, leftover) = match read_head(&stream, deadline, max, |b| {
         handshake::server::parse_request(b, max)
@@ -521,7 +539,8 @@ fn complete_handshake(
         subprotocol: accepted.subprotocol,
         compression: accepted.deflate,
         peer_addr: peer,
-        local_addr: stream.local_addr().unwrap_or(peer),
+        local_addr: stream.tcp().local_addr().unwrap_or(peer),
+        peer_certificates: stream.peer_certificates(),
     };
     // The socket becomes the connection's: the registry lets go of it (the
     // entry is `Upgrading` from now on, so shutdown no longer cuts it).
@@ -530,10 +549,7 @@ fn complete_handshake(
     let stream = match Arc::try_unwrap(stream) {
         Ok(stream) => stream,
         // Not reached: nothing else keeps a handle once the entry is gone.
-        Err(shared) => match shared.try_clone() {
-            Ok(s) => s,
-            Err(_) => return None,
-        },
+        Err(_) => return None,
     };
     let upgraded = Upgraded {
         id,
@@ -551,7 +567,11 @@ fn complete_handshake(
             return None;
         }
     };
-    if let Err(e) = write_by(reader.shared.transport.tcp(), &accepted.response, deadline) {
+    if let Err(e) = reader
+        .shared
+        .transport
+        .write_by(&accepted.response, deadline)
+    {
         // The client is gone or stalled: tear down through the reader, which
         // records how it ended and releases the connection's slot.
         let why = format!("handshake response not sent: {e}");
@@ -582,6 +602,36 @@ fn complete_handshake(
     Some(reader)
 }
 
+/// The TLS handshake of a server connection, by `deadline` (the opening
+/// handshake's). A client that speaks plain HTTP to the TLS port gets a
+/// plain 400 that says so, at once, instead of a TLS alert it cannot read.
+/// Returns whether the session is up.
+fn tls_handshake(tls: &TlsStream, deadline: Instant) -> bool {
+    let tcp = tls.tcp();
+    let mut first = [0u8; 1];
+    let left = deadline.saturating_duration_since(Instant::now());
+    if tcp
+        .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .is_err()
+    {
+        return false;
+    }
+    match tcp.peek(&mut first) {
+        // 22: a TLS handshake record (a ClientHello).
+        Ok(1) if first[0] == 22 => {}
+        Ok(1) => {
+            let plain = Transport::Tcp(match tcp.try_clone() {
+                Ok(t) => t,
+                Err(_) => return false,
+            });
+            reject(&plain, 400, "this port speaks TLS: use https:// or wss://");
+            return false;
+        }
+        _ => return false,
+    }
+    tls.handshake(deadline).is_ok()
+}
+
 /// Register an upgraded connection as open; if shutdown has started, close
 /// it with 1001 as shutdown does with the open connections it finds.
 /// Shutdown fires before it reads the registry, so either it finds this
@@ -601,7 +651,7 @@ fn register_open(inner: &Inner, conn: &Conn, owned: Option<Arc<Conn>>) {
 /// file streamed in bounded chunks (memory per response independent of the
 /// file's size; `HEAD` only looks at its size). The whole response must be
 /// written by `deadline`, however slowly the client reads.
-fn serve_route(stream: &TcpStream, route: &Route, head_only: bool, deadline: Instant) {
+fn serve_route(stream: &Transport, route: &Route, head_only: bool, deadline: Instant) {
     let path = match &route.body {
         Body::Bytes(bytes) => {
             answer_plain(
@@ -627,7 +677,11 @@ fn serve_route(stream: &TcpStream, route: &Route, head_only: bool, deadline: Ins
             return;
         }
     };
-    if write_by(stream, &ok_head(&route.content_type, len), deadline).is_err() || head_only {
+    if stream
+        .write_by(&ok_head(&route.content_type, len), deadline)
+        .is_err()
+        || head_only
+    {
         linger_close(stream);
         return;
     }
@@ -639,7 +693,7 @@ fn serve_route(stream: &TcpStream, route: &Route, head_only: bool, deadline: Ins
             Ok(0) | Err(_) => break, // the file shrank or failed: the client sees a short body
             Ok(n) => n,
         };
-        if write_by(stream, &chunk[..n], deadline).is_err() {
+        if stream.write_by(&chunk[..n], deadline).is_err() {
             break;
         }
         left -= n as u64;
@@ -650,38 +704,14 @@ fn serve_route(stream: &TcpStream, route: &Route, head_only: bool, deadline: Ins
 /// Bytes of a file read and written at a time.
 const FILE_CHUNK: usize = 64 << 10;
 
-/// Write all of `bytes` by `deadline`: each write may wait only for the
-/// time left, so a client reading a byte at a time cannot stretch it.
-fn write_by(mut stream: &TcpStream, bytes: &[u8], deadline: Instant) -> std::io::Result<()> {
-    let mut sent = 0;
-    while sent < bytes.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        stream.set_write_timeout(Some(left))?;
-        match stream.write(&bytes[sent..]) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Answer a plain HTTP request (the whole response by `deadline`) and close.
-fn answer_plain(stream: &TcpStream, deadline: Instant, response: Vec<u8>) {
-    let _ = write_by(stream, &response, deadline);
+fn answer_plain(stream: &Transport, deadline: Instant, response: Vec<u8>) {
+    let _ = stream.write_by(&response, deadline);
     linger_close(stream);
 }
 
 /// Answer a refused handshake (within 500 ms) and close.
-fn refuse(stream: &TcpStream, e: &HandshakeError) {
-    let _ = write_by(
-        stream,
-        &e.response(),
-        Instant::now() + Duration::from_millis(500),
-    );
+fn refuse(stream: &Transport, e: &HandshakeError) {
+    let _ = stream.write_by(&e.response(), Instant::now() + Duration::from_millis(500));
     linger_close(stream);
 }

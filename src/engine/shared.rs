@@ -245,6 +245,13 @@ impl Shared {
         let _ = self.on_lane(|| self.ctrl_tx.send_until(c, None, Some(killed)));
     }
 
+    /// Wake the writer to send what the transport holds (records the TLS
+    /// layer made while reading). If the control lane is full the writer
+    /// is awake anyway, and it sends them before anything else.
+    pub(crate) fn kick_writer(&self) {
+        let _ = self.ctrl_tx.try_send(Control::Kick);
+    }
+
     /// Write `o` directly if nothing is in the way; hand it back otherwise.
     fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
         match self.outbox.try_direct(&self.transport, o) {

@@ -44,6 +44,40 @@ pub(crate) fn send_vectored(
     }
 }
 
+/// Wait until the socket can take more bytes (or has failed: the next
+/// send then says how), at most `timeout` (`None`: as long as it takes).
+/// Returns `false` if the time ran out first. A socket shut down by
+/// another thread counts as writable, so a kill wakes a waiting writer.
+pub(crate) fn wait_writable(
+    stream: &TcpStream,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<bool> {
+    let ms = timeout.map_or(-1, |t| {
+        // Round up: a wait of 0.5 ms must not become a busy loop of 0 ms polls.
+        i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `fd` is one valid pollfd that lives across the call; the
+        // descriptor is owned by `stream`, open for the borrow.
+        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        match ready {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;

@@ -10,6 +10,8 @@ use wsengine::protocol::handshake::accept_key;
 use wsengine::protocol::{CloseFrame, Decoder, DecoderLimits, Event, OpCode, Role};
 use wsengine::{Config, Server};
 
+pub mod pki;
+
 /// A config with short timeouts and no keepalive, for fast tests.
 pub fn fast_config() -> Config {
     Config::default()

@@ -7,27 +7,27 @@ use super::{
 };
 use crate::protocol::deflate::{self, DeflateConfig, DeflateParams};
 
-/// A parsed `ws://host[:port][/path][?query]` URL.
+/// A parsed `ws[s]://host[:port][/path][?query]` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: the connection runs over TLS.
+    pub secure: bool,
     /// The host: a name, an IPv4 address, or an IPv6 address without brackets.
     pub host: String,
-    /// The port (80 when absent).
+    /// The port (80 for `ws://`, 443 for `wss://` when absent).
     pub port: u16,
     /// Path and query as sent in the request line (at least `/`).
     pub resource: String,
 }
 
 impl WsUrl {
-    /// Parse a `ws://` URL. `wss://` is refused (TLS is not supported yet),
-    /// as are user info, fragments and anything that is not a URL.
+    /// Parse a `ws://` or `wss://` URL. User info, fragments and anything
+    /// that is not a URL are refused.
     pub fn parse(url: &str) -> Result<WsUrl, String> {
-        let rest = match url.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
-                return Err("wss:// (TLS) is not supported yet".into());
-            }
-            _ => return Err(format!("not a ws:// URL: {url:?}")),
+        let (secure, rest) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => (true, rest),
+            _ => return Err(format!("not a ws:// or wss:// URL: {url:?}")),
         };
         if rest.contains('#') {
             return Err("fragments are not allowed in WebSocket URLs".into());
@@ -59,6 +59,7 @@ impl WsUrl {
             return Err("missing host".into());
         }
         let port = match port {
+            None if secure => 443,
             None => 80,
             Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
         };
@@ -66,6 +67,7 @@ impl WsUrl {
             return Err("spaces or control characters in the path".into());
         }
         Ok(WsUrl {
+            secure,
             host: host.to_owned(),
             port,
             resource,
@@ -73,14 +75,14 @@ impl WsUrl {
     }
 
     /// The `Host` header value: host, with brackets for IPv6, and the port
-    /// when it is not 80.
+    /// when it is not the scheme's default (80, or 443 for `wss://`).
     pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.secure { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -267,9 +269,15 @@ mod tests {
             ("::1", 8080, "/?x=1")
         );
         assert_eq!(u.host_header(), "[::1]:8080");
+        let u = WsUrl::parse("wss://example.com/chat").unwrap();
+        assert!(u.secure);
+        assert_eq!((u.port, u.host_header().as_str()), (443, "example.com"));
+        let u = WsUrl::parse("wss://example.com:80").unwrap();
+        assert_eq!(u.host_header(), "example.com:80");
+        assert!(!WsUrl::parse("ws://example.com").unwrap().secure);
         for bad in [
             "http://x",
-            "wss://x",
+            "wss:/x",
             "ws://",
             "ws://x:99999",
             "ws://u@x",
