@@ -171,6 +171,13 @@ typedef enum {
    * The connection closed; its last event. See `wse_event_close_code`.
    */
   WSE_EVENT_KIND_CLOSED = 3,
+  /**
+   * A client asks to upgrade (server poll with
+   * `wse_config_builder_set_upgrade_events` only): answer through
+   * `wse_event_upgrade`. No connection exists yet (`wse_event_conn`
+   * gives NULL); an accepted one arrives as `WSE_EVENT_KIND_OPEN`.
+   */
+  WSE_EVENT_KIND_UPGRADE_REQUEST = 4,
 } wse_event_kind;
 
 /**
@@ -245,9 +252,10 @@ typedef struct wse_conn wse_conn;
 
 /**
  * Something that happened on a connection: it opened, a message arrived,
- * or it closed.
+ * or it closed; or, on a server with upgrade events, a client asks to
+ * connect.
  *
- * Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_message`,
+ * Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_upgrade`, `wse_event_message`,
  * `wse_event_close_code`, `wse_event_close_clean`, `wse_event_close_reason`,
  * `wse_event_free`.
  */
@@ -271,6 +279,20 @@ typedef struct wse_message wse_message;
  * `wse_server_shutdown`, `wse_server_free`.
  */
 typedef struct wse_server wse_server;
+
+/**
+ * An upgrade request waiting for the application's answer: read it with
+ * `wse_upgrade_path`, `_query`, `_query_param`, `_header`, `_cookie`,
+ * `_peer_addr`, `_peer_certificate`; answer it once with
+ * `wse_upgrade_accept` or `wse_upgrade_refuse` (after any
+ * `wse_upgrade_add_header`).
+ *
+ * It is lent to an upgrade callback for the duration of the call (see
+ * `wse_config_builder_set_upgrade_callback`), or by a
+ * `WSE_EVENT_KIND_UPGRADE_REQUEST` event until the event is freed (see
+ * `wse_event_upgrade`). Never freed by the caller.
+ */
+typedef struct wse_upgrade wse_upgrade;
 
 /**
  * How a connection closed, from `wse_conn_close_info`.
@@ -317,6 +339,16 @@ typedef struct {
    */
   size_t closed;
 } wse_broadcast_report;
+
+/**
+ * Called for each valid upgrade request, on the connection's own thread
+ * (never under a library lock), before the `101`. It must answer `upgrade`
+ * with `wse_upgrade_accept` or `wse_upgrade_refuse` before it returns (no
+ * answer refuses with 500). `upgrade` is valid only during the call.
+ * `user_data` is the pointer given with the callback: it is used from many
+ * threads at once, so what it points at must allow that.
+ */
+typedef void (*wse_upgrade_fn)(void *user_data, wse_upgrade *upgrade);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1088,9 +1120,21 @@ wse_event_kind wse_event_get_kind(const wse_event *event);
  * connection longer, take your own reference with `wse_conn_retain`.
  * (A poll-mode server keeps its connections alive until they close.)
  * Thread safety: any thread, while `event` is alive.
- * Errors: NULL if `event` is NULL.
+ * Errors: NULL if `event` is NULL or an upgrade request.
  */
 const wse_conn *wse_event_conn(const wse_event *event);
+
+/**
+ * The upgrade request of a `WSE_EVENT_KIND_UPGRADE_REQUEST` event, to read
+ * and answer (`wse_upgrade_accept`, `wse_upgrade_refuse`) before the
+ * handshake timeout; else NULL. Freeing the event unanswered refuses the
+ * upgrade with 503.
+ *
+ * Ownership: borrowed, valid until `wse_event_free(event)`; do not free it.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL for NULL and other events).
+ */
+wse_upgrade *wse_event_upgrade(const wse_event *event);
 
 /**
  * The message of a `WSE_EVENT_KIND_MESSAGE` event, else NULL.
@@ -1381,6 +1425,313 @@ wse_result wse_server_shutdown(const wse_server *server);
  * Errors: none (NULL is ignored).
  */
 void wse_server_free(wse_server *server);
+
+/**
+ * Server: serve https and `wss://` with the certificate chain in
+ * `cert_file` (PEM, leaf first) and the private key in `key_file` (PEM).
+ * The files are read now; `wse_server_reload_tls` reads them again.
+ *
+ * Ownership: the paths are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_TLS_CONFIG` (unreadable files, no certificate, a
+ * key that does not match; details in `wse_last_error_message`);
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_set_tls_cert_files(wse_config_builder *builder,
+                                                 const char *cert_file,
+                                                 const char *key_file);
+
+/**
+ * Server: as `wse_config_builder_set_tls_cert_files`, from PEM text in
+ * memory (`cert_len` and `key_len` bytes; no terminator needed).
+ *
+ * Ownership: the bytes are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_TLS_CONFIG`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_tls_cert_pem(wse_config_builder *builder,
+                                               const uint8_t *cert,
+                                               size_t cert_len,
+                                               const uint8_t *key,
+                                               size_t key_len);
+
+/**
+ * Server: ask clients for a certificate that chains to a CA in `ca_file`
+ * (PEM); with `required`, a client without one fails the TLS handshake.
+ * The client's certificate is readable with `wse_conn_peer_certificate`.
+ * Call after setting the server's own certificate.
+ *
+ * Ownership: the path is copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` without a server certificate;
+ * `WSE_RESULT_TLS_CONFIG`; `WSE_RESULT_NULL_PARAMETER`;
+ * `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_set_tls_client_ca_file(wse_config_builder *builder,
+                                                     const char *ca_file,
+                                                     bool required);
+
+/**
+ * Client: trust the CA certificates in `ca_file` (PEM) for `wss://`,
+ * besides the operating system's (see `wse_config_builder_set_tls_system_trust`).
+ *
+ * Ownership: the path is copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_TLS_CONFIG`; `WSE_RESULT_NULL_PARAMETER`;
+ * `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_add_tls_ca_file(wse_config_builder *builder, const char *ca_file);
+
+/**
+ * Client: as `wse_config_builder_add_tls_ca_file`, from `len` bytes of
+ * PEM text in memory.
+ *
+ * Ownership: the bytes are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_TLS_CONFIG`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_add_tls_ca_pem(wse_config_builder *builder,
+                                             const uint8_t *pem,
+                                             size_t len);
+
+/**
+ * Client: whether to trust the operating system's roots (default `true`;
+ * `false` trusts only the CAs added).
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_tls_system_trust(wse_config_builder *builder, bool enabled);
+
+/**
+ * Client: present the certificate chain in `cert_file` (PEM, leaf first)
+ * and the key in `key_file` (PEM) to servers that ask (mutual TLS).
+ *
+ * Ownership: the paths are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_TLS_CONFIG`; `WSE_RESULT_NULL_PARAMETER`;
+ * `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_set_tls_client_cert_files(wse_config_builder *builder,
+                                                        const char *cert_file,
+                                                        const char *key_file);
+
+/**
+ * Client: verify the server's certificate against (and send as SNI)
+ * `name` instead of the URL's host.
+ *
+ * Ownership: `name` is copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_config_builder_set_tls_server_name(wse_config_builder *builder, const char *name);
+
+/**
+ * Client, **dangerous**: accept any server certificate, so anyone on the
+ * path can read and change the traffic. For tests against a throwaway
+ * certificate only.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_dangerous_accept_any_certificate(wse_config_builder *builder);
+
+/**
+ * Read the server's certificate files again and serve what they hold to
+ * every handshake from now on; open connections keep going. If the files
+ * cannot be used, the certificate served before stays and the error says why.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_TLS_CONFIG` (unreadable or mismatched files, or a
+ * certificate given from memory); `WSE_RESULT_INVALID_ARGUMENT` for a
+ * server without TLS; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_server_reload_tls(const wse_server *server);
+
+/**
+ * Copy the peer's TLS certificate (DER; a server's client certificate, or
+ * a client's server certificate) into `buf`.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_NOT_FOUND` without TLS or when the peer presented
+ * none; `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size needed);
+ * `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_conn_peer_certificate(const wse_conn *conn, uint8_t *buf, size_t len, size_t *out_n);
+
+/**
+ * Server: decide each valid upgrade request with `callback` before the
+ * `101` (accept, perhaps with a subprotocol, headers and a `void *`
+ * attached to the connection; or refuse with any status and body). The
+ * callback runs on the connection's thread and must return within the
+ * handshake timeout: at the deadline the client's socket is cut and the
+ * late answer discarded. NULL removes the callback.
+ *
+ * Ownership: `user_data` stays the caller's; it must stay valid as long
+ * as a server built from this configuration runs.
+ * Thread safety: the builder must not be used from two threads at once;
+ * the callback is called from many threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_upgrade_callback(wse_config_builder *builder,
+                                                   wse_upgrade_fn callback,
+                                                   void *user_data);
+
+/**
+ * Server in poll mode: deliver each valid upgrade request as a
+ * `WSE_EVENT_KIND_UPGRADE_REQUEST` event, to answer from the loop's
+ * thread with `wse_event_upgrade` within the handshake timeout (an event
+ * freed unanswered, or answered too late, refuses with 503). Needs
+ * `wse_config_builder_set_poll_events`; not with an upgrade callback.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_upgrade_events(wse_config_builder *builder, bool enabled);
+
+/**
+ * Copy the request path (without the query) into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size
+ * needed); `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_upgrade_path(const wse_upgrade *upgrade, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Copy the query string (without `?`) into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND` without a query;
+ * `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_upgrade_query(const wse_upgrade *upgrade, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Copy the value of the query parameter `name` (as sent, not
+ * percent-decoded) into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's; `name` is only read.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for `name`.
+ */
+wse_result wse_upgrade_query_param(const wse_upgrade *upgrade,
+                                   const char *name,
+                                   char *buf,
+                                   size_t len,
+                                   size_t *out_n);
+
+/**
+ * Copy the value of the first request header called `name`
+ * (case-insensitive) into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's; `name` is only read.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for `name`.
+ */
+wse_result wse_upgrade_header(const wse_upgrade *upgrade,
+                              const char *name,
+                              char *buf,
+                              size_t len,
+                              size_t *out_n);
+
+/**
+ * Copy the value of the cookie `name` (from the `Cookie` headers) into
+ * `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's; `name` is only read.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND`; `WSE_RESULT_BUFFER_TOO_SMALL`;
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8` for `name`.
+ */
+wse_result wse_upgrade_cookie(const wse_upgrade *upgrade,
+                              const char *name,
+                              char *buf,
+                              size_t len,
+                              size_t *out_n);
+
+/**
+ * Copy the client's address ("192.0.2.1:54321", "[::1]:54321") into
+ * `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_upgrade_peer_addr(const wse_upgrade *upgrade, char *buf, size_t len, size_t *out_n);
+
+/**
+ * Copy the client's TLS certificate (DER) into `buf`.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND` without TLS or when the client presented
+ * none; `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size needed);
+ * `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_upgrade_peer_certificate(const wse_upgrade *upgrade,
+                                        uint8_t *buf,
+                                        size_t len,
+                                        size_t *out_n);
+
+/**
+ * Add a header line to the answer (to the `101`, or to the refusal).
+ * Call before `wse_upgrade_accept` or `wse_upgrade_refuse`.
+ *
+ * Ownership: `name` and `value` are copied.
+ * Thread safety: one thread at a time per upgrade.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+ * `WSE_RESULT_INVALID_ARGUMENT` once the upgrade is answered (a bad name
+ * or value is reported by the answer).
+ */
+wse_result wse_upgrade_add_header(wse_upgrade *upgrade, const char *name, const char *value);
+
+/**
+ * Accept the upgrade: answer `101` with `subprotocol` (one the client
+ * offered; NULL keeps the server's own choice) and the headers added, and
+ * attach `user_data` to the connection (`wse_conn_user_data`).
+ *
+ * Ownership: `subprotocol` is copied; `user_data` stays the caller's.
+ * Thread safety: one thread at a time per upgrade.
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` (answered already, a subprotocol
+ * not offered, a bad header; the upgrade stays unanswered);
+ * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_upgrade_accept(wse_upgrade *upgrade, const char *subprotocol, void *user_data);
+
+/**
+ * Refuse the upgrade: answer with `status` (300-599), the headers added
+ * (e.g. `WWW-Authenticate`, `Retry-After`), and `len` bytes of `body`
+ * (plain text unless a `Content-Type` header was added), then close.
+ *
+ * Ownership: `body` is copied.
+ * Thread safety: one thread at a time per upgrade.
+ * Errors: `WSE_RESULT_INVALID_ARGUMENT` (answered already, a status out
+ * of range, a bad header; the upgrade stays unanswered);
+ * `WSE_RESULT_NULL_PARAMETER` (`body` may be NULL when `len` is 0).
+ */
+wse_result wse_upgrade_refuse(wse_upgrade *upgrade,
+                              uint16_t status,
+                              const uint8_t *body,
+                              size_t len);
+
+/**
+ * The `void *` given to `wse_upgrade_accept` for this connection, or NULL.
+ *
+ * Ownership: what it points at is the caller's, as it was.
+ * Thread safety: any thread.
+ * Errors: none (NULL for a NULL connection or none attached).
+ */
+void *wse_conn_user_data(const wse_conn *conn);
 
 #ifdef __cplusplus
 }  // extern "C"

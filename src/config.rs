@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::engine::UpgradeHook;
 use crate::error::{Error, Result};
 use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
@@ -190,6 +191,19 @@ pub struct Config {
     /// the health endpoint are served over TLS too. Default `None`: plain
     /// TCP.
     pub server_tls: Option<ServerTls>,
+    /// Server: a function that decides each valid upgrade request before
+    /// the `101` (accept, perhaps with a subprotocol, headers and data;
+    /// or refuse with any status). It runs on the connection's thread,
+    /// within [`handshake_timeout`](Self::handshake_timeout). Default
+    /// `None`: every valid upgrade is accepted.
+    pub upgrade_hook: Option<UpgradeHook>,
+    /// Server in poll mode: deliver each valid upgrade request as
+    /// [`ServerEvent::UpgradeRequest`](crate::ServerEvent::UpgradeRequest),
+    /// to answer from the loop's own thread within
+    /// [`handshake_timeout`](Self::handshake_timeout) (unanswered: 503).
+    /// Needs [`poll_events`](Self::poll_events); not with an
+    /// [`upgrade_hook`](Self::upgrade_hook). Default `false`.
+    pub upgrade_events: bool,
     /// Client: TLS settings for `wss://` URLs (ignored for `ws://`).
     /// Default: trust what the operating system trusts, verify the URL's
     /// host, no client certificate ([`ClientTls`]).
@@ -230,6 +244,8 @@ impl Default for Config {
             deflate: DeflateConfig::default(),
             routes: Routes::default(),
             server_tls: None,
+            upgrade_hook: None,
+            upgrade_events: false,
             client_tls: ClientTls::default(),
         }
     }
@@ -297,6 +313,10 @@ impl Config {
         with_routes: routes: Routes;
         /// Set [`server_tls`](Self::server_tls).
         with_server_tls: server_tls: Option<ServerTls>;
+        /// Set [`upgrade_hook`](Self::upgrade_hook).
+        with_upgrade_hook: upgrade_hook: Option<UpgradeHook>;
+        /// Set [`upgrade_events`](Self::upgrade_events).
+        with_upgrade_events: upgrade_events: bool;
         /// Set [`client_tls`](Self::client_tls).
         with_client_tls: client_tls: ClientTls;
     }
@@ -399,6 +419,12 @@ impl Config {
         }
         if self.read_buffer_size < 512 {
             return fail("read_buffer_size must be at least 512 bytes");
+        }
+        if self.upgrade_events && !self.poll_events {
+            return fail("upgrade_events needs poll_events");
+        }
+        if self.upgrade_events && self.upgrade_hook.is_some() {
+            return fail("use upgrade_events or an upgrade_hook, not both");
         }
         self.deflate.validate().map_err(Error::InvalidArgument)?;
         self.routes.validate().map_err(Error::InvalidArgument)?;

@@ -58,8 +58,8 @@ pub mod tls;
 
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
-    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, Groups, RequestInfo, Server,
-    ServerEvent, connect,
+    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, ConnData, Groups, PendingUpgrade,
+    RequestInfo, Server, ServerEvent, UpgradeHook, Verdict, connect,
 };
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};

@@ -534,6 +534,20 @@ impl ClientTls {
         self.with_only_ca_pem(&pem)
     }
 
+    /// Whether to trust the operating system's roots besides the CA
+    /// certificates given (`true` by default). `false` with none given
+    /// fails every connection with [`TlsErrorKind::Config`].
+    #[must_use]
+    pub fn with_system_roots(self, system: bool) -> ClientTls {
+        let trust = match (self.trust, system) {
+            (Trust::System | Trust::Nothing, true) => Trust::System,
+            (Trust::System | Trust::Nothing, false) => Trust::Only(Vec::new()),
+            (Trust::SystemAnd(c) | Trust::Only(c), true) => Trust::SystemAnd(c),
+            (Trust::SystemAnd(c) | Trust::Only(c), false) => Trust::Only(c),
+        };
+        ClientTls { trust, ..self }.changed()
+    }
+
     /// Present this certificate chain (PEM, leaf first) and private key
     /// (PEM) to servers that ask for one (mutual TLS).
     ///
@@ -609,6 +623,11 @@ impl ClientTls {
                     .map_err(|e| TlsError::config(format!("system trust: {e}")))?,
             ),
             Trust::SystemAnd(extra) => Arc::new(system_and(extra)?),
+            Trust::Only(certs) if certs.is_empty() => {
+                return Err(TlsError::config(
+                    "no trusted roots: the system's are off and no CA was given",
+                ));
+            }
             Trust::Only(certs) => rustls::client::WebPkiServerVerifier::builder_with_provider(
                 Arc::new(root_store("CA", certs)?),
                 provider(),

@@ -121,7 +121,7 @@ fn pull_calls_are_refused_in_poll_mode_and_poll_in_pull_mode() {
         Err(Error::InvalidArgument(_))
     ));
     let _client = connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap();
-    let conn = next(&server).conn().clone();
+    let conn = next(&server).conn().expect("a connection event").clone();
     assert!(matches!(
         conn.recv_timeout(Duration::from_millis(10)),
         Err(Error::InvalidArgument(_))

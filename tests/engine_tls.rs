@@ -360,3 +360,34 @@ fn routes_and_health_are_served_over_https() {
         assert!(answer.contains(expect), "{answer}");
     }
 }
+
+#[test]
+fn the_upgrade_hook_sees_the_client_certificate() {
+    let ca = Ca::new("test CA");
+    let alice = ca.client("alice");
+    let expected = alice.der.clone();
+    let tls = server_tls(&ca.server(&["localhost"], Validity::Now))
+        .with_client_ca_pem(ca.pem.as_bytes(), ClientCertificates::Optional)
+        .unwrap();
+    let hook = wsengine::UpgradeHook::new(move |req: &wsengine::RequestInfo| {
+        if req.peer_certificates.first() == Some(&expected) {
+            wsengine::Verdict::accept()
+        } else {
+            wsengine::Verdict::refuse(403, "a client certificate is required here")
+        }
+    });
+    let server = server(
+        fast_config()
+            .with_server_tls(Some(tls))
+            .with_upgrade_hook(Some(hook)),
+    );
+    let addr = server.local_addr();
+    match connect_with(addr, "localhost", trusting(&ca)) {
+        Err(Error::Handshake(e)) => assert_eq!(e.status(), 403),
+        other => panic!("{other:?}"),
+    }
+    let with_cert = trusting(&ca)
+        .with_client_certificate_pem(alice.cert_pem.as_bytes(), alice.key_pem.as_bytes())
+        .unwrap();
+    connect_with(addr, "localhost", with_cert).expect("alice is let in");
+}

@@ -98,13 +98,13 @@ pub struct wse_close_info {
 }
 
 /// The connection behind `conn`; NULL is `WSE_RESULT_NULL_PARAMETER`.
-pub(super) fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
+pub(crate) fn conn_ref<'a>(conn: *const wse_conn) -> Result<&'a Conn, wse_result> {
     conn_opt(conn).ok_or_else(|| null("conn"))
 }
 
 /// The connection behind `conn`, or `None` for NULL (not an error: the
 /// last-error message is left alone).
-pub(super) fn conn_opt<'a>(conn: *const wse_conn) -> Option<&'a Conn> {
+pub(crate) fn conn_opt<'a>(conn: *const wse_conn) -> Option<&'a Conn> {
     borrow(conn).map(|c: &CConn| &*c.conn)
 }
 
@@ -314,7 +314,7 @@ pub extern "C" fn wse_conn_poll(
             }
             Err(e) => return fail(&e),
         };
-        write_out(event_out, into_box::<wse_event>(CEvent { conn: handle, event }));
+        write_out(event_out, into_box::<wse_event>(CEvent::Conn { conn: handle, event }));
         wse_result::Ok
     }
 }

@@ -8,12 +8,14 @@ use super::conn::{CConn, wse_conn};
 use super::handles::{Handle, Owned, borrow, copy_str, null, take_box};
 use super::message::wse_message;
 use super::result::wse_result;
+use super::upgrade::{CUpgrade, wse_upgrade};
 use crate::engine::ServerEvent;
 
 /// Something that happened on a connection: it opened, a message arrived,
-/// or it closed.
+/// or it closed; or, on a server with upgrade events, a client asks to
+/// connect.
 ///
-/// Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_message`,
+/// Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_upgrade`, `wse_event_message`,
 /// `wse_event_close_code`, `wse_event_close_clean`, `wse_event_close_reason`,
 /// `wse_event_free`.
 pub struct wse_event {
@@ -26,15 +28,22 @@ impl Handle for wse_event {
 }
 
 /// What a `wse_event` points at: the engine's event and the C handle of
-/// its connection (the one `wse_event_conn` lends out).
-pub(crate) struct CEvent {
-    pub(crate) conn: Arc<CConn>,
-    pub(crate) event: ServerEvent,
+/// its connection (the one `wse_event_conn` lends out), or an upgrade
+/// request to answer.
+pub(crate) enum CEvent {
+    Conn {
+        conn: Arc<CConn>,
+        event: ServerEvent,
+    },
+    Upgrade(Box<CUpgrade>),
 }
 
-/// The engine event behind `event`, or `None` for NULL.
+/// The engine event behind `event`, or `None` for NULL and upgrade requests.
 fn engine_event<'a>(event: *const wse_event) -> Option<&'a ServerEvent> {
-    borrow(event).map(|e: &CEvent| &e.event)
+    match borrow(event) {
+        Some(CEvent::Conn { event, .. }) => Some(event),
+        _ => None,
+    }
 }
 
 /// The kind of an event.
@@ -49,6 +58,11 @@ pub enum wse_event_kind {
     Message = 2,
     /// The connection closed; its last event. See `wse_event_close_code`.
     Closed = 3,
+    /// A client asks to upgrade (server poll with
+    /// `wse_config_builder_set_upgrade_events` only): answer through
+    /// `wse_event_upgrade`. No connection exists yet (`wse_event_conn`
+    /// gives NULL); an accepted one arrives as `WSE_EVENT_KIND_OPEN`.
+    UpgradeRequest = 4,
 }
 
 /// The kind of `event`; `WSE_EVENT_KIND_NONE` for NULL.
@@ -59,11 +73,15 @@ pub enum wse_event_kind {
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind {
     ffi_boundary! {
-        match engine_event(event) {
-            Some(ServerEvent::Open(_)) => wse_event_kind::Open,
-            Some(ServerEvent::Message(..)) => wse_event_kind::Message,
-            Some(ServerEvent::Closed(..)) => wse_event_kind::Closed,
-            None => wse_event_kind::None,
+        match borrow(event) {
+            Some(CEvent::Upgrade(_)) => wse_event_kind::UpgradeRequest,
+            _ => match engine_event(event) {
+                Some(ServerEvent::Open(_)) => wse_event_kind::Open,
+                Some(ServerEvent::Message(..)) => wse_event_kind::Message,
+                Some(ServerEvent::Closed(..)) => wse_event_kind::Closed,
+                // Upgrade requests are `CEvent::Upgrade` (see `CServer::poll`).
+                Some(ServerEvent::UpgradeRequest(_)) | None => wse_event_kind::None,
+            },
         }
     }
 }
@@ -74,13 +92,31 @@ pub extern "C" fn wse_event_get_kind(event: *const wse_event) -> wse_event_kind 
 /// connection longer, take your own reference with `wse_conn_retain`.
 /// (A poll-mode server keeps its connections alive until they close.)
 /// Thread safety: any thread, while `event` is alive.
-/// Errors: NULL if `event` is NULL.
+/// Errors: NULL if `event` is NULL or an upgrade request.
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_event_conn(event: *const wse_event) -> *const wse_conn {
     ffi_boundary! {
         match borrow(event) {
-            Some(ev) => Arc::as_ptr(&ev.conn).cast(),
-            None => std::ptr::null(),
+            Some(CEvent::Conn { conn, .. }) => Arc::as_ptr(conn).cast(),
+            _ => std::ptr::null(),
+        }
+    }
+}
+
+/// The upgrade request of a `WSE_EVENT_KIND_UPGRADE_REQUEST` event, to read
+/// and answer (`wse_upgrade_accept`, `wse_upgrade_refuse`) before the
+/// handshake timeout; else NULL. Freeing the event unanswered refuses the
+/// upgrade with 503.
+///
+/// Ownership: borrowed, valid until `wse_event_free(event)`; do not free it.
+/// Thread safety: any thread, while `event` is alive.
+/// Errors: none (NULL for NULL and other events).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_upgrade(event: *const wse_event) -> *mut wse_upgrade {
+    ffi_boundary! {
+        match borrow(event) {
+            Some(CEvent::Upgrade(up)) => std::ptr::from_ref(&**up).cast_mut().cast(),
+            _ => std::ptr::null_mut(),
         }
     }
 }

@@ -172,6 +172,25 @@ pub(crate) fn copy_str(text: &str, buf: *mut c_char, len: usize, out_n: *mut usi
     wse_result::Ok
 }
 
+/// Copy `data` into `buf` (no terminator); `*out_n` gets its length, or
+/// the size needed with `WSE_RESULT_BUFFER_TOO_SMALL`.
+pub(crate) fn copy_bytes(data: &[u8], buf: *mut u8, len: usize, out_n: *mut usize) -> wse_result {
+    if out_n.is_null() {
+        return null("out_n");
+    }
+    if len < data.len() || (buf.is_null() && !data.is_empty()) {
+        write_out(out_n, data.len());
+        return wse_result::BufferTooSmall;
+    }
+    if !data.is_empty() {
+        // SAFETY: `buf` is non-null and valid for `len >= data.len()` bytes
+        // (header rule for buffers).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
+    }
+    write_out(out_n, data.len());
+    wse_result::Ok
+}
+
 /// Report a NULL argument.
 pub(crate) fn null(what: &str) -> wse_result {
     set_last_error(&format!("{what} is NULL"), 0);

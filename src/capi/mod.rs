@@ -12,7 +12,9 @@
 //!   concurrently from any thread: servers, connections and configs are
 //!   used that way (send, receive and close on one connection from
 //!   different threads at once is fine). Builders (`wse_x *`) need the
-//!   caller's own serialisation. The library never calls back into C.
+//!   caller's own serialisation. The library calls back into C in one
+//!   place only: the upgrade callback (`wse_config_builder_set_upgrade_callback`),
+//!   on the connection's thread, never under a library lock.
 //! - **Results.** Fallible functions return `wse_result`; 0 is success.
 //!   Out-parameters are written only on success (the one exception: a
 //!   string copy that fails with `WSE_RESULT_BUFFER_TOO_SMALL` stores the
@@ -37,6 +39,8 @@ pub(crate) mod handles;
 pub mod message;
 pub mod result;
 pub mod server;
+pub mod tls;
+pub mod upgrade;
 
 use std::ffi::c_char;
 use std::time::Duration;

@@ -15,6 +15,7 @@ use super::handles::{
 };
 use super::result::{fail, wse_result};
 use super::timeout;
+use super::upgrade::CUpgrade;
 use crate::config::Config;
 use crate::engine::{Server, ServerEvent};
 use crate::error::Error;
@@ -45,15 +46,21 @@ pub(crate) struct CServer {
 }
 
 impl CServer {
-    /// The C handle for the connection of `event`.
-    fn handle_for(&self, event: &ServerEvent) -> Arc<CConn> {
-        let conn = event.conn();
+    /// The C event for `event`, with the C handle of its connection.
+    fn c_event(&self, event: ServerEvent) -> CEvent {
+        if let ServerEvent::UpgradeRequest(pending) = event {
+            return CEvent::Upgrade(Box::new(CUpgrade::pending(pending)));
+        }
+        let Some(conn) = event.conn() else {
+            unreachable!("every other event has a connection")
+        };
         let mut handles = self.handles.lock();
         let made = || CConn::new(Arc::clone(conn));
-        match event {
+        let conn = match event {
             ServerEvent::Closed(..) => handles.remove(&conn.id()).unwrap_or_else(made),
             _ => Arc::clone(handles.entry(conn.id()).or_insert_with(made)),
-        }
+        };
+        CEvent::Conn { conn, event }
     }
 }
 
@@ -160,8 +167,7 @@ pub extern "C" fn wse_server_poll(
         }
         match c.server.poll(timeout(timeout_ms)) {
             Ok(Some(event)) => {
-                let conn = c.handle_for(&event);
-                write_out(event_out, into_box::<wse_event>(CEvent { conn, event }));
+                write_out(event_out, into_box::<wse_event>(c.c_event(event)));
                 wse_result::Ok
             }
             Ok(None) => wse_result::Timeout,

@@ -10,6 +10,7 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError};
 use super::lane::{LaneReceiver, LaneSender};
 use super::outbox::{Control, Outgoing};
 use super::shared::{Offer, Shared};
+use super::upgrade::ConnData;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
@@ -56,6 +57,39 @@ impl RequestInfo {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// Server: the subprotocols the client offered, in its order.
+    pub fn offered_subprotocols(&self) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// Server: the value of the cookie `name` from the request's `Cookie`
+    /// headers (RFC 6265 syntax; the first one of that name).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().trim_matches('"'))
+    }
+
+    /// Server: the value of the query parameter `name` (as sent, not
+    /// percent-decoded; the first one of that name).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .as_deref()?
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
 }
 
 /// One open WebSocket connection.
@@ -78,6 +112,8 @@ pub struct Conn {
     /// That FIFO (poll mode), to see whether the application has more to
     /// answer before its next `poll`.
     hub: OnceLock<Weak<dyn Backlog>>,
+    /// What the application attached when it accepted the upgrade.
+    data: Option<ConnData>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -105,7 +141,26 @@ impl Conn {
             in_rx,
             info,
             hub: OnceLock::new(),
+            data: None,
         }
+    }
+
+    /// Attach the application's data (from its upgrade verdict), before the
+    /// connection is handed out.
+    pub(crate) fn set_data(&mut self, data: Option<ConnData>) {
+        self.data = data;
+    }
+
+    /// The data the application attached when it accepted the upgrade
+    /// ([`Verdict::with_data`](crate::Verdict::with_data)), if it is a `T`.
+    pub fn data<T: std::any::Any>(&self) -> Option<&T> {
+        self.data.as_deref()?.downcast_ref()
+    }
+
+    /// The attached data, whatever its type (for bindings that store their
+    /// own handle type).
+    pub fn data_any(&self) -> Option<&ConnData> {
+        self.data.as_ref()
     }
 
     /// Send a message, applying the overflow policy ([`Config::overflow`])

@@ -26,6 +26,7 @@ use super::conn::{Backlog, Conn};
 use super::lane::Budget;
 use super::shared::Shared;
 use super::signal::Never;
+use super::upgrade::PendingUpgrade;
 use crate::protocol::CloseInfo;
 use crate::protocol::Message;
 
@@ -43,13 +44,21 @@ pub enum ServerEvent {
     Message(Arc<Conn>, Message),
     /// The connection is closed and torn down: its last event.
     Closed(Arc<Conn>, CloseInfo),
+    /// A client asks to upgrade (only with
+    /// [`Config::upgrade_events`](crate::Config::upgrade_events)): answer
+    /// it before the handshake timeout. No connection exists yet; an
+    /// accepted one arrives as `Open`.
+    UpgradeRequest(PendingUpgrade),
 }
 
 impl ServerEvent {
-    /// The connection the event is about.
-    pub fn conn(&self) -> &Arc<Conn> {
+    /// The connection the event is about (none for `UpgradeRequest`).
+    pub fn conn(&self) -> Option<&Arc<Conn>> {
         match self {
-            ServerEvent::Open(c) | ServerEvent::Message(c, _) | ServerEvent::Closed(c, _) => c,
+            ServerEvent::Open(c) | ServerEvent::Message(c, _) | ServerEvent::Closed(c, _) => {
+                Some(c)
+            }
+            ServerEvent::UpgradeRequest(_) => None,
         }
     }
 }
@@ -113,6 +122,12 @@ impl Hub {
 
     pub(crate) fn closed(&self, conn: Arc<Conn>, info: CloseInfo) {
         let _ = self.tx.send(ServerEvent::Closed(conn, info));
+    }
+
+    /// Ask the application about an upgrade. Never waits: there is at most
+    /// one per connection in its handshake, so the connection limit bounds them.
+    pub(crate) fn upgrade_request(&self, pending: PendingUpgrade) {
+        let _ = self.tx.send(ServerEvent::UpgradeRequest(pending));
     }
 
     /// For the reader: queue a message event, waiting for room. Returns

@@ -34,11 +34,13 @@
 //! |------|---------|
 //! | `sys.rs`, `spawn.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads, descriptor limits |
 //! | `lane.rs`, `signal.rs` | bounded queues (places and bytes), one-shot wake-ups |
-//! | `transport.rs` | the byte stream under a connection (TCP; TLS goes here) |
+//! | `tls_stream.rs` | one TLS session shared by a connection's reader and writers |
+//! | `transport.rs` | the byte stream under a connection: TCP or TLS |
 //! | `lifecycle.rs` | the close state machine: phases, transitions, the actions they ask for |
 //! | `keepalive.rs`, `timer.rs` | ping/idle rules as pure functions; the one timer thread |
 //! | `outbox.rs` | what the send lanes carry; batching and direct writes over the encoder |
 //! | `shared.rs` | one connection's state shared by its threads; applies lifecycle actions |
+//! | `upgrade.rs` | the application's verdict on an upgrade request: hook, pending event |
 //! | `conn.rs` | `Conn`, the application's handle: send, recv, close |
 //! | `writer.rs`, `reader.rs` | the two threads of a connection |
 //! | `events.rs` | poll mode: the server's event FIFO |
@@ -49,7 +51,7 @@
 //! | `server.rs` | the listener, handshakes, plain HTTP routes, shutdown |
 
 // Safe code only, except `spawn.rs` (five documented calls into pthreads)
-// and `sys.rs` (one `sendmsg`).
+// and `sys.rs` (one `sendmsg`, one `poll`).
 #![deny(unsafe_code)]
 
 mod capacity;
@@ -73,6 +75,7 @@ mod sys;
 mod timer;
 mod tls_stream;
 mod transport;
+mod upgrade;
 mod writer;
 
 pub use crate::protocol::{CloseInfo, CloseInitiator};
@@ -81,3 +84,4 @@ pub use conn::{Conn, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
 pub use server::Server;
+pub use upgrade::{ConnData, PendingUpgrade, UpgradeHook, Verdict};

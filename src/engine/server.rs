@@ -21,9 +21,10 @@ use super::registry::Registry;
 use super::shared;
 use super::signal::Signal;
 use super::spawn::{release_unused_stack, spawn_with};
-use super::timer;
+use super::timer::{self, TimerKind, TimerTarget};
 use super::tls_stream::TlsStream;
 use super::transport::Transport;
+use super::upgrade::{ConnData, PendingUpgrade, Verdict};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::CloseInitiator;
@@ -172,6 +173,13 @@ impl Server {
             listener: Mutex::new(Some(handle)),
             local_addr,
         })
+    }
+
+    /// The server's TLS settings, if it serves TLS: call
+    /// [`ServerTls::reload`](crate::tls::ServerTls::reload) on them to serve
+    /// renewed certificate files to new handshakes.
+    pub fn server_tls(&self) -> Option<&crate::tls::ServerTls> {
+        self.inner.config.server_tls.as_ref()
     }
 
     /// The address the server listens on.
@@ -521,7 +529,7 @@ fn complete_handshake(
         origins: &config.origins,
         deflate: &config.deflate,
     };
-    let accepted = match handshake::server::accept(request, &options) {
+    let mut accepted = match handshake::server::accept(request, &options) {
         Ok(a) => a,
         Err(e) => {
             refuse(&stream, &e);
@@ -532,15 +540,33 @@ fn complete_handshake(
         reject(&stream, 503, "server busy: accept queue full");
         return None;
     }
-    let info = RequestInfo {
-        path: accepted.request.path,
-        query: accepted.request.query,
-        headers: accepted.request.headers,
-        subprotocol: accepted.subprotocol,
+    let mut info = RequestInfo {
+        path: std::mem::take(&mut accepted.request.path),
+        query: accepted.request.query.take(),
+        headers: std::mem::take(&mut accepted.request.headers),
+        subprotocol: accepted.subprotocol.clone(),
         compression: accepted.deflate,
         peer_addr: peer,
         local_addr: stream.tcp().local_addr().unwrap_or(peer),
         peer_certificates: stream.peer_certificates(),
+    };
+    let data = match decide(inner, &stream, &info, deadline) {
+        Decided::Accept {
+            subprotocol,
+            headers,
+            data,
+        } => {
+            accepted.respond(subprotocol, &headers);
+            info.subprotocol = accepted.subprotocol.clone();
+            data
+        }
+        Decided::Refuse(response) => {
+            // A refusal for running out of time still gets a moment to be sent.
+            let by = deadline.max(Instant::now() + Duration::from_millis(500));
+            answer_plain(&stream, by, response);
+            return None;
+        }
+        Decided::Cut => return None,
     };
     // The socket becomes the connection's: the registry lets go of it (the
     // entry is `Upgrading` from now on, so shutdown no longer cuts it).
@@ -558,15 +584,16 @@ fn complete_handshake(
         info,
         leftover,
     };
-    let (conn, reader) = match establish(upgraded, Arc::clone(config), slot, inner.hub.is_some()) {
-        Ok(parts) => parts,
-        Err(failed) => {
-            if let Some(stream) = failed.stream {
-                reject(&stream, 503, "cannot start a connection thread");
+    let (mut conn, reader) =
+        match establish(upgraded, Arc::clone(config), slot, inner.hub.is_some()) {
+            Ok(parts) => parts,
+            Err(failed) => {
+                if let Some(stream) = failed.stream {
+                    reject(&stream, 503, "cannot start a connection thread");
+                }
+                return None;
             }
-            return None;
-        }
-    };
+        };
     if let Err(e) = reader
         .shared
         .transport
@@ -582,6 +609,7 @@ fn complete_handshake(
         return Some(reader);
     }
     drop(ticket);
+    conn.set_data(data);
     let _ = reader.shared.transport.tcp().set_read_timeout(None);
     let _ = reader.shared.transport.tcp().set_write_timeout(None);
     let mut reader = reader;
@@ -600,6 +628,91 @@ fn complete_handshake(
         }
     }
     Some(reader)
+}
+
+/// What became of the application's say on an upgrade.
+enum Decided {
+    Accept {
+        subprotocol: Option<String>,
+        headers: Vec<(String, String)>,
+        data: Option<ConnData>,
+    },
+    /// Send this response and close.
+    Refuse(Vec<u8>),
+    /// The deadline passed while the application decided: the socket is
+    /// cut (or about to be); nothing more is sent.
+    Cut,
+}
+
+/// Ask the application about an upgrade, if it configured a way (a hook,
+/// or upgrade events in poll mode), by `deadline`.
+fn decide(
+    inner: &Inner,
+    stream: &Arc<Transport>,
+    info: &RequestInfo,
+    deadline: Instant,
+) -> Decided {
+    let verdict = if let Some(hook) = &inner.config.upgrade_hook {
+        // The hook runs here, on this connection's thread; if it is still
+        // running at the deadline the timer cuts the socket, so the client
+        // is not kept waiting for it.
+        let cut = Arc::new(HandshakeCut(Arc::clone(stream)));
+        timer::schedule(deadline, &cut, TimerKind::HandshakeDeadline);
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.decide(info)));
+        drop(cut);
+        if Instant::now() >= deadline {
+            return Decided::Cut;
+        }
+        decided.unwrap_or_else(|_| Verdict::refuse(500, "the upgrade hook failed"))
+    } else if let (true, Some(hub)) = (inner.config.upgrade_events, &inner.hub) {
+        let (tx, rx) = bounded(1);
+        hub.upgrade_request(PendingUpgrade::new(info.clone(), tx));
+        match rx.recv_deadline(deadline) {
+            Ok(verdict) => verdict,
+            Err(_) => Verdict::refuse(503, "the server did not answer the upgrade in time"),
+        }
+    } else {
+        return Decided::Accept {
+            subprotocol: None,
+            headers: Vec::new(),
+            data: None,
+        };
+    };
+    if let Err(why) = verdict.check(info) {
+        // The application's answer cannot be sent as it is: say so in the
+        // refusal's body (our own words, nothing from the request).
+        let body = format!("the server's upgrade decision is unusable: {why}");
+        return Decided::Refuse(handshake::refusal_response(500, &[], body.as_bytes()));
+    }
+    match verdict {
+        Verdict::Accept {
+            subprotocol,
+            headers,
+            data,
+        } => Decided::Accept {
+            subprotocol,
+            headers,
+            data,
+        },
+        Verdict::Refuse {
+            status,
+            headers,
+            body,
+        } => Decided::Refuse(handshake::refusal_response(status, &headers, &body)),
+    }
+}
+
+/// Cuts a handshaking connection's socket at the handshake deadline while
+/// the application's upgrade hook is still deciding. Held only for the
+/// hook's call (the timer holds it weakly).
+struct HandshakeCut(Arc<Transport>);
+
+impl TimerTarget for HandshakeCut {
+    fn on_timer(self: Arc<Self>, _kind: TimerKind) {
+        let _ = self.0.tcp().shutdown(Shutdown::Both);
+    }
+
+    fn timer_panicked(&self) {}
 }
 
 /// The TLS handshake of a server connection, by `deadline` (the opening

@@ -428,6 +428,8 @@ impl Shared {
             TimerKind::DeferredClose => self.release_deferred_close(),
             TimerKind::Keepalive => self.keepalive(),
             TimerKind::Idle => self.idle_check(),
+            // Armed for handshaking connections only (`server.rs`).
+            TimerKind::HandshakeDeadline => {}
         }
     }
 

@@ -24,6 +24,9 @@ pub(crate) enum TimerKind {
     Keepalive,
     /// Check for an idle connection.
     Idle,
+    /// A server connection's opening handshake must be over by now (the
+    /// application's upgrade hook is still deciding).
+    HandshakeDeadline,
 }
 
 /// What a timer calls: a connection's state. Held weakly, so a timer never

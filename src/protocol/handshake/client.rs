@@ -183,7 +183,7 @@ impl ClientHandshake {
     ///
     /// `Ok(None)` while incomplete; `Ok(Some((response, n)))` when valid,
     /// where bytes after `n` are already WebSocket frames. A non-101 status is
-    /// [`HandshakeError::Status`]; a bad accept key, a subprotocol we did not
+    /// [`HandshakeError::Refused`]; a bad accept key, a subprotocol we did not
     /// offer, or an extension answer that does not fit our offer is
     /// [`HandshakeError::InvalidResponse`].
     pub fn parse_response(
@@ -202,12 +202,33 @@ impl ClientHandshake {
             return Ok(None);
         };
         let invalid = |why: &str| HandshakeError::InvalidResponse(why.to_owned());
+        let headers = owned_headers(resp.headers);
         match resp.code {
             Some(101) => {}
-            Some(code) => return Err(HandshakeError::Status(code)),
+            Some(status) => {
+                // A refusal: wait for its body as far as Content-Length says
+                // and the head limit allows (without one, what came with the head).
+                let wanted = header_values(&headers, "content-length")
+                    .next()
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let end = match wanted {
+                    Some(len) if n.saturating_add(len) <= max_bytes => {
+                        if buf.len() < n + len {
+                            return Ok(None);
+                        }
+                        n + len
+                    }
+                    Some(_) => buf.len().min(max_bytes),
+                    None => buf.len(),
+                };
+                return Err(HandshakeError::Refused(Box::new(super::RefusedUpgrade {
+                    status,
+                    headers,
+                    body: buf[n..end.max(n)].to_vec(),
+                })));
+            }
             None => return Err(invalid("no status code")),
         }
-        let headers = owned_headers(resp.headers);
         if !header_values(&headers, "upgrade").any(|v| has_token(v, "websocket")) {
             return Err(invalid("missing Upgrade: websocket"));
         }
@@ -353,10 +374,41 @@ mod tests {
         for c in &cases {
             assert!(hs.parse_response(c.as_bytes(), 8192).is_err(), "{c}");
         }
-        assert_eq!(
+        assert!(matches!(
             hs.parse_response(cases[0].as_bytes(), 8192),
-            Err(HandshakeError::Status(403))
-        );
+            Err(HandshakeError::Refused(r)) if r.status == 403
+        ));
+    }
+
+    #[test]
+    fn a_refusal_carries_its_headers_and_body() {
+        let hs = ClientHandshake::new(&ClientRequest::default(), [7; 16])
+            .unwrap()
+            .0;
+        let head =
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 14\r\n\r\n";
+        // The body is awaited as far as Content-Length says...
+        let partial = format!("{head}token re");
+        assert_eq!(hs.parse_response(partial.as_bytes(), 8192), Ok(None));
+        let full = format!("{head}token required");
+        match hs.parse_response(full.as_bytes(), 8192) {
+            Err(HandshakeError::Refused(r)) => {
+                assert_eq!((r.status, r.body.as_slice()), (401, &b"token required"[..]));
+                assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+                let e = HandshakeError::Refused(r);
+                assert!(
+                    e.to_string()
+                        .ends_with("401 instead of 101: token required")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // ...but never past the head limit.
+        let huge = "HTTP/1.1 403 Forbidden\r\nContent-Length: 100000\r\n\r\nno";
+        match hs.parse_response(huge.as_bytes(), 8192) {
+            Err(HandshakeError::Refused(r)) => assert_eq!(r.body, b"no"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -47,10 +47,35 @@ pub enum HandshakeError {
     /// The Host header is not one of the server's allowed hosts (403).
     /// Holds the host.
     HostRejected(String),
-    /// The server answered with a status other than 101 (client side).
-    Status(u16),
+    /// The server answered with a status other than 101 (client side):
+    /// its status, headers and body.
+    Refused(Box<RefusedUpgrade>),
     /// The server's answer was not a valid upgrade (client side).
     InvalidResponse(String),
+}
+
+/// A server's answer to an upgrade other than `101 Switching Protocols`,
+/// as the client received it (the body as far as it arrived within
+/// `Config::max_handshake_bytes` and the handshake timeout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RefusedUpgrade {
+    /// The HTTP status (401, 403, 429, 503, ...).
+    pub status: u16,
+    /// The response's header lines in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The response body.
+    pub body: Vec<u8>,
+}
+
+impl RefusedUpgrade {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl HandshakeError {
@@ -62,7 +87,7 @@ impl HandshakeError {
             HandshakeError::UnsupportedVersion => 426,
             HandshakeError::HeadersTooLarge { .. } => 431,
             HandshakeError::OriginRejected(_) | HandshakeError::HostRejected(_) => 403,
-            HandshakeError::Status(s) => *s,
+            HandshakeError::Refused(r) => r.status,
             HandshakeError::InvalidResponse(_) => 0,
         }
     }
@@ -87,21 +112,63 @@ impl HandshakeError {
 /// A complete HTTP/1.1 error response with a plain-text body (marked
 /// `nosniff`, so no browser renders it as anything but text).
 pub fn http_error_response(status: u16, extra_headers: &str, body: &str) -> Vec<u8> {
-    let reason = match status {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    };
     format!(
-        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n{extra_headers}\r\n{body}",
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n{extra_headers}\r\n{body}",
+        reason_phrase(status),
         body.len()
     )
     .into_bytes()
+}
+
+/// The response to an upgrade the application refused: its status,
+/// headers (checked by the caller: tokens for names, no control characters
+/// in values) and body, with `Content-Length`, `Connection: close`,
+/// `nosniff`, and a plain-text `Content-Type` unless the headers name one.
+pub fn refusal_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        head.push_str("Content-Type: text/plain; charset=utf-8\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    let mut response = head.into_bytes();
+    response.extend_from_slice(body);
+    response
+}
+
+/// The reason phrase for the statuses a WebSocket server answers with.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
 }
 
 impl std::fmt::Display for HandshakeError {
@@ -119,7 +186,17 @@ impl std::fmt::Display for HandshakeError {
             }
             HandshakeError::OriginRejected(origin) => write!(f, "origin not allowed: {origin}"),
             HandshakeError::HostRejected(host) => write!(f, "host not allowed: {host}"),
-            HandshakeError::Status(s) => write!(f, "server answered HTTP {s} instead of 101"),
+            HandshakeError::Refused(r) => {
+                write!(f, "server answered HTTP {} instead of 101", r.status)?;
+                // The body says why, often ("token required"): a short,
+                // printable excerpt helps whoever reads the message.
+                let text = String::from_utf8_lossy(&r.body[..r.body.len().min(200)]);
+                let text = text.trim();
+                if !text.is_empty() && text.chars().all(|c| !c.is_control() || c == ' ') {
+                    write!(f, ": {text}")?;
+                }
+                Ok(())
+            }
             HandshakeError::InvalidResponse(why) => write!(f, "invalid upgrade response: {why}"),
         }
     }

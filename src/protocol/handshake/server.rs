@@ -148,6 +148,52 @@ pub struct Accepted {
     pub deflate: Option<DeflateParams>,
     /// The complete `101 Switching Protocols` response to send.
     pub response: Vec<u8>,
+    /// `Sec-WebSocket-Accept`'s value, to build the response again.
+    accept: String,
+    /// `Sec-WebSocket-Extensions`' answer, if compression was agreed.
+    extensions: Option<String>,
+}
+
+impl Accepted {
+    /// Answer with `subprotocol` instead of the server's own choice (`None`
+    /// keeps that), and these extra header lines (the caller checked them:
+    /// tokens for names, no control characters in values). Rebuilds
+    /// [`response`](Self::response).
+    pub fn respond(&mut self, subprotocol: Option<String>, extra: &[(String, String)]) {
+        if subprotocol.is_some() {
+            self.subprotocol = subprotocol;
+        }
+        self.response = switching_protocols(
+            &self.accept,
+            self.subprotocol.as_deref(),
+            self.extensions.as_deref(),
+            extra,
+        );
+    }
+}
+
+/// The `101 Switching Protocols` response.
+fn switching_protocols(
+    accept: &str,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+    extra: &[(String, String)],
+) -> Vec<u8> {
+    let mut response = String::from(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    );
+    let lines = std::iter::once(("Sec-WebSocket-Accept", accept))
+        .chain(subprotocol.map(|p| ("Sec-WebSocket-Protocol", p)))
+        .chain(extensions.map(|e| ("Sec-WebSocket-Extensions", e)))
+        .chain(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    for (name, value) in lines {
+        response.push_str(name);
+        response.push_str(": ");
+        response.push_str(value);
+        response.push_str("\r\n");
+    }
+    response.push_str("\r\n");
+    response.into_bytes()
 }
 
 /// Parse the request head at the start of `buf` (any method: a server may
@@ -272,30 +318,23 @@ pub fn accept(request: Request, options: &ServerOptions<'_>) -> Result<Accepted,
         })
         .cloned();
 
-    let mut response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-        accept_key(key.as_bytes())
-    );
-    if let Some(p) = &subprotocol {
-        response.push_str("Sec-WebSocket-Protocol: ");
-        response.push_str(p);
-        response.push_str("\r\n");
-    }
     let deflate = deflate::negotiate_server(
         options.deflate,
         header_values(headers, "sec-websocket-extensions"),
     );
-    if let Some((_, answer)) = &deflate {
-        response.push_str("Sec-WebSocket-Extensions: ");
-        response.push_str(answer);
-        response.push_str("\r\n");
-    }
-    response.push_str("\r\n");
+    let (deflate, extensions) = match deflate {
+        Some((params, answer)) => (Some(params), Some(answer)),
+        None => (None, None),
+    };
+    let accept = accept_key(key.as_bytes());
+    let response = switching_protocols(&accept, subprotocol.as_deref(), extensions.as_deref(), &[]);
     Ok(Accepted {
-        deflate: deflate.map(|(params, _)| params),
+        deflate,
         request,
         subprotocol,
-        response: response.into_bytes(),
+        response,
+        accept,
+        extensions,
     })
 }
 
