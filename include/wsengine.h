@@ -365,20 +365,25 @@ extern "C" {
 const char *wse_version(void);
 
 /**
- * Connect to `url` (`ws://host[:port][/path][?query]`) and complete the
- * opening handshake, blocking the calling thread for at most `timeout_ms`
- * for each of the TCP connect and the handshake (`WSE_TIMEOUT_INFINITE`:
- * the config's own connect and handshake timeouts).
+ * Connect to `url` (`ws[s]://host[:port][/path][?query]`) and complete
+ * the opening handshake (for `wss://`, TLS first), blocking the calling
+ * thread for at most `timeout_ms` for each of the TCP connect and the
+ * handshake (`WSE_TIMEOUT_INFINITE`: the config's own connect and
+ * handshake timeouts).
  *
- * `config` may be NULL for the defaults; subprotocols to offer and extra
- * headers come from it.
+ * `config` may be NULL for the defaults (for `wss://`: the operating
+ * system's trust); subprotocols to offer, extra headers and TLS settings
+ * (`wse_config_builder_add_tls_ca_file`, ...) come from it.
  *
  * Ownership: on `WSE_RESULT_OK`, `*conn_out` is a new connection owned by
  * the caller; release it with `wse_conn_free`. Otherwise it is unchanged.
  * Thread safety: any thread.
- * Errors: `WSE_RESULT_INVALID_URL` (also for `wss://`, not supported yet);
- * `WSE_RESULT_IO` (refused, unreachable); `WSE_RESULT_TIMEOUT`;
- * `WSE_RESULT_HANDSHAKE` (see `wse_last_error_http_status`);
+ * Errors: `WSE_RESULT_INVALID_URL`; `WSE_RESULT_IO` (refused,
+ * unreachable); `WSE_RESULT_TIMEOUT`; `WSE_RESULT_TLS_*` (which check
+ * failed: unknown issuer, expired, name mismatch, ...; details in
+ * `wse_last_error_message`); `WSE_RESULT_HANDSHAKE` (a refusal: see
+ * `wse_last_error_http_status`; the message ends with the start of the
+ * response body);
  * `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
  * `WSE_RESULT_INVALID_ARGUMENT`.
  */

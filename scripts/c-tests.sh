@@ -46,6 +46,8 @@ wait "$game"
 grep -q "tick [0-9]*: jump" "$OUT/client.log" || { echo "client did not get the game's answer:"; cat "$OUT/client.log"; exit 1; }
 grep -q "messages answered" "$OUT/game_loop.log"
 
+scripts/make-test-certs.sh target/certs
+export WSE_TEST_CERTS="$PWD/target/certs"
 native="$(pkg-config --static --libs-only-l wsengine | sed 's/-lwsengine//')"
 status=0
 for src in tests/c/test_*.c; do

@@ -487,7 +487,24 @@ impl ClientTls {
     /// # Errors
     /// [`TlsErrorKind::Config`] if `pem` holds no certificate.
     pub fn with_ca_pem(self, pem: &[u8]) -> Result<ClientTls, TlsError> {
-        let mut more = certificates("CA", pem)?;
+        let certs = certificates("CA", pem)?;
+        self.with_ca_der(certs.into_iter().map(|c| c.to_vec()))
+    }
+
+    /// [`with_ca_pem`](Self::with_ca_pem) from DER-encoded certificates
+    /// (what Python's `ssl.SSLContext.get_ca_certs(binary_form=True)` gives).
+    ///
+    /// # Errors
+    /// [`TlsErrorKind::Config`] if none is given.
+    pub fn with_ca_der(
+        self,
+        certs: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Result<ClientTls, TlsError> {
+        let mut more: Vec<CertificateDer<'static>> =
+            certs.into_iter().map(CertificateDer::from).collect();
+        if more.is_empty() {
+            return Err(TlsError::config("CA: no certificate given"));
+        }
         let trust = match self.trust {
             Trust::System | Trust::Nothing => Trust::SystemAnd(more),
             Trust::SystemAnd(mut c) => {

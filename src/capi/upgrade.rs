@@ -74,7 +74,7 @@ impl CUpgrade {
             return wse_result::InvalidArgument;
         }
         let verdict = build(state.headers.clone());
-        if let Err(why) = verdict.check(&self.request) {
+        if let Err(why) = verdict.check_for(&self.request) {
             set_last_error(&why, 0);
             return wse_result::InvalidArgument;
         }

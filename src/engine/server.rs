@@ -678,7 +678,7 @@ fn decide(
             data: None,
         };
     };
-    if let Err(why) = verdict.check(info) {
+    if let Err(why) = verdict.check_for(info) {
         // The application's answer cannot be sent as it is: say so in the
         // refusal's body (our own words, nothing from the request).
         let body = format!("the server's upgrade decision is unusable: {why}");

@@ -135,8 +135,13 @@ impl Verdict {
         self
     }
 
-    /// Whether the server can send this answer to `request`; if not, why.
-    pub(crate) fn check(&self, request: &RequestInfo) -> Result<(), String> {
+    /// Whether the server can send this answer to `request`; if not, why
+    /// (a subprotocol the client did not offer, a status outside 300-599,
+    /// a header name that is not a token, control characters in a value,
+    /// a header the server sets itself). The server checks every answer
+    /// and refuses with 500 instead of sending one that fails; bindings
+    /// check early to report the mistake to the code that made it.
+    pub fn check_for(&self, request: &RequestInfo) -> Result<(), String> {
         let headers = match self {
             Verdict::Accept {
                 subprotocol,

@@ -7,12 +7,12 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
-use wsengine::{CloseInfo, Conn, Error, Groups, Message, OverflowPolicy};
+use wsengine::{CloseInfo, Conn, Error, Groups, Message, OverflowPolicy, RequestInfo};
 
 use crate::blocking::{aside, blocking, wait};
 use crate::errors::to_py;
 use crate::groups::{BroadcastReport, broadcast};
-use crate::options::config_from;
+use crate::options::{Side, config_from};
 
 pub(crate) fn message_to_py<'py>(py: Python<'py>, m: Message) -> Bound<'py, PyAny> {
     match m {
@@ -48,21 +48,65 @@ pub(crate) fn address(addr: std::net::SocketAddr) -> (String, u16) {
 #[pyclass(frozen, get_all, module = "wsengine._wsengine")]
 pub struct Request {
     /// The path, without the query.
-    path: String,
+    pub(crate) path: String,
     /// The query string without `?`, or None.
     query: Option<String>,
     /// Header lines as (name, value) pairs, in order.
     headers: Vec<(String, String)>,
+    /// The peer's (host, port).
+    remote_address: (String, u16),
+    /// The peer's TLS certificate (DER), or None.
+    peer_certificate: Option<Py<PyBytes>>,
+}
+
+/// The Python `Request` for a handshake's details.
+pub(crate) fn request_from(py: Python<'_>, info: &RequestInfo) -> Request {
+    Request {
+        path: info.path.clone(),
+        query: info.query.clone(),
+        headers: info.headers.clone(),
+        remote_address: address(info.peer_addr),
+        peer_certificate: info
+            .peer_certificates
+            .first()
+            .map(|der| crate::upgrade::der_bytes(py, der)),
+    }
+}
+
+impl Request {
+    fn info_header(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[pymethods]
 impl Request {
     /// The first header called `name` (case-insensitive), or None.
     fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+        self.info_header(name).next().map(str::to_owned)
+    }
+
+    /// The value of the cookie `name`, or None.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.info_header("cookie")
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+    }
+
+    /// The subprotocols the client offered, in its order.
+    #[getter]
+    fn subprotocols(&self) -> Vec<String> {
+        self.info_header("sec-websocket-protocol")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -181,13 +225,17 @@ impl Connection {
 
     /// The opening handshake's request (server) or response headers (client).
     #[getter]
-    fn request(&self) -> Request {
-        let info = self.inner.request();
-        Request {
-            path: info.path.clone(),
-            query: info.query.clone(),
-            headers: info.headers.clone(),
-        }
+    fn request(&self, py: Python<'_>) -> Request {
+        request_from(py, self.inner.request())
+    }
+
+    /// What `process_request` (or an upgrade event) attached with
+    /// `Accept(data=...)`, or None.
+    #[getter]
+    fn data(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.inner
+            .data::<crate::upgrade::PyData>()
+            .map(|d| d.0.clone_ref(py))
     }
 
     /// The negotiated extensions in Sec-WebSocket-Extensions form (every
@@ -302,7 +350,7 @@ pub(crate) fn connect(
     uri: &str,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Connection> {
-    let config = config_from(options)?;
+    let config = config_from(options, Side::Client)?;
     let uri = uri.to_owned();
     let conn = aside(py, "wsengine-connect", move || {
         wsengine::connect(&uri, config.clone())

@@ -7,7 +7,9 @@
 
 use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
-use wsengine::{CloseInfo, CloseInitiator, Error};
+use pyo3::types::PyBytes;
+use wsengine::protocol::handshake::HandshakeError;
+use wsengine::{CloseInfo, CloseInitiator, Error, TlsError, TlsErrorKind};
 
 pyo3::import_exception!(wsengine.exceptions, ConnectionClosedOK);
 pyo3::import_exception!(wsengine.exceptions, ConnectionClosedError);
@@ -17,6 +19,8 @@ pyo3::import_exception!(wsengine.exceptions, InvalidHandshake);
 pyo3::import_exception!(wsengine.exceptions, InvalidURI);
 pyo3::import_exception!(wsengine.exceptions, QueueFull);
 pyo3::import_exception!(wsengine.exceptions, ServerShutdown);
+pyo3::import_exception!(wsengine.exceptions, TLSError);
+pyo3::import_exception!(wsengine.exceptions, CertificateVerifyError);
 
 /// The `ConnectionClosed` subclass for how the connection ended.
 pub(crate) fn closed_error(info: &CloseInfo) -> PyErr {
@@ -34,6 +38,32 @@ pub(crate) fn closed_error(info: &CloseInfo) -> PyErr {
     }
 }
 
+/// A TLS failure: `CertificateVerifyError` (an `ssl.SSLCertVerificationError`)
+/// for the peer's certificate, `TLSError` (an `ssl.SSLError`) otherwise;
+/// `kind` names the check.
+fn tls_to_py(e: &TlsError) -> PyErr {
+    let kind = match e.kind {
+        TlsErrorKind::UnknownIssuer => "unknown_issuer",
+        TlsErrorKind::Expired => "expired",
+        TlsErrorKind::NotYetValid => "not_yet_valid",
+        TlsErrorKind::NameMismatch => "name_mismatch",
+        TlsErrorKind::BadCertificate => "bad_certificate",
+        TlsErrorKind::ClientCertificateRejected => "client_certificate_rejected",
+        TlsErrorKind::NotTls => "not_tls",
+        TlsErrorKind::Config => "config",
+        _ => "handshake",
+    };
+    let args = (e.to_string(), kind);
+    match e.kind {
+        TlsErrorKind::UnknownIssuer
+        | TlsErrorKind::Expired
+        | TlsErrorKind::NotYetValid
+        | TlsErrorKind::NameMismatch
+        | TlsErrorKind::BadCertificate => CertificateVerifyError::new_err(args),
+        _ => TLSError::new_err(args),
+    }
+}
+
 /// Engine errors to Python exceptions.
 pub(crate) fn to_py(error: Error) -> PyErr {
     match error {
@@ -43,7 +73,21 @@ pub(crate) fn to_py(error: Error) -> PyErr {
         Error::SendTimeout(_) => PyTimeoutError::new_err("timed out waiting for room to send"),
         Error::QueueFull(_) => QueueFull::new_err(("the send queue is full",)),
         Error::InvalidArgument(why) => PyValueError::new_err(why),
-        Error::Handshake(h) => InvalidHandshake::new_err((h.to_string(), h.status())),
+        Error::Handshake(h) => {
+            let (headers, body) = match &h {
+                HandshakeError::Refused(r) => (r.headers.clone(), r.body.clone()),
+                _ => (Vec::new(), Vec::new()),
+            };
+            Python::attach(|py| {
+                InvalidHandshake::new_err((
+                    h.to_string(),
+                    h.status(),
+                    headers,
+                    PyBytes::new(py, &body).unbind(),
+                ))
+            })
+        }
+        Error::Tls(e) => tls_to_py(&e),
         Error::Url(why) => InvalidURI::new_err((why,)),
         Error::Io(e) => PyErr::from(e),
         // `Error` is #[non_exhaustive] outside its crate; a variant added

@@ -11,7 +11,8 @@
 //! Layout: `errors` (exceptions), `blocking` (GIL-free waits and Ctrl-C),
 //! `options` (keyword options to a `Config`), `connection` (`Connection`,
 //! `Request`, `connect`), `server` (`ServerHandle`, `Event`), `groups`
-//! (broadcasts). This file only registers them.
+//! (broadcasts), `upgrade` (`process_request`, upgrade events). This file
+//! only registers them.
 
 mod blocking;
 mod connection;
@@ -19,6 +20,7 @@ mod errors;
 mod groups;
 mod options;
 mod server;
+mod upgrade;
 
 use pyo3::prelude::*;
 
@@ -30,6 +32,7 @@ fn _wsengine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Event>()?;
     m.add_class::<connection::Request>()?;
     m.add_class::<groups::BroadcastReport>()?;
+    m.add_class::<upgrade::Upgrade>()?;
     m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -5,7 +5,8 @@ use std::time::Duration;
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use wsengine::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
+use wsengine::tls::ClientCertificates;
+use wsengine::{ClientTls, Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy, ServerTls};
 
 /// `seconds` (not negative, not NaN) as a `Duration`; `OverflowError` past
 /// the engine's longest timeout (a year; use `None` for "never").
@@ -39,10 +40,33 @@ pub(crate) fn pair<'py, T: FromPyObjectOwned<'py> + Copy>(
     }
 }
 
+/// Which end a `Config` is for: the TLS options differ (a server's
+/// certificate and client CA; a client's trust and certificate).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// The TLS keyword options, gathered before they are applied.
+#[derive(Default)]
+struct TlsOptions<'py> {
+    ssl: Option<Bound<'py, PyAny>>,
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+    client_cert_required: Option<bool>,
+    ca: Option<String>,
+    system_trust: Option<bool>,
+    server_hostname: Option<String>,
+    dangerous: bool,
+}
+
 /// Build a `Config` from the keyword options of `connect`, `listen` and `serve`.
-pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
+pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>, side: Side) -> PyResult<Config> {
     let mut c = Config::default();
     let Some(options) = options else { return Ok(c) };
+    let mut tls = TlsOptions::default();
     // Unset, the engine picks by mode: "block" up to 10 s, or "fail" for
     // a server polled for events.
     let mut send_timeout = None;
@@ -148,6 +172,23 @@ pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Confi
             "thread_stack_size" => c.thread_stack_size = value.extract()?,
             "read_buffer_size" => c.read_buffer_size = value.extract()?,
             "batch_scheduling" => c.batch_scheduling = value.extract()?,
+            "ssl" => tls.ssl = (!value.is_none()).then_some(value),
+            "process_request" if side == Side::Server => {
+                c.upgrade_hook = (!value.is_none()).then(|| crate::upgrade::hook(value.unbind()))
+            }
+            "upgrade_events" if side == Side::Server => c.upgrade_events = value.extract()?,
+            "tls_cert" => tls.cert = value.extract()?,
+            "tls_key" => tls.key = value.extract()?,
+            "tls_client_ca" if side == Side::Server => tls.client_ca = value.extract()?,
+            "tls_client_cert_required" if side == Side::Server => {
+                tls.client_cert_required = value.extract()?
+            }
+            "tls_ca" if side == Side::Client => tls.ca = value.extract()?,
+            "tls_system_trust" if side == Side::Client => tls.system_trust = value.extract()?,
+            "server_hostname" if side == Side::Client => tls.server_hostname = value.extract()?,
+            "dangerous_accept_any_certificate" if side == Side::Client => {
+                tls.dangerous = value.extract()?
+            }
             other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
         }
     }
@@ -168,9 +209,142 @@ pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>) -> PyResult<Confi
         }
     };
     c.overflow_policy = overflow;
+    match side {
+        Side::Server => c.server_tls = server_tls(tls)?,
+        Side::Client => c.client_tls = client_tls(tls)?,
+    }
     c.validate()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(c)
+}
+
+/// A server's TLS settings from `tls_cert`, `tls_key`, `tls_client_ca` and
+/// `tls_client_cert_required` (default: required once a CA is given).
+fn server_tls(o: TlsOptions<'_>) -> PyResult<Option<ServerTls>> {
+    if o.ssl.is_some() {
+        // An SSLContext's certificate and key cannot be read back from it,
+        // and ignoring it would serve plain text where TLS was asked for.
+        return Err(PyTypeError::new_err(
+            "a server's certificate cannot be read from an ssl.SSLContext: \
+             pass tls_cert= and tls_key= (and tls_client_ca= for client certificates)",
+        ));
+    }
+    let (cert, key) = match (o.cert, o.key) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) if o.client_ca.is_none() => return Ok(None),
+        _ => {
+            return Err(PyValueError::new_err(
+                "TLS needs both tls_cert and tls_key (tls_client_ca needs them too)",
+            ));
+        }
+    };
+    let mut tls = ServerTls::from_pem_files(cert, key).map_err(tls_error)?;
+    if let Some(ca) = o.client_ca {
+        let mode = if o.client_cert_required.unwrap_or(true) {
+            ClientCertificates::Required
+        } else {
+            ClientCertificates::Optional
+        };
+        tls = tls.with_client_ca_file(ca, mode).map_err(tls_error)?;
+    }
+    Ok(Some(tls))
+}
+
+/// A client's TLS settings for wss:// from `ssl` (True, or an
+/// `ssl.SSLContext` whose settings can be honoured exactly), `tls_ca`,
+/// `tls_system_trust`, `tls_cert`/`tls_key`, `server_hostname` and
+/// `dangerous_accept_any_certificate`.
+fn client_tls(o: TlsOptions<'_>) -> PyResult<ClientTls> {
+    let mut tls = ClientTls::default();
+    if let Some(ssl) = &o.ssl {
+        if !ssl.extract::<bool>().unwrap_or(false) {
+            tls = from_ssl_context(ssl, tls)?;
+        }
+    }
+    if let Some(system) = o.system_trust {
+        tls = tls.with_system_roots(system);
+    }
+    if let Some(ca) = o.ca {
+        tls = tls.with_ca_file(ca).map_err(tls_error)?;
+    }
+    match (o.cert, o.key) {
+        (Some(cert), Some(key)) => {
+            tls = tls
+                .with_client_certificate_files(cert, key)
+                .map_err(tls_error)?;
+        }
+        (None, None) => {}
+        _ => {
+            return Err(PyValueError::new_err(
+                "a client certificate needs both tls_cert and tls_key",
+            ));
+        }
+    }
+    if let Some(name) = o.server_hostname {
+        tls = tls.with_server_name(name);
+    }
+    if o.dangerous {
+        tls = tls.dangerous_accept_any_certificate();
+    }
+    Ok(tls)
+}
+
+/// What of an `ssl.SSLContext` wsengine can honour exactly: verification
+/// on (chain and host name together) with its CA certificates, or off
+/// entirely; TLS 1.2 and 1.3. Anything else raises `ValueError` rather
+/// than being ignored. (A client certificate loaded into the context
+/// cannot be read back from it: pass `tls_cert=` and `tls_key=`.)
+fn from_ssl_context(ctx: &Bound<'_, PyAny>, tls: ClientTls) -> PyResult<ClientTls> {
+    let py = ctx.py();
+    let ssl = py.import("ssl")?;
+    if !ctx.is_instance(&ssl.getattr("SSLContext")?)? {
+        return Err(PyTypeError::new_err(
+            "ssl is True, None or an ssl.SSLContext",
+        ));
+    }
+    let unsupported = |why: &str| {
+        Err(PyValueError::new_err(format!(
+            "ssl: {why} (wsengine cannot honour it)"
+        )))
+    };
+    let verify_mode: i64 = ctx.getattr("verify_mode")?.extract()?;
+    let check_hostname: bool = ctx.getattr("check_hostname")?.extract()?;
+    let (none, required): (i64, i64) = (
+        ssl.getattr("CERT_NONE")?.extract()?,
+        ssl.getattr("CERT_REQUIRED")?.extract()?,
+    );
+    let tls = match (verify_mode, check_hostname) {
+        (m, false) if m == none => return Ok(tls.dangerous_accept_any_certificate()),
+        (m, true) if m == required => tls,
+        (m, false) if m == required => {
+            return unsupported(
+                "verifying the chain but not the host name; set server_hostname= to the \
+                 name on the certificate instead",
+            );
+        }
+        _ => return unsupported("CERT_OPTIONAL verification"),
+    };
+    let crl: i64 = ssl.getattr("VERIFY_CRL_CHECK_LEAF")?.extract::<i64>()?
+        | ssl.getattr("VERIFY_CRL_CHECK_CHAIN")?.extract::<i64>()?;
+    if ctx.getattr("verify_flags")?.extract::<i64>()? & crl != 0 {
+        return unsupported("certificate revocation list checks");
+    }
+    let tls12: i64 = ssl.getattr("TLSVersion")?.getattr("TLSv1_2")?.extract()?;
+    let maximum: i64 = ctx.getattr("maximum_version")?.extract()?;
+    if maximum > 0 && maximum < tls12 {
+        return unsupported("a maximum TLS version below 1.2");
+    }
+    let cas: Vec<Vec<u8>> = ctx.call_method1("get_ca_certs", (true,))?.extract()?;
+    if cas.is_empty() {
+        Ok(tls)
+    } else {
+        tls.with_ca_der(cas).map_err(tls_error)
+    }
+}
+
+/// A TLS settings error as the exception `wsengine.TLSError`.
+fn tls_error(e: wsengine::TlsError) -> PyErr {
+    crate::errors::to_py(wsengine::Error::Tls(e))
 }
 
 /// A route body: str (UTF-8) or bytes-like.

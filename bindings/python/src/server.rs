@@ -14,7 +14,8 @@ use crate::blocking::{aside, blocking, wait};
 use crate::connection::{Connection, address, message_to_py};
 use crate::errors::to_py;
 use crate::groups::{BroadcastReport, broadcast};
-use crate::options::config_from;
+use crate::options::{Side, config_from};
+use crate::upgrade::Upgrade;
 
 /// What an [`Event`] is about.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +23,7 @@ enum EventKind {
     Open,
     Message,
     Close,
+    Upgrade,
 }
 
 /// Something that happened on a connection of a server in events mode.
@@ -29,9 +31,14 @@ enum EventKind {
 pub struct Event {
     kind: EventKind,
     /// The connection it happened on: the same object for every event of
-    /// one connection, so it can key a dict of players or sessions.
+    /// one connection, so it can key a dict of players or sessions. None
+    /// for an "upgrade" event (no connection exists yet).
     #[pyo3(get)]
-    connection: Py<Connection>,
+    connection: Option<Py<Connection>>,
+    /// The upgrade request of an "upgrade" event (answer it with its
+    /// `accept()` or `refuse()`), else None.
+    #[pyo3(get)]
+    upgrade: Option<Py<Upgrade>>,
     /// The message (str or bytes) of a "message" event, else None.
     #[pyo3(get)]
     data: Option<Py<PyAny>>,
@@ -45,13 +52,15 @@ pub struct Event {
 
 #[pymethods]
 impl Event {
-    /// "open", "message" or "close" (interned: one string object each).
+    /// "open", "message", "close" or "upgrade" (interned: one string
+    /// object each).
     #[getter]
     fn kind<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
         match self.kind {
             EventKind::Open => intern!(py, "open"),
             EventKind::Message => intern!(py, "message"),
             EventKind::Close => intern!(py, "close"),
+            EventKind::Upgrade => intern!(py, "upgrade"),
         }
     }
 
@@ -117,7 +126,7 @@ impl ServerHandle {
         port: u16,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let config = config_from(options)?;
+        let config = config_from(options, Side::Server)?;
         let host = host.to_owned();
         let server = py
             .detach(move || Server::bind((host.as_str(), port), config))
@@ -164,16 +173,35 @@ impl ServerHandle {
                 Some(info.code.0),
                 Some(info.reason),
             ),
+            ServerEvent::UpgradeRequest(pending) => {
+                return Ok(Some(Event {
+                    kind: EventKind::Upgrade,
+                    connection: None,
+                    upgrade: Some(Py::new(py, Upgrade::new(py, pending)?)?),
+                    data: None,
+                    code: None,
+                    reason: None,
+                }));
+            }
             other => return Err(PyValueError::new_err(format!("unexpected event {other:?}"))),
         };
         let last = matches!(kind, EventKind::Close);
         Ok(Some(Event {
             kind,
-            connection: self.connection_object(py, conn, last)?,
+            connection: Some(self.connection_object(py, conn, last)?),
+            upgrade: None,
             data,
             code,
             reason,
         }))
+    }
+
+    /// Read the certificate files again for new handshakes.
+    fn reload_tls(&self) -> PyResult<()> {
+        match self.inner.server_tls() {
+            Some(tls) => tls.reload().map_err(|e| to_py(Error::Tls(e))),
+            None => Err(PyValueError::new_err("this server does not serve TLS")),
+        }
     }
 
     /// Stop accepting, close every connection with 1001, wait for them

@@ -26,7 +26,7 @@ import threading
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 from . import exceptions
-from ._wsengine import BroadcastReport, Connection, Event, Request, ServerHandle, __version__
+from ._wsengine import BroadcastReport, Connection, Event, Request, ServerHandle, Upgrade, __version__
 from ._wsengine import connect as _connect
 from .exceptions import (
     ConnectionClosed,
@@ -38,10 +38,13 @@ from .exceptions import (
     ProtocolError,
     QueueFull,
     ServerShutdown,
+    TLSError,
+    CertificateVerifyError,
     WebSocketError,
 )
 
 __all__ = [
+    "Accept",
     "BroadcastReport",
     "connect",
     "listen",
@@ -50,6 +53,7 @@ __all__ = [
     "Event",
     "Request",
     "Server",
+    "Upgrade",
     "WebSocketServer",
     "exceptions",
     "WebSocketError",
@@ -62,12 +66,37 @@ __all__ = [
     "InvalidURI",
     "QueueFull",
     "ServerShutdown",
+    "TLSError",
+    "CertificateVerifyError",
     "__version__",
 ]
 
 logger = logging.getLogger("wsengine")
 
 Headers = Union[Sequence[Tuple[str, str]], "dict[str, str]"]
+
+
+class Accept:
+    """What ``process_request`` returns to accept an upgrade with choices of
+    its own: ``subprotocol`` (one the client offered; None keeps the
+    server's choice), extra response ``headers`` (a dict or (name, value)
+    pairs), and ``data`` attached to the connection (``Connection.data``).
+    Returning None accepts with none of these."""
+
+    __slots__ = ("subprotocol", "headers", "data")
+
+    def __init__(
+        self,
+        subprotocol: Optional[str] = None,
+        headers: Optional[Headers] = None,
+        data: Any = None,
+    ) -> None:
+        self.subprotocol = subprotocol
+        self.headers = headers
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Accept(subprotocol={self.subprotocol!r}, headers={self.headers!r}, data={self.data!r})"
 
 
 def connect(
@@ -78,7 +107,24 @@ def connect(
     open_timeout: Optional[float] = 10,
     **options: Any,
 ) -> Connection:
-    """Open a WebSocket connection to ``uri`` (``ws://host[:port][/path]``).
+    """Open a WebSocket connection to ``uri`` (``ws://`` or ``wss://``).
+
+    For ``wss://`` the server's certificate is verified against what the
+    operating system trusts and the URI's host. ``ssl`` may be an
+    :class:`ssl.SSLContext` where its settings can be honoured exactly
+    (verification on, with its CA certificates, or off with ``CERT_NONE``
+    and ``check_hostname=False``; TLS 1.2 or 1.3); settings that cannot be
+    (``CERT_OPTIONAL``, CRL checks, TLS below 1.2) raise ``ValueError``
+    instead of being ignored. A client certificate loaded into a context
+    cannot be read back from it: pass ``tls_cert=`` and ``tls_key=``. Own
+    options: ``tls_ca`` (a PEM file of CAs to trust besides the system's),
+    ``tls_system_trust`` (False: only ``tls_ca``), ``tls_cert``/``tls_key``
+    (a client certificate for mutual TLS), ``server_hostname`` (verify this
+    name instead of the URI's host, as in ``websockets``), and
+    ``dangerous_accept_any_certificate`` (never in production). TLS failures
+    raise :class:`TLSError` (an :class:`ssl.SSLError`) or, for the server's
+    certificate, :class:`CertificateVerifyError` (an
+    :class:`ssl.SSLCertVerificationError`); ``kind`` says which check.
 
     ``open_timeout`` bounds the TCP connect and the handshake each. Other
     options: ``max_size``, ``max_frame_size`` (default: ``max_size``),
@@ -103,7 +149,8 @@ def connect(
     (messages shorter than this go uncompressed, default 64). ``max_size``
     limits the inflated size. ``Connection.extensions`` tells what was agreed.
 
-    Raises :class:`InvalidURI`, :class:`InvalidHandshake` (with ``status``),
+    Raises :class:`InvalidURI`, :class:`InvalidHandshake` (with
+    ``status``, ``headers`` and ``body`` of a refusal), :class:`TLSError`,
     :class:`TimeoutError` or :class:`OSError`.
     """
     options["subprotocols"] = list(subprotocols) if subprotocols else None
@@ -199,6 +246,13 @@ class Server:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
+    def reload_tls(self) -> None:
+        """Read the ``tls_cert`` and ``tls_key`` files again and serve what
+        they hold to new handshakes; open connections keep going. Raises
+        :class:`TLSError` (``kind="config"``) if they cannot be used; the
+        certificate served before then stays."""
+        self._handle.reload_tls()
+
     def __repr__(self) -> str:
         host, port = self.local_address
         return f"<wsengine.Server ws://{host}:{port}/>"
@@ -229,6 +283,25 @@ def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     ``{"status":"ok","connections":N}``; ``websocket_paths`` lists the paths
     that accept the upgrade (default: every path that is not a route).
     Other plain requests get 404 (426 on a WebSocket-only path).
+
+    TLS (https and ``wss://`` on the same port): ``tls_cert`` and
+    ``tls_key`` (PEM files; ``server.reload_tls()`` reads them again for new
+    handshakes), ``tls_client_ca`` (ask clients for a certificate from this
+    CA; ``tls_client_cert_required``, default True). An
+    :class:`ssl.SSLContext` as ``ssl=`` raises ``TypeError``: its
+    certificate cannot be read back from it.
+
+    ``process_request(request)`` decides each valid upgrade before the
+    ``101``, on the connection's thread: return None to accept,
+    :class:`Accept` to accept with a subprotocol, headers or ``data``, or
+    ``(status, headers, body)`` to refuse (401 with ``WWW-Authenticate``,
+    429 with ``Retry-After``, ...). ``request`` has ``path``, ``query``,
+    ``headers``, ``header()``, ``cookie()``, ``subprotocols``,
+    ``remote_address`` and ``peer_certificate``. (``websockets`` passes the
+    connection too; here no connection exists before the ``101``.) An
+    exception in it refuses with 500. With ``poll_events=True``,
+    ``upgrade_events=True`` delivers "upgrade" events to answer from the
+    loop instead (``event.upgrade.accept()`` / ``.refuse(status, body)``).
     """
     return Server(host, port, **options)
 

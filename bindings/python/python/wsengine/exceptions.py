@@ -7,6 +7,9 @@ in use) raise the builtin :class:`OSError` subclasses.
 
 from __future__ import annotations
 
+import ssl
+from typing import List, Tuple
+
 __all__ = [
     "WebSocketError",
     "ConnectionClosed",
@@ -18,6 +21,8 @@ __all__ = [
     "InvalidURI",
     "QueueFull",
     "ServerShutdown",
+    "TLSError",
+    "CertificateVerifyError",
 ]
 
 
@@ -66,18 +71,36 @@ class MessageTooBig(ConnectionClosedError):
 
 class InvalidHandshake(WebSocketError):
     """The opening handshake failed; ``status`` is the HTTP status the server
-    answered with (0 when the answer was not a valid HTTP response)."""
+    answered with (0 when the answer was not a valid HTTP response), and
+    ``headers`` (a list of (name, value) pairs) and ``body`` (bytes) are the
+    rest of a refusal (a 401's ``WWW-Authenticate``, a 429's
+    ``Retry-After``, the text saying why)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int = 0,
+        headers: "List[Tuple[str, str]] | None" = None,
+        body: bytes = b"",
+    ) -> None:
         super().__init__(message, status)
         self.status = status
+        self.headers = list(headers or [])
+        self.body = body
+
+    def header(self, name: str) -> "str | None":
+        """The first response header called ``name`` (case-insensitive)."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
 
     def __str__(self) -> str:
         return str(self.args[0])
 
 
 class InvalidURI(WebSocketError, ValueError):
-    """The URI is not a usable ``ws://`` URI (``wss://`` is not supported yet)."""
+    """The URI is not a usable ``ws://`` or ``wss://`` URI."""
 
 
 class QueueFull(WebSocketError):
@@ -86,3 +109,35 @@ class QueueFull(WebSocketError):
 
 class ServerShutdown(WebSocketError):
     """The server was shut down."""
+
+
+class TLSError(WebSocketError, ssl.SSLError):
+    """TLS failed. A subclass of :class:`ssl.SSLError`, so code written for
+    ``websockets`` that catches ``ssl.SSLError`` keeps working.
+
+    ``kind`` names what failed: ``"client_certificate_rejected"`` (the
+    server refused our certificate, or wanted one), ``"not_tls"`` (the peer
+    does not speak TLS), ``"handshake"`` (no common version or cipher, an
+    alert), ``"config"`` (our own certificate, key or CA files are
+    unusable), or, on :class:`CertificateVerifyError`, the failed check.
+    """
+
+    def __init__(self, message: str, kind: str = "handshake") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reason = kind.upper()
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CertificateVerifyError(TLSError, ssl.SSLCertVerificationError):
+    """The peer's certificate did not verify; ``kind`` is
+    ``"unknown_issuer"``, ``"expired"``, ``"not_yet_valid"``,
+    ``"name_mismatch"`` or ``"bad_certificate"``. A subclass of
+    :class:`ssl.SSLCertVerificationError`."""
+
+    def __init__(self, message: str, kind: str = "bad_certificate") -> None:
+        super().__init__(message, kind)
+        self.verify_message = message
+        self.verify_code = 0
