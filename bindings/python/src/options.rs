@@ -256,10 +256,10 @@ fn server_tls(o: TlsOptions<'_>) -> PyResult<Option<ServerTls>> {
 /// `dangerous_accept_any_certificate`.
 fn client_tls(o: TlsOptions<'_>) -> PyResult<ClientTls> {
     let mut tls = ClientTls::default();
-    if let Some(ssl) = &o.ssl {
-        if !ssl.extract::<bool>().unwrap_or(false) {
-            tls = from_ssl_context(ssl, tls)?;
-        }
+    if let Some(ssl) = &o.ssl
+        && !ssl.extract::<bool>().unwrap_or(false)
+    {
+        tls = from_ssl_context(ssl, tls)?;
     }
     if let Some(system) = o.system_trust {
         tls = tls.with_system_roots(system);

@@ -46,11 +46,11 @@ pub(crate) fn verdict_from(answer: &Bound<'_, PyAny>) -> PyResult<Verdict> {
             answer.getattr("data")?,
         );
     }
-    if let Ok(tuple) = answer.cast::<PyTuple>() {
-        if tuple.len() == 3 {
-            let status: u16 = tuple.get_item(0)?.extract()?;
-            return refuse_from(status, &tuple.get_item(1)?, &tuple.get_item(2)?);
-        }
+    if let Ok(tuple) = answer.cast::<PyTuple>()
+        && tuple.len() == 3
+    {
+        let status: u16 = tuple.get_item(0)?.extract()?;
+        return refuse_from(status, &tuple.get_item(1)?, &tuple.get_item(2)?);
     }
     Err(PyTypeError::new_err(
         "process_request returns None, wsengine.Accept(...) or (status, headers, body)",
