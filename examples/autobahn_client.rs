@@ -2,16 +2,34 @@
 //! by echoing its messages, then asks it to write its reports.
 //!
 //! ```sh
-//! cargo run --release --example autobahn_client -- [URL]   # default ws://127.0.0.1:9001
+//! cargo run --release --example autobahn_client -- [URL] [--ca FILE]   # default ws://127.0.0.1:9001
 //! ```
+//! `--ca` trusts a CA for a `wss://` fuzzing server (besides the system's).
 
+use wsengine::tls::ClientTls;
 use wsengine::{Config, DeflateConfig, Error, connect};
 
 const AGENT: &str = "wsengine";
 
 fn main() {
-    let base = std::env::args()
-        .nth(1)
+    let mut url = None;
+    let mut tls = ClientTls::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--ca" {
+            let loaded = args
+                .next()
+                .ok_or_else(|| "--ca needs a file".to_string())
+                .and_then(|ca| tls.clone().with_ca_file(ca).map_err(|e| e.to_string()));
+            tls = loaded.unwrap_or_else(|e| {
+                eprintln!("autobahn_client: {e}");
+                std::process::exit(2);
+            });
+        } else {
+            url = Some(arg);
+        }
+    }
+    let base = url
         .or_else(|| std::env::var("AUTOBAHN_URL").ok())
         .unwrap_or_else(|| "ws://127.0.0.1:9001".to_string());
     let base = base.trim_end_matches('/');
@@ -24,7 +42,8 @@ fn main() {
         .with_client_no_context_takeover(true);
     let config = Config::default()
         .with_max_message_size(64 << 20)
-        .with_deflate(deflate);
+        .with_deflate(deflate)
+        .with_client_tls(tls);
 
     let count =
         match connect(&format!("{base}/getCaseCount"), config.clone()).and_then(|c| c.recv()) {

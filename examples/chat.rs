@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example chat -- [ADDR]      (default 127.0.0.1:8080)
+//! cargo run --release --example chat -- [ADDR] --tls-cert cert.pem --tls-key key.pem   (https)
 //! ```
 //!
 //! Open http://127.0.0.1:8080/ in two tabs and type in one; add
@@ -20,6 +21,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use wsengine::tls::ServerTls;
 use wsengine::{Audience, Config, Conn, Groups, Message, OverflowPolicy, Server, ServerEvent};
 
 /// The page every chat example serves.
@@ -35,10 +37,24 @@ struct Member {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let mut addr = "127.0.0.1:8080".to_string();
+    let (mut cert, mut key) = (None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tls-cert" => cert = args.next(),
+            "--tls-key" => key = args.next(),
+            _ => addr = arg,
+        }
+    }
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = Config::default()
+        .with_server_tls(tls)
         .with_route("/", "text/html; charset=utf-8", PAGE)
         .with_health_path(Some("/health"))
         .with_websocket_paths(Some(&["/ws"]))
@@ -49,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_overflow_policy(OverflowPolicy::Disconnect);
     let server = Server::bind(addr.as_str(), config)?;
     println!(
-        "chat on http://{}/ (open it in two tabs; Ctrl-C stops)",
+        "chat on {scheme}://{}/ (open it in two tabs; Ctrl-C stops)",
         server.local_addr()
     );
     let groups = server.groups().clone();

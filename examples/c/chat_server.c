@@ -4,7 +4,7 @@
  * notices. The same page and protocol as the Rust and Python chat examples
  * (see examples/chat.rs). One thread serves everything through the poll API.
  *
- *   chat_server [ADDR] [PAGE]
+ *   chat_server [ADDR] [PAGE] [--tls-cert cert.pem --tls-key key.pem]   (https and wss://)
  *
  * ADDR defaults to 127.0.0.1:8080 (port 0 picks a free one); PAGE to
  * examples/chat/index.html (it is read at each request, so run from the
@@ -168,9 +168,24 @@ static void on_close(const wse_server *server, const wse_conn *conn) {
 }
 
 int main(int argc, char **argv) {
-    const char *addr = argc > 1 ? argv[1] : "127.0.0.1:8080";
-    const char *page = argc > 2 ? argv[2] : "examples/chat/index.html";
+    const char *addr = "127.0.0.1:8080", *page = "examples/chat/index.html";
+    const char *cert = NULL, *key = NULL;
+    int positional = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+            cert = argv[++i];
+        else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+            key = argv[++i];
+        else if (positional++ == 0)
+            addr = argv[i];
+        else
+            page = argv[i];
+    }
     wse_config_builder *b = wse_config_builder_new();
+    if (cert || key) {
+        wse_result tls = wse_config_builder_set_tls_cert_files(b, cert ? cert : "", key ? key : "");
+        if (tls != WSE_RESULT_OK) die("TLS certificate", tls);
+    }
     wse_config_builder_add_file_route(b, "/", page);
     wse_config_builder_set_health_path(b, "/health");
     wse_config_builder_add_websocket_path(b, "/ws");
@@ -189,7 +204,7 @@ int main(int argc, char **argv) {
     if (rc != WSE_RESULT_OK) die(addr, rc);
     const char *colon = strrchr(addr, ':');
     int host_len = colon ? (int)(colon - addr) : (int)strlen(addr);
-    printf("chat on http://%.*s:%u/ (open it in two tabs; Ctrl-C stops)\n", host_len, addr,
+    printf("chat on %s://%.*s:%u/ (open it in two tabs; Ctrl-C stops)\n", cert ? "https" : "http", host_len, addr,
            (unsigned)wse_server_local_port(server));
     fflush(stdout);
 

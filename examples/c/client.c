@@ -3,7 +3,8 @@
  * message; every message received is printed. One thread, no callbacks:
  * it waits on standard input and polls the connection in turn.
  *
- *   client URL                (e.g. ws://127.0.0.1:9001/)
+ *   client URL [--ca FILE] [--cert FILE --key FILE]
+ *                             (e.g. ws://127.0.0.1:9001/, or wss://localhost:9001/ --ca ca.pem)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -21,17 +22,43 @@ static void print_error(const char *what, wse_result rc) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: client URL   (e.g. ws://127.0.0.1:9001/)\n");
+    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--ca") == 0     ? &ca
+                            : strcmp(argv[i], "--cert") == 0 ? &cert
+                            : strcmp(argv[i], "--key") == 0  ? &key
+                                                             : NULL;
+        if (!slot)
+            url = argv[i];
+        else if (i + 1 < argc)
+            *slot = argv[++i];
+        else
+            url = NULL, i = argc;
+    }
+    if (!url) {
+        fprintf(stderr, "usage: client URL [--ca FILE] [--cert FILE --key FILE]   (e.g. ws://127.0.0.1:9001/)\n");
         return 2;
     }
-    wse_conn *conn = NULL;
-    wse_result rc = wse_client_connect(argv[1], NULL, 10000, &conn);
+    wse_config_builder *builder = wse_config_builder_new();
+    wse_result rc = WSE_RESULT_OK;
+    if (ca) rc = wse_config_builder_add_tls_ca_file(builder, ca);
+    if (rc == WSE_RESULT_OK && (cert || key))
+        rc = wse_config_builder_set_tls_client_cert_files(builder, cert ? cert : "", key ? key : "");
+    const wse_config *config = NULL;
+    if (rc == WSE_RESULT_OK) rc = wse_config_builder_build(builder, &config);
+    else wse_config_builder_free(builder);
     if (rc != WSE_RESULT_OK) {
-        print_error(argv[1], rc);
+        print_error("TLS settings", rc);
         return 1;
     }
-    fprintf(stderr, "connected to %s\n", argv[1]);
+    wse_conn *conn = NULL;
+    rc = wse_client_connect(url, config, 10000, &conn);
+    wse_config_free(config);
+    if (rc != WSE_RESULT_OK) {
+        print_error(url, rc);
+        return 1;
+    }
+    fprintf(stderr, "connected to %s\n", url);
 
     char line[65536];
     size_t used = 0;

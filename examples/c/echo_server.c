@@ -4,9 +4,12 @@
  * the poll API.
  *
  *   echo_server [ADDR]        (default 127.0.0.1:9001; runs until killed)
+ *   echo_server [ADDR] --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]
+ *                             (wss://; with a client CA, client certificates are required)
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "wsengine.h"
 
@@ -19,8 +22,31 @@ static void die(const char *what, wse_result rc) {
 }
 
 int main(int argc, char **argv) {
-    const char *addr = argc > 1 ? argv[1] : "127.0.0.1:9001";
+    const char *addr = "127.0.0.1:9001", *cert = NULL, *key = NULL, *client_ca = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--tls-cert") == 0        ? &cert
+                            : strcmp(argv[i], "--tls-key") == 0       ? &key
+                            : strcmp(argv[i], "--tls-client-ca") == 0 ? &client_ca
+                                                                      : NULL;
+        if (!slot) {
+            addr = argv[i];
+        } else if (i + 1 < argc) {
+            *slot = argv[++i];
+        } else {
+            fprintf(stderr, "usage: echo_server [ADDR] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n");
+            return 2;
+        }
+    }
     wse_config_builder *builder = wse_config_builder_new();
+    wse_result rc;
+    if (cert || key) {
+        rc = wse_config_builder_set_tls_cert_files(builder, cert ? cert : "", key ? key : "");
+        if (rc != WSE_RESULT_OK) die("TLS certificate", rc);
+    }
+    if (client_ca) {
+        rc = wse_config_builder_set_tls_client_ca_file(builder, client_ca, true);
+        if (rc != WSE_RESULT_OK) die("TLS client CA", rc);
+    }
     wse_config_builder_set_max_message_size(builder, (size_t)64 << 20);
     wse_config_builder_set_poll_events(builder, true);
     /* One thread serves everyone, so it must never wait for one client: a
@@ -30,14 +56,14 @@ int main(int argc, char **argv) {
      * WSE_RESULT_QUEUE_FULL instead; neither ever blocks the loop. */
     wse_config_builder_set_overflow_policy(builder, WSE_OVERFLOW_POLICY_DISCONNECT, 0);
     const wse_config *config = NULL;
-    wse_result rc = wse_config_builder_build(builder, &config);
+    rc = wse_config_builder_build(builder, &config);
     if (rc != WSE_RESULT_OK) die("config", rc);
 
     wse_server *server = NULL;
     rc = wse_server_bind(addr, config, &server);
     wse_config_free(config);
     if (rc != WSE_RESULT_OK) die(addr, rc);
-    printf("echo_server listening on ws://%s\n", addr);
+    printf("echo_server listening on %s://%s\n", cert ? "wss" : "ws", addr);
     fflush(stdout);
 
     for (;;) {

@@ -4,6 +4,7 @@ The same page and protocol as the Rust and C chat examples (see
 examples/chat.rs).
 
     python examples/python/chat.py [ADDR]     (default 127.0.0.1:8080)
+    python examples/python/chat.py [ADDR] --tls-cert cert.pem --tls-key key.pem   (https)
 
 Open http://127.0.0.1:8080/ in two tabs and type in one; add
 ?room=games&name=ana to pick a room and a name. Each connection's handler
@@ -54,7 +55,14 @@ class Chat:
 
 
 def main() -> None:
-    addr = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:8080"
+    args = sys.argv[1:]
+    tls = {}
+    for flag, option in (("--tls-cert", "tls_cert"), ("--tls-key", "tls_key")):
+        if flag in args:
+            i = args.index(flag)
+            tls[option] = args[i + 1]
+            del args[i : i + 2]
+    addr = args[0] if args else "127.0.0.1:8080"
     host, _, port = addr.rpartition(":")
     chat = Chat()
     chat.server = wsengine.serve(
@@ -67,10 +75,12 @@ def main() -> None:
         max_size=MAX_MESSAGE,
         # A tab that stops reading is dropped (it reconnects), not waited for.
         overflow="disconnect",
+        **tls,
     )
     with chat.server as server:
         host, port = server.local_address
-        print(f"chat on http://{host}:{port}/ (open it in two tabs; Ctrl-C stops)", flush=True)
+        scheme = "https" if tls else "http"
+        print(f"chat on {scheme}://{host}:{port}/ (open it in two tabs; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

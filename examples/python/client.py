@@ -2,8 +2,10 @@
 message; every message received is printed.
 
     python examples/python/client.py URL      (e.g. ws://127.0.0.1:9001/)
+    python examples/python/client.py wss://localhost:9001/ --ca ca.pem [--cert client.pem --key client.key]
 """
 
+import argparse
 import sys
 import threading
 
@@ -11,10 +13,15 @@ import wsengine
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
-        sys.exit("usage: client.py URL   (e.g. ws://127.0.0.1:9001/)")
-    with wsengine.connect(sys.argv[1]) as ws:
-        print(f"connected to {sys.argv[1]}", file=sys.stderr)
+    parser = argparse.ArgumentParser(description="wsengine line client")
+    parser.add_argument("url", help="ws:// or wss:// URL")
+    parser.add_argument("--ca", help="trust this CA (PEM) besides the system's")
+    parser.add_argument("--cert", help="client certificate (PEM) for mutual TLS")
+    parser.add_argument("--key", help="its private key (PEM)")
+    args = parser.parse_args()
+    tls = {k: v for k, v in {"tls_ca": args.ca, "tls_cert": args.cert, "tls_key": args.key}.items() if v}
+    with wsengine.connect(args.url, **tls) as ws:
+        print(f"connected to {args.url}", file=sys.stderr)
 
         def printer() -> None:
             try:

@@ -2,9 +2,10 @@
 to 64 MiB. The same behaviour and command line as the Rust and C ones.
 
     python examples/python/echo_server.py [ADDR]     (default 127.0.0.1:9001)
+    python examples/python/echo_server.py [ADDR] --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]
 """
 
-import sys
+import argparse
 
 import wsengine
 
@@ -15,10 +16,21 @@ def echo(conn: wsengine.Connection) -> None:
 
 
 def main() -> None:
-    addr = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:9001"
-    host, _, port = addr.rpartition(":")
-    with wsengine.serve(echo, host.strip("[]"), int(port), max_size=64 << 20) as server:
-        print(f"echo_server listening on ws://{addr}", flush=True)
+    parser = argparse.ArgumentParser(description="wsengine echo server")
+    parser.add_argument("addr", nargs="?", default="127.0.0.1:9001")
+    parser.add_argument("--tls-cert", help="certificate chain (PEM): serve wss://")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+    parser.add_argument("--tls-client-ca", help="require client certificates from this CA (PEM)")
+    args = parser.parse_args()
+    host, _, port = args.addr.rpartition(":")
+    tls = {}
+    if args.tls_cert or args.tls_key:
+        tls = {"tls_cert": args.tls_cert, "tls_key": args.tls_key}
+        if args.tls_client_ca:
+            tls["tls_client_ca"] = args.tls_client_ca
+    with wsengine.serve(echo, host.strip("[]"), int(port), max_size=64 << 20, **tls) as server:
+        scheme = "wss" if tls else "ws"
+        print(f"echo_server listening on {scheme}://{args.addr}", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
