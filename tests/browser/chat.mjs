@@ -28,6 +28,9 @@ const browser = await chromium.launch({
     "--disable-component-update",
     "--disable-sync",
   ],
+  // HOME holds the NSS trust store with the test CA (scripts/browser-test.sh),
+  // for the https run: the certificate is trusted, not an error ignored.
+  env: { ...process.env, HOME: process.env.BROWSER_HOME || process.env.HOME },
   timeout: 30_000,
 });
 
@@ -44,6 +47,7 @@ const line = (page, text) => page.locator("#log li", { hasText: text });
 
 let failed = false;
 try {
+  // No ignoreHTTPSErrors: an untrusted certificate fails the test.
   const context = await browser.newContext();
   const alice = await open(context, "e2e", "alice");
   const bob = await open(context, "e2e", "bob");
