@@ -7,6 +7,7 @@
 #   scripts/autobahn.sh server     # or: client
 #   ECHO_SERVER=target/c-examples/echo_server LABEL=c scripts/autobahn.sh server
 #   SUITE=deflate scripts/autobahn.sh   # the permessage-deflate groups
+#   TLS=1 scripts/autobahn.sh      # the same over wss:// (SUITE=all: groups 1-10 and 12-13)
 #
 # SUITE=core (default) runs groups 1-10 against tests/autobahn/expected-SIDE.json;
 # SUITE=deflate runs the permessage-deflate groups 12-13 (216 cases) against
@@ -15,6 +16,12 @@
 # ECHO_SERVER is the server under test (default: the Rust echo_server
 # example); every echo server of the project must match the same expected
 # results. LABEL names its report directory and log.
+# TLS=1 runs the server suite against the echo server started with the test
+# certificate (scripts/make-test-certs.sh), and the client suite against a
+# fuzzing server listening with it (the client trusting the test CA); the
+# results must equal the plain runs' expected results, case for case.
+# (The kit's run-*-suite.sh scripts speak ws:// only, so the TLS runs write
+# their own specs; moving the kit into the repository will unify them.)
 # Needs ../shared/autobahn (or WSENGINE_SHARED) and python3; the suite's venv is
 # made under target/autobahn-venv on first use. Release examples must be built.
 set -euo pipefail
@@ -29,11 +36,18 @@ done
 ECHO_SERVER="${ECHO_SERVER:-target/release/examples/echo_server}"
 LABEL="${LABEL:-rust}"
 SUITE="${SUITE:-core}"
+TLS="${TLS:-0}"
 case "$SUITE" in
   core) CASE_LIST="*"; EXCLUDE=1; SUFFIX=""; GROUPS_NAME="groups 1-10" ;;
   deflate) CASE_LIST="12.*,13.*"; EXCLUDE=0; SUFFIX="-deflate"; GROUPS_NAME="groups 12-13, permessage-deflate" ;;
   *) echo "autobahn.sh: SUITE must be core or deflate, not '$SUITE'" >&2; exit 2 ;;
 esac
+if [ "$TLS" = 1 ]; then
+  LABEL="$LABEL-tls"
+  GROUPS_NAME="$GROUPS_NAME, over TLS"
+  CERTS="$PWD/target/certs"
+  scripts/make-test-certs.sh "$CERTS"
+fi
 
 [ -d "$AB" ] || { echo "autobahn.sh: $AB not found (set WSENGINE_SHARED)" >&2; exit 2; }
 
@@ -58,19 +72,75 @@ check() { # side
     --baseline "tests/autobahn/expected-$1$SUFFIX.json" --fail-on-diff | sed -n '/^Baseline/,$p'
 }
 
+# A wstest spec: MODE (fuzzingclient or fuzzingserver) and URL, the case
+# patterns, the report directory, and for a fuzzing server its TLS key and
+# certificate.
+write_spec() { # file mode url
+  "$VENV/bin/python" - "$@" "$REPORT_DIR" "$CASE_LIST" "$EXCLUDE" "${CERTS:-}" <<'PY'
+import json, sys
+spec_file, mode, url, outdir, cases, exclude, certs = sys.argv[1:]
+spec = {"outdir": outdir, "cases": cases.split(","),
+        "exclude-cases": ["12.*", "13.*"] if exclude == "1" else [], "exclude-agent-cases": {}}
+if mode == "fuzzingclient":
+    spec["servers"] = [{"agent": "wsengine", "url": url}]
+else:
+    spec.update(url=url, key=certs + "/server.key", cert=certs + "/server.pem")
+json.dump(spec, open(spec_file, "w"), indent=2)
+PY
+}
+
+# The server suite against a wss:// echo server at URL.
+tls_server_suite() { # url
+  mkdir -p "$REPORT_DIR" && rm -f "$REPORT_DIR"/index.json "$REPORT_DIR"/*_case_*.json
+  write_spec "$REPORT_DIR/fuzzingclient.json" fuzzingclient "$1"
+  "$VENV/bin/python" -c 'import socket,sys,time
+for _ in range(100):
+    try: socket.create_connection(("127.0.0.1", int(sys.argv[1].rsplit(":",1)[1])), 1).close(); break
+    except OSError: time.sleep(0.1)' "$1"
+  timeout "$SUITE_TIMEOUT" "$VENV/bin/wstest" -m fuzzingclient -s "$REPORT_DIR/fuzzingclient.json"
+}
+
+# The client suite: a fuzzing server on wss://127.0.0.1:PORT with the test
+# certificate, and the Rust client trusting the test CA.
+tls_client_suite() { # port
+  mkdir -p "$REPORT_DIR" && rm -f "$REPORT_DIR"/index.json "$REPORT_DIR"/*_case_*.json
+  write_spec "$REPORT_DIR/fuzzingserver.json" fuzzingserver "wss://127.0.0.1:$1"
+  "$VENV/bin/wstest" -m fuzzingserver -s "$REPORT_DIR/fuzzingserver.json" -u 0 &
+  local ws=$!
+  "$VENV/bin/python" -c 'import socket,sys,time
+for _ in range(100):
+    try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close(); break
+    except OSError: time.sleep(0.1)' "$1"
+  timeout "$SUITE_TIMEOUT" target/release/examples/autobahn_client "wss://127.0.0.1:$1" --ca "$CERTS/ca.pem"
+  local rc=$?
+  kill "$ws" 2>/dev/null
+  wait "$ws" 2>/dev/null
+  return $rc
+}
+
 run_side() { # side: run the suite for one side, then diff it with the expected results
   local side="$1" port log pid
   export VENV EXCLUDE_DEFLATE="$EXCLUDE" REPORT_DIR="$PWD/target/autobahn/$LABEL-$side$SUFFIX" SUITE_TIMEOUT=1800
   port="$(free_port)"
   log="target/autobahn-$LABEL-$side$SUFFIX.log"
   echo "==> Autobahn $side suite ($GROUPS_NAME), $LABEL, on 127.0.0.1:$port"
-  if [ "$side" = server ]; then
+  if [ "$side" = server ] && [ "$TLS" = 1 ]; then
+    # shellcheck disable=SC2086  # ECHO_SERVER may be a command with arguments
+    $ECHO_SERVER "127.0.0.1:$port" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+      >"target/autobahn-$LABEL-echo-server$SUFFIX.log" 2>&1 &
+    pid=$!
+    tls_server_suite "wss://127.0.0.1:$port" >"$log" 2>&1 || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  elif [ "$side" = server ]; then
     # ECHO_SERVER may be a command with arguments (an interpreter and a script).
     $ECHO_SERVER "127.0.0.1:$port" >"target/autobahn-$LABEL-echo-server$SUFFIX.log" 2>&1 &
     pid=$!
     AGENT=wsengine "$AB/run-server-suite.sh" "127.0.0.1:$port" "$CASE_LIST" >"$log" 2>&1 || true
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+  elif [ "$TLS" = 1 ]; then
+    tls_client_suite "$port" >"$log" 2>&1 || true
   else
     CASES="$CASE_LIST" "$AB/run-client-suite.sh" "$port" target/release/examples/autobahn_client \
       "ws://127.0.0.1:$port" >"$log" 2>&1 || true

@@ -6,7 +6,9 @@
 # servers' message limit is 64 MiB and their frame limit is left at its
 # default; a frame limit of 16 MiB once refused this with 1009. Then one
 # client floods each server without reading while another must get every
-# echo within 2 s (tests/interop/flood.py).
+# echo within 2 s (tests/interop/flood.py). Then the same 16 MiB messages
+# over wss://, each echo server started with the test certificate
+# (scripts/make-test-certs.sh) and both clients trusting the test CA.
 #
 #   scripts/interop-test.sh [rust] [c] [python]     (default: all three)
 #
@@ -23,6 +25,8 @@ langs=("$@")
 PY=target/py-venv/bin/python
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) || exit 1
 cargo build --release --quiet --example echo_server || exit 1
+scripts/make-test-certs.sh target/certs || exit 1
+CERTS=target/certs
 
 free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -46,6 +50,21 @@ for lang in "${langs[@]}"; do
   timeout 120 node tests/interop/big_message.mjs "$url" || status=1
   timeout 120 "$PY" tests/interop/big_message.py "$url" || status=1
   timeout 120 "$PY" tests/interop/flood.py "$url" || status=1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+
+  echo "==> the $lang echo server over TLS: 16 MiB compressed messages from ws and websockets over wss://"
+  # shellcheck disable=SC2086  # the command is words on purpose
+  $cmd "127.0.0.1:$port" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" > "$log" 2>&1 &
+  pid=$!
+  if ! up="$(wait_for_server "$pid" "$log" 'listening on wss')"; then
+    echo "$up"
+    status=1
+    continue
+  fi
+  url="wss://localhost:$port/"
+  timeout 120 node tests/interop/big_message.mjs "$url" "$CERTS/ca.pem" || status=1
+  timeout 120 "$PY" tests/interop/big_message.py "$url" "$CERTS/ca.pem" || status=1
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
 done

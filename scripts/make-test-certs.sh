@@ -16,6 +16,9 @@ set -euo pipefail
 DIR="${1:-target/certs}"
 mkdir -p "$DIR"
 cd "$DIR"
+# Stages running side by side may ask at once: one makes them, the others wait.
+exec 9>.lock
+flock 9
 [ -f stranger-client.pem ] && exit 0
 
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }

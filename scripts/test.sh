@@ -6,9 +6,11 @@
 # pytest), the chat demo of each language in headless Chromium, standard
 # clients (Node's ws, Python's websockets) sending 16 MiB compressed
 # messages to each echo server while one client floods it without reading
-# must not slow another, and the Autobahn conformance suites against the Rust, C and
-# Python echo servers and the Rust client (groups 1-10), and the
-# permessage-deflate groups 12-13 against the Rust server and client.
+# must not slow another (and the 16 MiB messages again over wss://), and the
+# Autobahn conformance suites against the Rust, C and Python echo servers and
+# the Rust client (groups 1-10), the permessage-deflate groups 12-13 against
+# the Rust server and client, and over TLS the Rust server (groups 1-10 and
+# 12-13) and client (groups 1-10), with the same expected results.
 #
 #   scripts/test.sh
 #
@@ -61,6 +63,16 @@ autobahn_all() {
       scripts/autobahn.sh server
 }
 
+autobahn_tls() {
+  # The client's groups 1-10 run beside the server's 12-13 (the longest part).
+  TLS=1 scripts/autobahn.sh server &&
+    TLS=1 scripts/autobahn.sh client &
+  local core=$!
+  TLS=1 SUITE=deflate scripts/autobahn.sh server
+  local deflate=$?
+  wait "$core" && [ "$deflate" = 0 ]
+}
+
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 stage "layering" layering
@@ -76,6 +88,8 @@ stage "Interop: ws and websockets send 16 MiB compressed messages, one client fl
 stage "Autobahn TestSuite (Rust server and client, C and Python servers)" autobahn_all
 stage "Autobahn permessage-deflate groups 12-13 (Rust server and client)" \
   env SUITE=deflate scripts/autobahn.sh server client
+stage "Autobahn over TLS (Rust server groups 1-10 and 12-13, Rust client groups 1-10)" \
+  autobahn_tls
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -99,9 +99,62 @@ pub async fn ws_client(
         .expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let url = format!("ws://127.0.0.1:{port}{path}");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+    let (ws, _) = tokio_tungstenite::client_async(url, stream)
         .await
         .expect("handshake");
+    echo_loop(ws, size, inflight, w, count).await
+}
+
+/// [`ws_client`] over TLS (`wss://`), with `tls` (tokio-rustls) as the
+/// client's configuration.
+pub async fn wss_client(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    size: usize,
+    inflight: usize,
+    w: Window,
+    count: Counter,
+) -> Vec<u32> {
+    let ws = wss_connect(port, tls).await.expect("wss handshake");
+    echo_loop(ws, size, inflight, w, count).await
+}
+
+/// A TLS then WebSocket handshake with `127.0.0.1:port` as `localhost`.
+pub async fn wss_connect(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("wss://localhost:{port}/echo");
+    let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+/// Keep `inflight` text messages of `size` bytes going on `ws` until the
+/// window ends, feeding one per echo and flushing once no more are ready.
+async fn echo_loop<S>(
+    mut ws: tokio_tungstenite::WebSocketStream<S>,
+    size: usize,
+    inflight: usize,
+    w: Window,
+    count: Counter,
+) -> Vec<u32>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let text: tungstenite::Utf8Bytes = "x".repeat(size).into();
     let mut flight = Flight::new(inflight, w, count);
     for _ in 0..inflight {

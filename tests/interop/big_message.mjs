@@ -4,12 +4,18 @@
 // frame is a little larger than 16 MiB on the wire.
 //
 //   node big_message.mjs ws://127.0.0.1:PORT/
+//   node big_message.mjs wss://localhost:PORT/ CA.pem    (trusting that CA)
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 
-const url = process.argv[2];
+const [url, ca] = process.argv.slice(2);
 const big = randomBytes(16 << 20);
-const ws = new WebSocket(url, { perMessageDeflate: { threshold: 0 }, maxPayload: 64 << 20 });
+const ws = new WebSocket(url, {
+  perMessageDeflate: { threshold: 0 },
+  maxPayload: 64 << 20,
+  ...(ca ? { ca: readFileSync(ca) } : {}),
+});
 const fail = (why) => {
   console.error(`ws client: ${why}`);
   process.exit(1);

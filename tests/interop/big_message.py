@@ -4,9 +4,11 @@ echo. Random data does not compress: the frame is a little larger than
 16 MiB on the wire.
 
     python big_message.py ws://127.0.0.1:PORT/
+    python big_message.py wss://localhost:PORT/ CA.pem    (trusting that CA)
 """
 
 import os
+import ssl
 import sys
 
 from websockets.sync.client import connect
@@ -14,8 +16,9 @@ from websockets.sync.client import connect
 
 def main() -> None:
     url = sys.argv[1]
+    tls = {"ssl": ssl.create_default_context(cafile=sys.argv[2])} if len(sys.argv) > 2 else {}
     big = os.urandom(16 << 20)
-    with connect(url, max_size=64 << 20, open_timeout=10) as ws:
+    with connect(url, max_size=64 << 20, open_timeout=10, **tls) as ws:
         extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         if "permessage-deflate" not in extensions:
             sys.exit(f"websockets client: not compressed ({extensions!r})")

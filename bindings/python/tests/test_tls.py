@@ -157,6 +157,19 @@ def test_reload_serves_the_new_certificate_and_keeps_old_connections(certs, tmp_
         shutil.copy(certs / "server2.pem", cert)
         shutil.copy(certs / "server2.key", key)
         server.reload_tls()
+        # openssl s_client, a client of its own, sees the new certificate's serial.
+        served = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{server.local_address[1]}", "-servername", "localhost"],
+            input=b"", capture_output=True, timeout=10,
+        ).stdout
+        serial = subprocess.run(
+            ["openssl", "x509", "-noout", "-serial"], input=served, capture_output=True, check=True
+        ).stdout
+        expected = subprocess.run(
+            ["openssl", "x509", "-noout", "-serial", "-in", str(certs / "server2.pem")],
+            capture_output=True, check=True,
+        ).stdout
+        assert serial == expected and serial.startswith(b"serial=")
         new = wsengine.connect(url, tls_ca=ca)
         assert new.request.peer_certificate != first
         for ws in (old, new):
