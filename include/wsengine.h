@@ -1569,6 +1569,21 @@ wse_result wse_server_reload_tls(const wse_server *server);
 wse_result wse_conn_peer_certificate(const wse_conn *conn, uint8_t *buf, size_t len, size_t *out_n);
 
 /**
+ * Copy the subject of the peer's TLS certificate, as RFC 4514 text (e.g.
+ * "CN=alice, O=Example"), into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_NOT_FOUND` without a peer certificate;
+ * `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size needed);
+ * `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_conn_peer_certificate_subject(const wse_conn *conn,
+                                             char *buf,
+                                             size_t len,
+                                             size_t *out_n);
+
+/**
  * Server: decide each valid upgrade request with `callback` before the
  * `101` (accept, perhaps with a subprotocol, headers and a `void *`
  * attached to the connection; or refuse with any status and body). The
@@ -1665,7 +1680,7 @@ wse_result wse_upgrade_cookie(const wse_upgrade *upgrade,
                               size_t *out_n);
 
 /**
- * Copy the client's address ("192.0.2.1:54321", "[::1]:54321") into
+ * Copy the client's address (`192.0.2.1:54321`, `[::1]:54321`) into
  * `buf`, NUL-terminated.
  *
  * Ownership: `buf` and `out_n` are the caller's.
@@ -1687,6 +1702,20 @@ wse_result wse_upgrade_peer_certificate(const wse_upgrade *upgrade,
                                         uint8_t *buf,
                                         size_t len,
                                         size_t *out_n);
+
+/**
+ * Copy the subject of the client's TLS certificate, as RFC 4514 text
+ * (e.g. "CN=alice"), into `buf`, NUL-terminated.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `upgrade` is lent.
+ * Errors: `WSE_RESULT_NOT_FOUND` without a client certificate;
+ * `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_upgrade_peer_certificate_subject(const wse_upgrade *upgrade,
+                                                char *buf,
+                                                size_t len,
+                                                size_t *out_n);
 
 /**
  * Add a header line to the answer (to the `101`, or to the refusal).

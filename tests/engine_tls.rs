@@ -209,6 +209,15 @@ fn client_certificates_required_optional_and_refused() {
     let conn = connect_with(addr, "localhost", with_cert(&alice)).expect("alice");
     assert_eq!(conn.recv().unwrap(), Message::Text("welcome".into()));
     assert_eq!(seen.join().unwrap(), vec![alice.der.clone()]);
+    let info = wsengine::RequestInfo {
+        peer_certificates: vec![alice.der.clone()],
+        ..conn.request().clone()
+    };
+    assert_eq!(info.peer_certificate_subject().as_deref(), Some("CN=alice"));
+    assert_eq!(
+        conn.request().peer_certificate_subject().as_deref(),
+        Some("CN=server")
+    );
     server.shutdown();
 
     let optional = server_tls(&leaf)
@@ -390,4 +399,89 @@ fn the_upgrade_hook_sees_the_client_certificate() {
         .with_client_certificate_pem(alice.cert_pem.as_bytes(), alice.key_pem.as_bytes())
         .unwrap();
     connect_with(addr, "localhost", with_cert).expect("alice is let in");
+}
+
+/// A raw rustls client (no wsengine on this side) for what the engine's
+/// own client would not do: key updates in the middle of a connection.
+fn raw_tls_client(
+    addr: std::net::SocketAddr,
+    ca: &Ca,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let session =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    rustls::StreamOwned::new(session, tcp)
+}
+
+#[test]
+fn key_updates_mid_connection_and_close_notify_after_the_websocket_close() {
+    use wsengine::protocol::encoder::{write_close, write_frame};
+    use wsengine::protocol::{CloseFrame, Decoder, DecoderLimits, Event, OpCode, Role};
+    let ca = Ca::new("test CA");
+    let (server, _h) = echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
+    let mut tls = raw_tls_client(server.local_addr(), &ca);
+    tls.write_all(upgrade_request("/", "").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tls.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut decoder = Decoder::new(Role::Client, DecoderLimits::default());
+    let mut next_event = |tls: &mut rustls::StreamOwned<_, TcpStream>| loop {
+        let mut buf = [0u8; 4096];
+        let n = tls.read(&mut buf).expect("read");
+        assert!(n > 0, "the server ended the stream");
+        let (used, event) = decoder.decode(&buf[..n]).expect("frame");
+        assert_eq!(used, n, "one frame per read here");
+        if let Some(e) = event {
+            return e;
+        }
+    };
+    for i in 0..5 {
+        // A KeyUpdate asking the server to update its keys too: the
+        // server's reader answers it (a record of its own, made while
+        // reading), and messages keep flowing both ways on the new keys.
+        tls.conn.refresh_traffic_keys().unwrap();
+        let mut frame = Vec::new();
+        let text = format!("after key update {i}");
+        write_frame(
+            &mut frame,
+            OpCode::Text,
+            true,
+            text.as_bytes(),
+            Some([1, 2, 3, 4]),
+        );
+        tls.write_all(&frame).unwrap();
+        match next_event(&mut tls) {
+            Event::Message(m) => assert_eq!(m, Message::Text(text)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut close = Vec::new();
+    let frame = CloseFrame {
+        code: CloseCode::NORMAL,
+        reason: "done".into(),
+    };
+    write_close(&mut close, Some(&frame), Some([5, 6, 7, 8]));
+    tls.write_all(&close).unwrap();
+    assert!(matches!(next_event(&mut tls), Event::Close(_)));
+    // After the WebSocket close, the TLS close: close_notify, then EOF
+    // (a bare TCP close would be an UnexpectedEof error here).
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).expect("a clean TLS close");
+    assert!(rest.is_empty());
 }

@@ -271,3 +271,27 @@ pub extern "C" fn wse_conn_peer_certificate(
         }
     }
 }
+
+/// Copy the subject of the peer's TLS certificate, as RFC 4514 text (e.g.
+/// "CN=alice, O=Example"), into `buf`, NUL-terminated.
+///
+/// Ownership: `buf` and `out_n` are the caller's.
+/// Thread safety: any thread.
+/// Errors: `WSE_RESULT_NOT_FOUND` without a peer certificate;
+/// `WSE_RESULT_BUFFER_TOO_SMALL` (then `*out_n` is the size needed);
+/// `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_conn_peer_certificate_subject(
+    conn: *const wse_conn,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! {
+        let conn = try_rc!(conn_ref(conn));
+        match conn.request().peer_certificate_subject() {
+            Some(subject) => super::handles::copy_str(&subject, buf, len, out_n),
+            None => wse_result::NotFound,
+        }
+    }
+}

@@ -278,7 +278,7 @@ pub extern "C" fn wse_upgrade_cookie(
     }
 }
 
-/// Copy the client's address ("192.0.2.1:54321", "[::1]:54321") into
+/// Copy the client's address (`192.0.2.1:54321`, `[::1]:54321`) into
 /// `buf`, NUL-terminated.
 ///
 /// Ownership: `buf` and `out_n` are the caller's.
@@ -315,6 +315,23 @@ pub extern "C" fn wse_upgrade_peer_certificate(
             None => wse_result::NotFound,
         }
     }
+}
+
+/// Copy the subject of the client's TLS certificate, as RFC 4514 text
+/// (e.g. "CN=alice"), into `buf`, NUL-terminated.
+///
+/// Ownership: `buf` and `out_n` are the caller's.
+/// Thread safety: any thread, while `upgrade` is lent.
+/// Errors: `WSE_RESULT_NOT_FOUND` without a client certificate;
+/// `WSE_RESULT_BUFFER_TOO_SMALL`; `WSE_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_upgrade_peer_certificate_subject(
+    upgrade: *const wse_upgrade,
+    buf: *mut c_char,
+    len: usize,
+    out_n: *mut usize,
+) -> wse_result {
+    ffi_boundary! { copy_field(upgrade, buf, len, out_n, RequestInfo::peer_certificate_subject) }
 }
 
 /// Add a header line to the answer (to the `101`, or to the refusal).

@@ -80,6 +80,16 @@ impl RequestInfo {
             .map(|(_, v)| v.trim().trim_matches('"'))
     }
 
+    /// The subject of the peer's TLS certificate (the leaf of
+    /// [`peer_certificates`](Self::peer_certificates)) as RFC 4514 text,
+    /// e.g. `CN=alice, O=Example`; `None` without one (or if it cannot be
+    /// parsed, which a verified certificate always can).
+    pub fn peer_certificate_subject(&self) -> Option<String> {
+        let der = self.peer_certificates.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        Some(cert.subject().to_string())
+    }
+
     /// Server: the value of the query parameter `name` (as sent, not
     /// percent-decoded; the first one of that name).
     pub fn query_param(&self, name: &str) -> Option<&str> {

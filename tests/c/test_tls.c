@@ -136,6 +136,9 @@ static void each_failed_check_has_its_code(void) {
     CHECK_RC(wse_server_accept(server, 5000, &accepted), WSE_RESULT_OK);
     unsigned char der[4096];
     CHECK_RC(wse_conn_peer_certificate(accepted, der, sizeof der, &n), WSE_RESULT_OK);
+    char subject[256];
+    CHECK_RC(wse_conn_peer_certificate_subject(accepted, subject, sizeof subject, &n), WSE_RESULT_OK);
+    CHECK(strcmp(subject, "CN=alice") == 0);
     wse_conn_free(accepted);
     wse_conn_free(client);
     wse_server_free(server);

@@ -197,7 +197,11 @@ fn measured(pid: u32, w: Window, count: &Counter, load: impl FnOnce() -> Vec<u32
         std::thread::spawn(move || {
             let at = |t: Instant| {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
-                (Instant::now(), cpu_seconds(pid), count.load(Ordering::Relaxed))
+                (
+                    Instant::now(),
+                    cpu_seconds(pid),
+                    count.load(Ordering::Relaxed),
+                )
             };
             let first = at(w.from);
             let last = at(w.to);
@@ -313,7 +317,12 @@ fn run_idle(which: &str, n: usize, pki: &Pki) -> f64 {
                         .await
                         .expect("connect");
                     let url = format!("ws://127.0.0.1:{port}/idle");
-                    plain.push(tokio_tungstenite::client_async(url, stream).await.expect("ws").0);
+                    plain.push(
+                        tokio_tungstenite::client_async(url, stream)
+                            .await
+                            .expect("ws")
+                            .0,
+                    );
                 }
             }
         }
@@ -410,7 +419,9 @@ fn main() {
         a.seconds
     );
     if wants("echo") {
-        println!("| scenario | server | echoes/s | p50 | server CPU per message | vs tokio-tungstenite (same transport) |");
+        println!(
+            "| scenario | server | echoes/s | p50 | server CPU per message | vs tokio-tungstenite (same transport) |"
+        );
         println!("|---|---|---|---|---|---|");
         for s in &ECHO {
             let mut per: Vec<Vec<Outcome>> = vec![Vec::new(); IMPLS.len()];
@@ -458,7 +469,9 @@ fn main() {
                 per[i].push(o);
             }
         }
-        println!("| handshakes (TCP [+ full TLS 1.3] + upgrade), 16 clients | handshakes/s | server CPU per handshake | handshakes per CPU-second | vs tokio-tungstenite (same transport) |");
+        println!(
+            "| handshakes (TCP [+ full TLS 1.3] + upgrade), 16 clients | handshakes/s | server CPU per handshake | handshakes per CPU-second | vs tokio-tungstenite (same transport) |"
+        );
         println!("|---|---|---|---|---|");
         let cpu = |i: usize| median(per[i].iter().map(|o| o.cpu_us).collect());
         for (i, which) in tls_impls.iter().enumerate() {
@@ -474,7 +487,10 @@ fn main() {
         println!();
     }
     if wants("idle") {
-        println!("| idle connections ({}) | server RSS per connection |", a.idle);
+        println!(
+            "| idle connections ({}) | server RSS per connection |",
+            a.idle
+        );
         println!("|---|---|");
         for which in IMPLS {
             let mut kib = Vec::new();

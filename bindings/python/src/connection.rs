@@ -57,6 +57,8 @@ pub struct Request {
     remote_address: (String, u16),
     /// The peer's TLS certificate (DER), or None.
     peer_certificate: Option<Py<PyBytes>>,
+    /// Its subject as RFC 4514 text ("CN=alice"), or None.
+    peer_subject: Option<String>,
 }
 
 /// The Python `Request` for a handshake's details.
@@ -70,6 +72,7 @@ pub(crate) fn request_from(py: Python<'_>, info: &RequestInfo) -> Request {
             .peer_certificates
             .first()
             .map(|der| crate::upgrade::der_bytes(py, der)),
+        peer_subject: info.peer_certificate_subject(),
     }
 }
 

@@ -109,6 +109,7 @@ def test_client_certificates(serve, certs):
     with wsengine.connect(url, tls_ca=ca, tls_cert=str(certs / "client.pem"), tls_key=str(certs / "client.key")) as ws:
         ws.send("mutual")
         assert ws.recv(timeout=5) == "mutual"
+        assert ws.request.peer_subject == "CN=localhost"
 
 
 def test_websockets_client_with_an_ssl_context_against_our_tls_server(serve, certs):
