@@ -10,7 +10,6 @@ use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError};
 use super::lane::{LaneReceiver, LaneSender};
 use super::outbox::{Control, Outgoing};
 use super::shared::{Offer, Shared};
-use super::upgrade::ConnData;
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{Error, Result};
 use crate::protocol::close::MAX_REASON_LEN;
@@ -101,6 +100,11 @@ impl RequestInfo {
             .map(|(_, v)| v)
     }
 }
+
+/// Data the application attaches to a connection when it accepts it
+/// ([`Verdict::with_data`](crate::Verdict::with_data)); read back with
+/// [`Conn::data`].
+pub type ConnData = Arc<dyn std::any::Any + Send + Sync>;
 
 /// One open WebSocket connection.
 ///

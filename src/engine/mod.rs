@@ -40,8 +40,8 @@
 //! | `keepalive.rs`, `timer.rs` | ping/idle rules as pure functions; the one timer thread |
 //! | `outbox.rs` | what the send lanes carry; batching and direct writes over the encoder |
 //! | `shared.rs` | one connection's state shared by its threads; applies lifecycle actions |
-//! | `upgrade.rs` | the application's verdict on an upgrade request: hook, pending event |
 //! | `conn.rs` | `Conn`, the application's handle: send, recv, close |
+//! | `upgrade.rs` | the application's verdict on an upgrade request: hook, pending event |
 //! | `writer.rs`, `reader.rs` | the two threads of a connection |
 //! | `events.rs` | poll mode: the server's event FIFO |
 //! | `launch.rs` | starting a connection whose handshake is done |
@@ -80,8 +80,8 @@ mod writer;
 
 pub use crate::protocol::{CloseInfo, CloseInitiator};
 pub use client::connect;
-pub use conn::{Conn, RequestInfo};
+pub use conn::{Conn, ConnData, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
 pub use server::Server;
-pub use upgrade::{ConnData, PendingUpgrade, UpgradeHook, Verdict};
+pub use upgrade::{PendingUpgrade, UpgradeHook, Verdict};

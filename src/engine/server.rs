@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
 use parking_lot::{Condvar, Mutex};
 
 use super::capacity::connection_capacity;
-use super::conn::{Conn, RequestInfo};
+use super::conn::{Conn, ConnData, RequestInfo};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
@@ -24,7 +24,7 @@ use super::spawn::{release_unused_stack, spawn_with};
 use super::timer::{self, TimerKind, TimerTarget};
 use super::tls_stream::TlsStream;
 use super::transport::Transport;
-use super::upgrade::{ConnData, PendingUpgrade, Verdict};
+use super::upgrade::{PendingUpgrade, Verdict};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::CloseInitiator;
@@ -574,7 +574,8 @@ fn complete_handshake(
     inner.registry.upgrading(id);
     let stream = match Arc::try_unwrap(stream) {
         Ok(stream) => stream,
-        // Not reached: nothing else keeps a handle once the entry is gone.
+        // Only if the handshake deadline's cut (`HandshakeCut`) is running
+        // at this very moment: the socket is being shut down anyway.
         Err(_) => return None,
     };
     let upgraded = Upgraded {
@@ -667,9 +668,11 @@ fn decide(
     } else if let (true, Some(hub)) = (inner.config.upgrade_events, &inner.hub) {
         let (tx, rx) = bounded(1);
         hub.upgrade_request(PendingUpgrade::new(info.clone(), tx));
-        match rx.recv_deadline(deadline) {
-            Ok(verdict) => verdict,
-            Err(_) => Verdict::refuse(503, "the server did not answer the upgrade in time"),
+        let late = || Verdict::refuse(503, "the server did not answer the upgrade in time");
+        select_biased! {
+            recv(rx) -> verdict => verdict.unwrap_or_else(|_| late()),
+            recv(inner.shutdown.receiver()) -> _ => Verdict::refuse(503, "server shutting down"),
+            recv(crossbeam_channel::at(deadline)) -> _ => late(),
         }
     } else {
         return Decided::Accept {

@@ -23,12 +23,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use super::conn::RequestInfo;
-
-/// Data the application attaches to a connection when it accepts it
-/// ([`Verdict::with_data`]); read back with
-/// [`Conn::data`](crate::Conn::data).
-pub type ConnData = Arc<dyn Any + Send + Sync>;
+use super::conn::{ConnData, RequestInfo};
 
 /// The application's answer to an upgrade request.
 #[derive(Clone)]
