@@ -8,6 +8,7 @@ import pathlib
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -66,6 +67,26 @@ def test_an_ssl_context_is_honoured_exactly(serve, certs):
         wsengine.connect(url, ssl=crl)
     with pytest.raises(TypeError, match="tls_cert"):
         wsengine.listen("127.0.0.1", 0, ssl=ctx)
+
+
+def test_system_trust_honours_ssl_cert_file(serve, certs):
+    """The default trust is the operating system's: on Linux the system
+    bundle, or the file SSL_CERT_FILE names (read in a process of its own,
+    as the variable is read once)."""
+    url = tls_echo(serve, certs)
+    script = (
+        "import sys, wsengine\n"
+        "with wsengine.connect(sys.argv[1]) as ws:\n"
+        "    ws.send('trusted'); assert ws.recv(timeout=5) == 'trusted'\n"
+    )
+    env = dict(os.environ, SSL_CERT_FILE=str(certs / "ca.pem"))
+    env.pop("SSL_CERT_DIR", None)
+    done = subprocess.run([sys.executable, "-c", script, url], env=env, capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr.decode()
+    # Without it the test CA is a stranger.
+    env.pop("SSL_CERT_FILE")
+    done = subprocess.run([sys.executable, "-c", script, url], env=env, capture_output=True, timeout=30)
+    assert done.returncode != 0 and b"unknown issuer" in done.stderr
 
 
 def test_failed_checks_raise_ssl_errors_that_say_which(serve, certs):
