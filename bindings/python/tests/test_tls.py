@@ -67,6 +67,8 @@ def test_an_ssl_context_is_honoured_exactly(serve, certs):
         wsengine.connect(url, ssl=crl)
     with pytest.raises(TypeError, match="tls_cert"):
         wsengine.listen("127.0.0.1", 0, ssl=ctx)
+    with pytest.raises(ValueError, match="ws://"):
+        wsengine.connect(url.replace("wss://", "ws://"), ssl=ctx)
 
 
 def test_system_trust_honours_ssl_cert_file(serve, certs):

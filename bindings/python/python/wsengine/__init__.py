@@ -153,6 +153,9 @@ def connect(
     ``status``, ``headers`` and ``body`` of a refusal), :class:`TLSError`,
     :class:`TimeoutError` or :class:`OSError`.
     """
+    if options.get("ssl") is not None and uri[:5].lower() == "ws://":
+        # As in websockets: TLS settings on a plain URI would be ignored.
+        raise ValueError("ssl argument is incompatible with a ws:// URI")
     options["subprotocols"] = list(subprotocols) if subprotocols else None
     options["additional_headers"] = additional_headers
     options["open_timeout"] = open_timeout
