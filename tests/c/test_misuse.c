@@ -17,7 +17,8 @@ int main(void) {
     CHECK_RC(wse_server_poll(NULL, 0, &ev), WSE_RESULT_NULL_PARAMETER);
     CHECK_RC(wse_client_connect(NULL, NULL, 100, &conn), WSE_RESULT_NULL_PARAMETER);
     CHECK_RC(wse_client_connect("http://x/", NULL, 100, &conn), WSE_RESULT_INVALID_URL);
-    CHECK_RC(wse_client_connect("wss://x/", NULL, 100, &conn), WSE_RESULT_INVALID_URL);
+    CHECK_RC(wse_client_connect("wss:/x/", NULL, 100, &conn), WSE_RESULT_INVALID_URL);
+    CHECK_RC(wse_client_connect("ws://u@x/", NULL, 100, &conn), WSE_RESULT_INVALID_URL);
     CHECK(conn == NULL);
     CHECK_RC(wse_conn_send_text(NULL, "x", 1), WSE_RESULT_NULL_PARAMETER);
     CHECK_RC(wse_conn_recv(NULL, 0, &msg), WSE_RESULT_NULL_PARAMETER);
