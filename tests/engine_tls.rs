@@ -485,3 +485,42 @@ fn key_updates_mid_connection_and_close_notify_after_the_websocket_close() {
     tls.read_to_end(&mut rest).expect("a clean TLS close");
     assert!(rest.is_empty());
 }
+
+#[test]
+fn a_peer_that_stops_reading_cannot_hold_a_writer_past_the_close_timeout() {
+    // The writer waits for a full socket with the session's lock released
+    // (poll), so the close timeout's shutdown wakes it and every thread ends.
+    let ca = Ca::new("test CA");
+    let tls = server_tls(&ca.server(&["localhost"], Validity::Now));
+    let server = server(fast_config().with_server_tls(Some(tls)));
+    let mut client = raw_tls_client(server.local_addr(), &ca);
+    client
+        .write_all(upgrade_request("/", "").as_bytes())
+        .unwrap();
+    client.flush().unwrap();
+    let conn = Arc::new(server.accept().unwrap());
+    let sender = {
+        let conn = Arc::clone(&conn);
+        std::thread::spawn(move || {
+            let big = vec![7u8; 1 << 20];
+            // Fills the socket, the client's buffers and the send queue.
+            while conn.send(Message::Binary(big.clone())).is_ok() {}
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let _ = conn.close(CloseCode::NORMAL, "bye");
+    assert!(conn.wait_closed(Duration::from_secs(10)), "torn down");
+    // fast_config: a 500 ms close timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    sender.join().unwrap();
+    assert!(
+        conn.unsent_count() > 0,
+        "what was queued is reported as not sent"
+    );
+    drop(client);
+}
