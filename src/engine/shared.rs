@@ -248,6 +248,11 @@ impl Shared {
     /// Wake the writer to send what the transport holds (records the TLS
     /// layer made while reading). If the control lane is full the writer
     /// is awake anyway, and it sends them before anything else.
+    ///
+    /// Rare, and never inlined: the reader's loop calls it, and its frame
+    /// is the depth an idle connection's reader thread keeps resident.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn kick_writer(&self) {
         let _ = self.ctrl_tx.try_send(Control::Kick);
     }
