@@ -32,40 +32,42 @@ free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# against CMD SCHEME [CA]: start the echo server CMD on a free port (over
+# TLS with the test certificate when SCHEME is wss), send the 16 MiB
+# messages from ws and websockets (trusting CA), flood it over plain ws://,
+# and stop it. Returns non-zero if anything failed.
+against() {
+  local cmd="$1" scheme="$2" ca="${3:-}" port log pid up url failed=0 flags=()
+  port="$(free_port)"
+  log="target/interop-$lang-$scheme.log"
+  [ "$scheme" = wss ] && flags=(--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key")
+  # shellcheck disable=SC2086  # the command is words on purpose
+  $cmd "127.0.0.1:$port" "${flags[@]}" > "$log" 2>&1 &
+  pid=$!
+  if ! up="$(wait_for_server "$pid" "$log" "listening on $scheme")"; then
+    echo "$up"
+    return 1
+  fi
+  url="ws://127.0.0.1:$port/"
+  [ "$scheme" = wss ] && url="wss://localhost:$port/"
+  # shellcheck disable=SC2086  # no CA is no argument
+  timeout 120 node tests/interop/big_message.mjs "$url" $ca || failed=1
+  # shellcheck disable=SC2086
+  timeout 120 "$PY" tests/interop/big_message.py "$url" $ca || failed=1
+  if [ "$scheme" = ws ]; then
+    timeout 120 "$PY" tests/interop/flood.py "$url" || failed=1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return $failed
+}
+
 status=0
 for lang in "${langs[@]}"; do
   cmd="$(example_command "$lang" echo_server echo_server echo_server.py)" || { echo "unknown echo server: $lang"; exit 2; }
-  port="$(free_port)"
-  log="target/interop-$lang.log"
   echo "==> the $lang echo server: 16 MiB compressed messages from ws and websockets; a flood"
-  # shellcheck disable=SC2086  # the command is words on purpose
-  $cmd "127.0.0.1:$port" > "$log" 2>&1 &
-  pid=$!
-  if ! up="$(wait_for_server "$pid" "$log" 'listening')"; then
-    echo "$up"
-    status=1
-    continue
-  fi
-  url="ws://127.0.0.1:$port/"
-  timeout 120 node tests/interop/big_message.mjs "$url" || status=1
-  timeout 120 "$PY" tests/interop/big_message.py "$url" || status=1
-  timeout 120 "$PY" tests/interop/flood.py "$url" || status=1
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-
+  against "$cmd" ws || status=1
   echo "==> the $lang echo server over TLS: 16 MiB compressed messages from ws and websockets over wss://"
-  # shellcheck disable=SC2086  # the command is words on purpose
-  $cmd "127.0.0.1:$port" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" > "$log" 2>&1 &
-  pid=$!
-  if ! up="$(wait_for_server "$pid" "$log" 'listening on wss')"; then
-    echo "$up"
-    status=1
-    continue
-  fi
-  url="wss://localhost:$port/"
-  timeout 120 node tests/interop/big_message.mjs "$url" "$CERTS/ca.pem" || status=1
-  timeout 120 "$PY" tests/interop/big_message.py "$url" "$CERTS/ca.pem" || status=1
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  against "$cmd" wss "$CERTS/ca.pem" || status=1
 done
 exit "$status"

@@ -210,3 +210,48 @@ where
         all
     })
 }
+
+/// What a server did inside a [`Window`]: the load's count (echoes,
+/// handshakes) and the server process's CPU time between the window's
+/// edges, its RSS at the end, and the latencies the load recorded.
+pub struct Measured {
+    /// Counted per second of the window.
+    pub per_second: f64,
+    /// Server CPU time per counted item, in microseconds.
+    pub cpu_us_each: f64,
+    /// Server RSS when the window ended, KiB.
+    pub rss_kib: u64,
+    /// The load's latencies (us), sorted.
+    pub latencies: Vec<u32>,
+}
+
+/// Run `load` while sampling server `pid`'s CPU time and `count` at the
+/// window's edges (on a thread of its own, so the load is not delayed).
+pub fn measure(pid: u32, w: Window, count: &Counter, load: impl FnOnce() -> Vec<u32>) -> Measured {
+    let sampler = {
+        let count = Arc::clone(count);
+        std::thread::spawn(move || {
+            let at = |t: Instant| {
+                std::thread::sleep(t.saturating_duration_since(Instant::now()));
+                (
+                    Instant::now(),
+                    crate::cpu_seconds(pid),
+                    count.load(Ordering::Relaxed),
+                )
+            };
+            let first = at(w.from);
+            let last = at(w.to);
+            (first, last, crate::rss_kib(pid))
+        })
+    };
+    let mut latencies = load();
+    let ((t0, cpu0, n0), (t1, cpu1, n1), rss_kib) = sampler.join().expect("sampler");
+    latencies.sort_unstable();
+    let n = (n1 - n0).max(1) as f64;
+    Measured {
+        per_second: n / (t1 - t0).as_secs_f64(),
+        cpu_us_each: (cpu1 - cpu0) * 1e6 / n,
+        rss_kib,
+        latencies,
+    }
+}

@@ -39,15 +39,14 @@
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsengine_bench::load::{Counter, Flight, Window, run_clients, ws_client};
+use wsengine_bench::load::{Counter, Flight, Window, measure, run_clients, ws_client};
 use wsengine_bench::{
-    announce, cpu_seconds, machine_description, median, percentile, pin_to_cpu, raise_fd_limit,
-    rss_kib, start_server, stop_server, thread_count, write_section,
+    announce, machine_description, median, percentile, pin_to_cpu, raise_fd_limit, rss_kib,
+    start_server, stop_server, thread_count, write_section,
 };
 
 const IMPLS: [&str; 5] = [
@@ -302,48 +301,29 @@ async fn raw_client(
 
 fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
     let (child, port) = start_server(which, &[]);
-    let pid = child.id();
     let w = Window::after_warmup(a.warmup, a.seconds);
     let count: Counter = Arc::default();
-    // Sample the server's CPU time and the echo count at the window's edges.
-    let sampler = {
-        let count = Arc::clone(&count);
-        std::thread::spawn(move || {
-            let at = |t: Instant| {
-                std::thread::sleep(t.saturating_duration_since(Instant::now()));
-                (
-                    Instant::now(),
-                    cpu_seconds(pid),
-                    count.load(Ordering::Relaxed),
-                )
-            };
-            let first = at(w.from);
-            let last = at(w.to);
-            (first, last, rss_kib(pid))
-        })
-    };
     let (size, inflight) = (s.size, s.inflight);
     let raw = which == "raw-tcp";
-    let mut latencies = run_clients(s.conns, || {
-        let count = Arc::clone(&count);
-        // Boxed: the two clients are different futures.
-        let client: std::pin::Pin<Box<dyn Future<Output = Vec<u32>> + Send>> = if raw {
-            Box::pin(raw_client(port, size, inflight, w, count))
-        } else {
-            Box::pin(ws_client(port, "/echo".into(), size, inflight, w, count))
-        };
-        client
+    let m = measure(child.id(), w, &count, || {
+        run_clients(s.conns, || {
+            let count = Arc::clone(&count);
+            // Boxed: the two clients are different futures.
+            let client: std::pin::Pin<Box<dyn Future<Output = Vec<u32>> + Send>> = if raw {
+                Box::pin(raw_client(port, size, inflight, w, count))
+            } else {
+                Box::pin(ws_client(port, "/echo".into(), size, inflight, w, count))
+            };
+            client
+        })
     });
-    let ((t0, cpu0, n0), (t1, cpu1, n1), rss) = sampler.join().expect("sampler");
     stop_server(child);
-    latencies.sort_unstable();
-    let echoes = (n1 - n0).max(1) as f64;
     Outcome {
-        per_second: echoes / (t1 - t0).as_secs_f64(),
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-        cpu_us_per_msg: (cpu1 - cpu0) * 1e6 / echoes,
-        rss_kib: rss,
+        per_second: m.per_second,
+        p50_us: percentile(&m.latencies, 0.50),
+        p99_us: percentile(&m.latencies, 0.99),
+        cpu_us_per_msg: m.cpu_us_each,
+        rss_kib: m.rss_kib,
     }
 }
 

@@ -29,10 +29,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
-use wsengine_bench::load::{Counter, Window, run_clients, ws_client, wss_client, wss_connect};
+use wsengine_bench::load::{
+    Counter, Window, measure, run_clients, ws_client, wss_client, wss_connect,
+};
 use wsengine_bench::{
-    announce, cpu_seconds, machine_description, median, percentile, pin_to_cpu, raise_fd_limit,
-    rss_kib, start_server, stop_server,
+    announce, machine_description, median, percentile, pin_to_cpu, raise_fd_limit, rss_kib,
+    start_server, stop_server,
 };
 
 const IMPLS: [&str; 4] = [
@@ -190,32 +192,13 @@ struct Outcome {
     cpu_us: f64,
 }
 
-/// Measure the server's CPU time and the count over the window.
+/// The load's outcome over the window, from the bench library's sampler.
 fn measured(pid: u32, w: Window, count: &Counter, load: impl FnOnce() -> Vec<u32>) -> Outcome {
-    let sampler = {
-        let count = Arc::clone(count);
-        std::thread::spawn(move || {
-            let at = |t: Instant| {
-                std::thread::sleep(t.saturating_duration_since(Instant::now()));
-                (
-                    Instant::now(),
-                    cpu_seconds(pid),
-                    count.load(Ordering::Relaxed),
-                )
-            };
-            let first = at(w.from);
-            let last = at(w.to);
-            (first, last)
-        })
-    };
-    let mut latencies = load();
-    let ((t0, cpu0, n0), (t1, cpu1, n1)) = sampler.join().expect("sampler");
-    latencies.sort_unstable();
-    let n = (n1 - n0).max(1) as f64;
+    let m = measure(pid, w, count, load);
     Outcome {
-        per_second: n / (t1 - t0).as_secs_f64(),
-        p50_us: percentile(&latencies, 0.5),
-        cpu_us: (cpu1 - cpu0) * 1e6 / n,
+        per_second: m.per_second,
+        p50_us: percentile(&m.latencies, 0.5),
+        cpu_us: m.cpu_us_each,
     }
 }
 
