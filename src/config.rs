@@ -474,6 +474,8 @@ mod tests {
         let c = Config::default();
         c.validate().unwrap();
         assert_eq!(c.max_message_size, 64 << 20);
+        // TLS settings compare by content: two defaults are equal.
+        assert_eq!(c, Config::default());
     }
 
     #[test]

@@ -23,8 +23,10 @@
 //! - **ALPN `http/1.1`** both ways: a WebSocket handshake is an HTTP/1.1
 //!   request, and a browser on an https page offers `h2` first.
 //!
-//! Both types are cheap to clone (the parsed state is shared), compare
-//! equal only to their own clones, and may be used from any thread.
+//! Both types are cheap to clone (the parsed state is shared) and may be
+//! used from any thread. A `ServerTls` equals only its own clones (they
+//! share the certificate that `reload` swaps); `ClientTls` values compare
+//! by what they trust and present.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -402,7 +404,7 @@ fn server_config(
 }
 
 /// Which certificate authorities a client trusts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Trust {
     /// The operating system's (see the module docs).
     System,
@@ -464,9 +466,18 @@ impl fmt::Debug for ClientTls {
     }
 }
 
+/// Equal when they trust the same certificates, verify the same name and
+/// present the same client certificate (the same loaded key, not an equal
+/// one loaded twice).
 impl PartialEq for ClientTls {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.built, &other.built)
+        self.trust == other.trust
+            && self.server_name == other.server_name
+            && match (&self.identity, &other.identity) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
     }
 }
 
