@@ -194,14 +194,18 @@ impl TlsStream {
                 buf, start, end, ..
             } = &mut *inbox;
             match s.read_tls(&mut &buf[*start..*end]) {
-                Ok(0) => break,
-                Ok(n) => {
+                Ok(n) if n > 0 => {
                     inbox.start += n;
                     fed = true;
                 }
                 // The session holds as much undelivered plaintext as it
-                // may: the rest waits here until the application reads.
-                Err(_) => break,
+                // may: the rest waits here until the application reads
+                // (`read` takes plaintext before it receives more).
+                Ok(_) | Err(_) if fed => break,
+                // Nothing taken and no plaintext to give: a failure, not a
+                // reason to try again (which would spin).
+                Ok(_) => return Err(io::ErrorKind::InvalidData.into()),
+                Err(e) => return Err(e),
             }
             if let Err(e) = s.process_new_packets() {
                 return Err(self.failed(&mut s, &e));
