@@ -146,7 +146,7 @@ fn send_with(
 
 /// The body of the string getters: look `field` up on the connection and
 /// copy it into the caller's buffer, or `WSE_RESULT_NOT_FOUND` if absent.
-fn copy_field(
+pub(crate) fn copy_field(
     conn: *const wse_conn,
     buf: *mut c_char,
     len: usize,

@@ -7,7 +7,7 @@ use std::ffi::c_char;
 
 use super::boundary::ffi_boundary;
 use super::config::wse_config_builder;
-use super::conn::{conn_ref, wse_conn};
+use super::conn::{conn_ref, copy_field, wse_conn};
 use super::handles::{borrow_mut, bytes, c_str, copy_bytes, null, try_rc};
 use super::result::{fail, set_last_error, wse_result};
 use super::server::{server_ref, wse_server};
@@ -288,10 +288,6 @@ pub extern "C" fn wse_conn_peer_certificate_subject(
     out_n: *mut usize,
 ) -> wse_result {
     ffi_boundary! {
-        let conn = try_rc!(conn_ref(conn));
-        match conn.request().peer_certificate_subject() {
-            Some(subject) => super::handles::copy_str(&subject, buf, len, out_n),
-            None => wse_result::NotFound,
-        }
+        copy_field(conn, buf, len, out_n, |c| c.request().peer_certificate_subject().map(Into::into))
     }
 }
