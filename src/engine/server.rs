@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
 use parking_lot::{Condvar, Mutex};
 
 use super::capacity::connection_capacity;
-use super::conn::{Conn, ConnData, RequestInfo};
+use super::conn::{Conn, RequestInfo};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
@@ -567,8 +567,10 @@ fn complete_handshake(
         local_addr: stream.tcp().local_addr().unwrap_or(peer),
         peer_certificates: stream.peer_certificates(),
     };
-    let data = match decide(inner, &stream, &info, deadline) {
-        Decided::Accept {
+    // `None`: the deadline passed while the application decided; the socket
+    // is cut (or about to be) and nothing more is sent.
+    let data = match decide(inner, &stream, &info, deadline)? {
+        Verdict::Accept {
             subprotocol,
             headers,
             data,
@@ -577,13 +579,17 @@ fn complete_handshake(
             info.subprotocol = accepted.subprotocol.clone();
             data
         }
-        Decided::Refuse(response) => {
+        Verdict::Refuse {
+            status,
+            headers,
+            body,
+        } => {
+            let response = handshake::refusal_response(status, &headers, &body);
             // A refusal for running out of time still gets a moment to be sent.
             let by = deadline.max(Instant::now() + Duration::from_millis(500));
             answer_plain(&stream, by, response);
             return None;
         }
-        Decided::Cut => return None,
     };
     // The socket becomes the connection's: the registry lets go of it (the
     // entry is `Upgrading` from now on, so shutdown no longer cuts it).
@@ -648,28 +654,16 @@ fn complete_handshake(
     Some(reader)
 }
 
-/// What became of the application's say on an upgrade.
-enum Decided {
-    Accept {
-        subprotocol: Option<String>,
-        headers: Vec<(String, String)>,
-        data: Option<ConnData>,
-    },
-    /// Send this response and close.
-    Refuse(Vec<u8>),
-    /// The deadline passed while the application decided: the socket is
-    /// cut (or about to be); nothing more is sent.
-    Cut,
-}
-
 /// Ask the application about an upgrade, if it configured a way (a hook,
-/// or upgrade events in poll mode), by `deadline`.
+/// or upgrade events in poll mode), by `deadline`: its verdict, checked
+/// (one that cannot be sent becomes a 500), or `None` if a hook was still
+/// deciding at the deadline.
 fn decide(
     inner: &Inner,
     stream: &Arc<Transport>,
     info: &RequestInfo,
     deadline: Instant,
-) -> Decided {
+) -> Option<Verdict> {
     let verdict = if let Some(hook) = &inner.config.upgrade_hook {
         // The hook runs here, on this connection's thread; if it is still
         // running at the deadline the timer cuts the socket, so the client
@@ -679,12 +673,14 @@ fn decide(
         let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook.decide(info)));
         drop(cut);
         if Instant::now() >= deadline {
-            return Decided::Cut;
+            return None;
         }
         decided.unwrap_or_else(|_| Verdict::refuse(500, "the upgrade hook failed"))
     } else if let (true, Some(hub)) = (inner.config.upgrade_events, &inner.hub) {
         let (tx, rx) = bounded(1);
-        hub.upgrade_request(PendingUpgrade::new(info.clone(), tx));
+        if !hub.upgrade_request(PendingUpgrade::new(info.clone(), tx)) {
+            return Some(Verdict::refuse(503, "server busy: event queue full"));
+        }
         let late = || Verdict::refuse(503, "the server did not answer the upgrade in time");
         select_biased! {
             recv(rx) -> verdict => verdict.unwrap_or_else(|_| late()),
@@ -692,34 +688,17 @@ fn decide(
             recv(crossbeam_channel::at(deadline)) -> _ => late(),
         }
     } else {
-        return Decided::Accept {
-            subprotocol: None,
-            headers: Vec::new(),
-            data: None,
-        };
+        return Some(Verdict::accept());
     };
-    if let Err(why) = verdict.check_for(info) {
+    Some(match verdict.check_for(info) {
+        Ok(()) => verdict,
         // The application's answer cannot be sent as it is: say so in the
         // refusal's body (our own words, nothing from the request).
-        let body = format!("the server's upgrade decision is unusable: {why}");
-        return Decided::Refuse(handshake::refusal_response(500, &[], body.as_bytes()));
-    }
-    match verdict {
-        Verdict::Accept {
-            subprotocol,
-            headers,
-            data,
-        } => Decided::Accept {
-            subprotocol,
-            headers,
-            data,
-        },
-        Verdict::Refuse {
-            status,
-            headers,
-            body,
-        } => Decided::Refuse(handshake::refusal_response(status, &headers, &body)),
-    }
+        Err(why) => Verdict::refuse(
+            500,
+            format!("the server's upgrade decision is unusable: {why}"),
+        ),
+    })
 }
 
 /// Cuts a handshaking connection's socket at the handshake deadline while
