@@ -201,6 +201,10 @@ pub struct Config {
     /// [`ServerEvent::UpgradeRequest`](crate::ServerEvent::UpgradeRequest),
     /// to answer from the loop's own thread within
     /// [`handshake_timeout`](Self::handshake_timeout) (unanswered: 503).
+    /// Waiting requests count against the event queue's budget
+    /// ([`event_queue_capacity`](Self::event_queue_capacity),
+    /// [`event_queue_bytes`](Self::event_queue_bytes)); with it full, a new
+    /// one is refused with 503 at once.
     /// Needs [`poll_events`](Self::poll_events); not with an
     /// [`upgrade_hook`](Self::upgrade_hook). Default `false`.
     pub upgrade_events: bool,

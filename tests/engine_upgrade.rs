@@ -254,3 +254,28 @@ fn upgrade_events_need_poll_mode_and_exclude_a_hook() {
         .with_upgrade_hook(Some(token_hook()));
     assert!(matches!(both.validate(), Err(Error::InvalidArgument(_))));
 }
+
+#[test]
+fn upgrade_requests_waiting_for_the_loop_are_bounded_by_the_event_budget() {
+    // Nobody polls: one request fills a budget of one event, the next is
+    // refused at once (not after the timeout) instead of being held.
+    let config = fast_config()
+        .with_poll_events(true)
+        .with_upgrade_events(true)
+        .with_event_queue_capacity(1)
+        .with_handshake_timeout(Duration::from_secs(3));
+    let server = server(config);
+    let patient = fast_config().with_handshake_timeout(Duration::from_secs(10));
+    let first_url = url(&server, "/first");
+    let first = {
+        let patient = patient.clone();
+        std::thread::spawn(move || refused(wsengine::connect(&first_url, patient)))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let second = refused(wsengine::connect(&url(&server, "/second"), patient));
+    assert_eq!(second.status, 503);
+    assert_eq!(second.body, b"server busy: event queue full");
+    let first = first.join().unwrap();
+    assert_eq!(first.status, 503);
+    assert_eq!(first.body, b"the server did not answer the upgrade in time");
+}

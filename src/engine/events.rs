@@ -11,7 +11,8 @@
 //! is queued when no other waits), and each connection's `recv_queue_bytes`
 //! still applies; a connection whose messages cannot be queued stops being
 //! read (TCP backpressure). `Open` and `Closed` never wait, and there are at most two
-//! per connection.
+//! per connection. Upgrade requests (with `Config::upgrade_events`) count
+//! against the same budget; one that finds it full is refused with 503.
 //!
 //! [`Config::poll_events`]: crate::Config::poll_events
 
@@ -61,6 +62,19 @@ impl ServerEvent {
             ServerEvent::UpgradeRequest(_) => None,
         }
     }
+}
+
+/// The bytes an upgrade request holds while it waits: its request's text
+/// and the client's certificates.
+fn upgrade_weight(pending: &PendingUpgrade) -> usize {
+    let r = pending.request();
+    r.path.len()
+        + r.query.as_ref().map_or(0, String::len)
+        + r.headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+        + r.peer_certificates.iter().map(Vec::len).sum::<usize>()
 }
 
 /// The shared FIFO of one poll-mode server.
@@ -124,10 +138,17 @@ impl Hub {
         let _ = self.tx.send(ServerEvent::Closed(conn, info));
     }
 
-    /// Ask the application about an upgrade. Never waits: there is at most
-    /// one per connection in its handshake, so the connection limit bounds them.
-    pub(crate) fn upgrade_request(&self, pending: PendingUpgrade) {
+    /// Ask the application about an upgrade. Never waits: `false` if the
+    /// event budget (the one message events share) has no room, and the
+    /// upgrade is refused. Counted until `poll` hands it out, so a loop
+    /// that stops polling cannot be made to hold the requests of every
+    /// connection that comes and gives up meanwhile.
+    pub(crate) fn upgrade_request(&self, pending: PendingUpgrade) -> bool {
+        if !self.budget.reserve(upgrade_weight(&pending)) {
+            return false;
+        }
         let _ = self.tx.send(ServerEvent::UpgradeRequest(pending));
+        true
     }
 
     /// For the reader: queue a message event, waiting for room. Returns
@@ -227,6 +248,10 @@ impl Hub {
                 }
             }
         };
+        if let ServerEvent::UpgradeRequest(pending) = &event {
+            self.budget.release(upgrade_weight(pending));
+            let _ = self.room_tx.try_send(());
+        }
         if let ServerEvent::Message(conn, m) = &event {
             self.budget.release(m.len());
             let _ = self.room_tx.try_send(());
