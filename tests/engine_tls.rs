@@ -329,9 +329,17 @@ fn settings_that_cannot_work_fail_before_connecting() {
     assert!(err.message.contains("/nonexistent/cert.pem"), "{err}");
     let err = ClientTls::default().with_ca_pem(b"junk").expect_err("junk");
     assert_eq!(err.kind, TlsErrorKind::Config);
-    let err = ServerTls::from_pem(b"", b"").unwrap_err();
-    let as_error: Error = err.into();
-    assert!(matches!(as_error, Error::Tls(_)));
+    // A TLS failure met inside an I/O call (as the engine's reads meet
+    // them) comes out as `Error::Tls` with its kind, not as `Error::Io`.
+    let inner = wsengine::TlsError {
+        kind: TlsErrorKind::NameMismatch,
+        message: "for another name".into(),
+    };
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner.clone());
+    match Error::from(io) {
+        Error::Tls(e) => assert_eq!(e, inner),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
