@@ -6,8 +6,9 @@
 //!   UTF-8 and close codes, as pure functions of bytes. No threads, sockets
 //!   or clocks; everything there is unit and property tested.
 //! - [`engine`] (re-exported at the crate root): [`Server`] and [`connect`]
-//!   drive the protocol over `std::net` sockets with one reader thread and one
-//!   writer thread per connection, joined by bounded channels. A [`Conn`] is
+//!   drive the protocol over `std::net` sockets with one reader thread per
+//!   connection and, once a frame has to wait, one writer thread, joined by
+//!   bounded channels. A [`Conn`] is
 //!   `Send + Sync`: send, receive and close from any thread.
 //!
 //! ```no_run

@@ -8,9 +8,9 @@ use std::time::Duration;
 use std::io::Write;
 use support::*;
 
-use wsengine::protocol::OpCode;
 use wsengine::protocol::encoder::write_frame;
-use wsengine::{Error, OverflowPolicy};
+use wsengine::protocol::{Event, OpCode};
+use wsengine::{Error, Message, OverflowPolicy};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -32,15 +32,32 @@ fn threads_fds_and_memory_return_to_baseline() {
     }
     assert_eq!(server.connection_count(), 200);
     // An idle connection holds no preallocated queue slots, no full-size
-    // read buffer and no handshake stack pages: about 27 KiB with both
-    // threads' stacks (bench/suite measures it). With the queues
-    // preallocated it was 83 KiB.
+    // read buffer, no handshake stack pages and no writer thread (bench/suite
+    // measures it: about 23 KiB). With the queues preallocated it was 83 KiB.
     let per_conn = rss_kib().saturating_sub(rss_idle0) / 200;
     assert!(per_conn < 56, "{per_conn} KiB of RSS per idle connection");
-    assert!(
-        thread_count() >= threads0 + 400,
-        "two threads per connection"
+    assert_eq!(
+        thread_count(),
+        threads0 + 200,
+        "one thread (the reader) per connection that never had to queue a frame"
     );
+    // Messages, pings and pongs sent while nothing is queued are written by
+    // the thread that sends them: still no writer thread.
+    for (conn, peer) in conns.iter().zip(peers.iter_mut()).take(50) {
+        conn.send("hi").unwrap();
+        conn.ping(b"app").unwrap();
+        peer.send_frame(OpCode::Ping, true, b"peer");
+        let events: Vec<_> = (0..3).filter_map(|_| peer.next_event(T)).collect();
+        assert_eq!(
+            events,
+            [
+                Event::Message(Message::Text("hi".into())),
+                Event::Ping(b"app".to_vec()),
+                Event::Pong(b"peer".to_vec()),
+            ]
+        );
+    }
+    assert_eq!(thread_count(), threads0 + 200, "no writer thread started");
     drop(peers);
     for c in &conns {
         assert!(c.wait_closed(T));

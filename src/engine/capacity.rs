@@ -1,7 +1,8 @@
 //! How many connections this process can hold, from the operating system's limits.
 //!
-//! Each connection costs two threads, and each thread a pid and two memory
-//! maps (its stack and guard page; `spawn.rs` says why not four). The
+//! Each connection costs up to two threads (its writer starts only when a
+//! frame has to wait, but may at any time), and each thread a pid and two
+//! memory maps (its stack and guard page; `spawn.rs` says why not four). The
 //! server computes its capacity at start-up from the kernel's and the
 //! process's limits, and answers 503 past it, so that it never runs into
 //! them: a process out of memory maps or pids fails in places that cannot

@@ -26,8 +26,9 @@ use crate::tls::TlsError;
 /// for `wss://` the TLS handshake with [`Config::client_tls`] (the server's
 /// certificate verified for the URL's host), then the upgrade, offering
 /// [`Config::subprotocols`] and sending [`Config::extra_headers`]; TLS and
-/// upgrade together within [`Config::handshake_timeout`]. Then a reader and
-/// a writer thread take over and the open [`Conn`] is returned.
+/// upgrade together within [`Config::handshake_timeout`]. Then a reader
+/// thread takes over (and a writer thread, once a frame has to wait) and
+/// the open [`Conn`] is returned.
 ///
 /// # Errors
 /// [`Error::Url`] for a bad URL; [`Error::Io`] if no address accepts the
@@ -101,7 +102,7 @@ pub fn connect(url: &str, config: Config) -> Result<Conn> {
         leftover,
     };
     let stack = config.thread_stack_size;
-    let (conn, reader) = establish(upgraded, Arc::new(config), Arc::new(()), false)?;
+    let (conn, reader) = establish(upgraded, Arc::new(config), Arc::new(()), false);
     spawn_detached("wsengine-read", stack, move || reader.run())?;
     Ok(conn)
 }

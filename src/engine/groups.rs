@@ -251,7 +251,7 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
 
     use crate::engine::lane::{LaneReceiver, lane};
-    use crate::engine::shared::Shared;
+    use crate::engine::shared::{Shared, WriterParts};
     use crate::engine::transport::Transport;
 
     use super::*;
@@ -268,15 +268,23 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let config = Arc::new(Config::default().with_overflow_policy(policy));
-        let shared = Arc::new(Shared::new(
+        // Its writer's parts are never used: the writer is the test.
+        let writer = WriterParts {
+            out_rx: lane(1).1,
+            ctrl_rx: lane(1).1,
+            guard: Arc::new(()),
+            main: |_, _| unreachable!("the test plays the writer"),
+        };
+        let shared = Shared::new(
             crate::engine::shared::next_id(),
             Role::Server,
             Transport::Tcp(stream),
             config,
             lane(1).0,
-        ));
+            writer,
+        );
         // The test reads the queue: no direct writes to the socket.
-        shared.outbox.queue_only();
+        shared.queue_only();
         let (tx, rx) = lane(queue);
         groups.inner.open_member(Member {
             shared: Arc::clone(&shared),

@@ -1,19 +1,18 @@
 //! Starting a connection whose opening handshake is done: its lanes, its
-//! decoder and encoder state, its writer thread, its timers; the reader is
-//! handed back to run on the caller's thread (the handshake thread).
+//! decoder and encoder state, what its writer thread needs to start, its
+//! timers; the reader is handed back to run on the caller's thread (the
+//! handshake thread).
 
 use std::sync::Arc;
 
 use super::conn::{Conn, RequestInfo};
 use super::lane::{lane, weighed_lane};
 use super::reader::{Reader, Sink};
-use super::shared::Shared;
-use super::spawn::{prefer_batching, spawn_detached};
+use super::shared::{Shared, WriterParts};
 use super::transport::Transport;
 use super::writer;
 use crate::config::Config;
-use crate::error::Error;
-use crate::protocol::{CloseCode, CloseInitiator, Decoder, Role};
+use crate::protocol::{Decoder, Role};
 
 /// Capacity of the control lane (pings and pongs waiting for the writer).
 const CONTROL_LANE: usize = 16;
@@ -29,28 +28,16 @@ pub(crate) struct Upgraded {
     pub(crate) leftover: Vec<u8>,
 }
 
-/// Why [`establish`] failed (a thread could not start), with the stream
-/// back if it could be recovered, so a server can still answer 503.
-pub(crate) struct Unestablished {
-    pub(crate) error: std::io::Error,
-    pub(crate) stream: Option<Transport>,
-}
-
-impl From<Unestablished> for Error {
-    fn from(u: Unestablished) -> Error {
-        Error::Io(u.error)
-    }
-}
-
-/// Set up a connection whose handshake is done: spawn its writer thread and
-/// return the handle and the reader (to run on the caller's thread or a new
-/// one). `guard` is held by both threads and dropped when they exit.
+/// Set up a connection whose handshake is done and return the handle and
+/// the reader (to run on the caller's thread or a new one). Its writer
+/// thread starts when first needed (see `shared::Writer`). `guard` is held
+/// by both threads and dropped when they exit.
 pub(crate) fn establish(
     upgraded: Upgraded,
     config: Arc<Config>,
     guard: Arc<dyn Send + Sync>,
     polled: bool,
-) -> Result<(Conn, Reader), Unestablished> {
+) -> (Conn, Reader) {
     let Upgraded {
         id,
         stream,
@@ -70,40 +57,20 @@ pub(crate) fn establish(
         (Sink::Queue(in_tx), Some(in_rx))
     };
     let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);
-    let stack = config.thread_stack_size;
     let mut decoder = Decoder::new(role, config.decoder_limits());
     let mut compressor = None;
     if let Some(agreed) = &info.compression {
         decoder.set_decompressor(agreed.decompressor(role));
         compressor = agreed.compressor(role, &config.deflate);
     }
-    let shared = Arc::new(Shared::new(id, role, stream, config, ctrl_tx));
+    let writer = WriterParts {
+        out_rx,
+        ctrl_rx,
+        guard: Arc::clone(&guard),
+        main: writer::thread_main,
+    };
+    let shared = Shared::new(id, role, stream, config, ctrl_tx, writer);
     shared.outbox.set_compressor(compressor);
-    let writer_shared = Arc::clone(&shared);
-    let writer_guard = Arc::clone(&guard);
-    let spawned = spawn_detached("wsengine-write", stack, move || {
-        if writer_shared.config.batch_scheduling {
-            prefer_batching();
-        }
-        let _guard = writer_guard;
-        let s = Arc::clone(&writer_shared);
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writer::run(s, out_rx, ctrl_rx)
-        }))
-        .is_err()
-        {
-            writer_shared.kill(
-                CloseCode::INTERNAL_ERROR,
-                "internal error: writer panicked",
-                CloseInitiator::Local,
-            );
-        }
-    });
-    if let Err(error) = spawned {
-        // The failed spawn dropped its handle: the stream is ours again.
-        let stream = Arc::try_unwrap(shared).ok().map(|s| s.transport);
-        return Err(Unestablished { error, stream });
-    }
     shared.start_timers();
     let reader = Reader {
         shared: Arc::clone(&shared),
@@ -113,5 +80,5 @@ pub(crate) fn establish(
         _guard: guard,
     };
     let conn = Conn::new(shared, out_tx, in_rx, info);
-    Ok((conn, reader))
+    (conn, reader)
 }

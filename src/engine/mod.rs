@@ -9,14 +9,18 @@
 //!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
 //!                  pings ─> control lane ─┐      close frames ─> lifecycle
 //!   writer thread: control lane (first) ──┴─> Encoder ─> socket (vectored writes)
-//!                  data lane (bounded) <── Conn::send, broadcasts (when busy)
-//!   any sending thread: Conn::send, broadcasts ─> Encoder ─> socket (when idle)
+//!   (started when    data lane (bounded) <── Conn::send, broadcasts (when busy)
+//!   a frame waits)
+//!   any sending thread: Conn::send, broadcasts, pings, pongs, our close
+//!                  frame ─> Encoder ─> socket (when idle)
 //!   timer thread (one per process): close deadlines, keepalive pings, idle timeouts
 //! ```
 //!
 //! A sender writes its frame itself when the connection is idle (nothing
 //! queued, nothing being written): no other thread wakes. Otherwise the
 //! frame waits on the data lane and the writer thread batches (`outbox.rs`).
+//! That thread starts the first time a frame has to wait (`shared::Writer`):
+//! a connection that never needs it costs one thread.
 //!
 //! The reader owns the decoder and the writer owns the encoder; they share
 //! only the connection's shared state (`shared.rs`), whose close state
@@ -42,7 +46,7 @@
 //! | `shared.rs` | one connection's state shared by its threads; applies lifecycle actions |
 //! | `conn.rs` | `Conn`, the application's handle: send, recv, close |
 //! | `upgrade.rs` | the application's verdict on an upgrade request: hook, pending event |
-//! | `writer.rs`, `reader.rs` | the two threads of a connection |
+//! | `writer.rs`, `reader.rs` | the two threads of a connection (the writer started when needed) |
 //! | `events.rs` | poll mode: the server's event FIFO |
 //! | `launch.rs` | starting a connection whose handshake is done |
 //! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |

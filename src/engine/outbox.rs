@@ -97,16 +97,16 @@ pub(crate) struct Outbox {
     queued: AtomicUsize,
 }
 
-/// What became of a direct write attempt.
-pub(crate) enum Direct {
+/// What became of a direct write attempt of a `T` (a message or a control frame).
+pub(crate) enum Direct<T> {
     /// Written.
     Sent,
     /// Partly written (or, over TLS, sealed but not all on the socket yet):
     /// the writer thread must be woken (with [`Control::Kick`]) to send the rest.
     Unfinished,
     /// Not attempted (something is in the way): queue it.
-    Queue(Outgoing),
-    /// The socket failed; the message is lost and the connection must be dropped.
+    Queue(T),
+    /// The socket failed; the frame is lost and the connection must be dropped.
     Failed(io::Error),
 }
 
@@ -136,7 +136,7 @@ impl Outbox {
 
     /// Write `o` on the calling thread if nothing is in the way, without
     /// waiting for the lock or for the socket.
-    pub(crate) fn try_direct(&self, stream: &Transport, o: Outgoing) -> Direct {
+    pub(crate) fn try_direct<T: Frame>(&self, stream: &Transport, o: T) -> Direct<T> {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(o);
         }
@@ -148,7 +148,7 @@ impl Outbox {
         if batch.closed || !batch.leftover.is_empty() || self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(o);
         }
-        batch.outgoing(o);
+        o.add_to(&mut batch);
         match batch.write_out(stream, true) {
             Ok(true) => Direct::Sent,
             Ok(false) => Direct::Unfinished,
@@ -175,6 +175,27 @@ impl Outbox {
     /// `n` frames left a lane for the batch (lock held).
     pub(super) fn taken(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// What can be written directly: a message, or a ping or pong.
+pub(crate) trait Frame {
+    fn add_to(self, batch: &mut Batch);
+}
+
+impl Frame for Outgoing {
+    fn add_to(self, batch: &mut Batch) {
+        batch.outgoing(self);
+    }
+}
+
+impl Frame for Control {
+    fn add_to(self, batch: &mut Batch) {
+        match self {
+            Control::Ping(p) => batch.control(OpCode::Ping, &p),
+            Control::Pong(p) => batch.control(OpCode::Pong, &p),
+            Control::Kick => {}
+        }
     }
 }
 
@@ -222,7 +243,7 @@ impl Piece {
 }
 
 /// Frames gathered for one vectored write.
-pub(super) struct Batch {
+pub(crate) struct Batch {
     /// Masking keys, compression context, headers.
     encoder: Encoder,
     /// Headers and small payloads, contiguous.
@@ -242,6 +263,10 @@ pub(super) struct Batch {
     /// Our close frame is written, or writing failed: nothing more may be
     /// written directly.
     pub(super) closed: bool,
+    /// Our close frame was written without a writer thread and the socket
+    /// did not take all of it: its end is in `leftover`, and whoever sends
+    /// that tells the lifecycle the close frame is out.
+    pub(super) close_unfinished: bool,
 }
 
 impl Batch {
@@ -256,6 +281,7 @@ impl Batch {
             messages: 0,
             leftover: Vec::new(),
             closed: false,
+            close_unfinished: false,
         }
     }
 

@@ -608,16 +608,7 @@ fn complete_handshake(
         info,
         leftover,
     };
-    let (mut conn, reader) =
-        match establish(upgraded, Arc::clone(config), slot, inner.hub.is_some()) {
-            Ok(parts) => parts,
-            Err(failed) => {
-                if let Some(stream) = failed.stream {
-                    reject(&stream, 503, "cannot start a connection thread");
-                }
-                return None;
-            }
-        };
+    let (mut conn, reader) = establish(upgraded, Arc::clone(config), slot, inner.hub.is_some());
     if let Err(e) = reader
         .shared
         .transport

@@ -7,18 +7,20 @@
 //! then carries out the actions it returns (`apply`): flags, wake-ups,
 //! timers, socket shutdown. Sending goes through one path, [`Shared::offer`].
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, TrySendError};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::keepalive::{self, Keepalive};
-use super::lane::{LaneSender, Token};
+use super::lane::{LaneReceiver, LaneSender, Token};
 use super::lifecycle::{Actions, Lifecycle};
-use super::outbox::{Control, Direct, Outbox, Outgoing};
+use super::outbox::{Batch, Control, Direct, Outbox, Outgoing};
 use super::signal::Signal;
+use super::spawn::spawn_with;
 use super::timer::{self, TimerKind, TimerTarget};
 use super::transport::Transport;
 use crate::config::{Config, OverflowPolicy};
@@ -69,6 +71,45 @@ pub(crate) struct Shared {
     pub(crate) registration: OnceLock<Weak<dyn Registration>>,
     /// The write side, shared by the writer thread and direct senders.
     pub(crate) outbox: Outbox,
+    /// The writer thread: not started until a frame must wait for it.
+    writer: Mutex<Writer>,
+    /// `writer` is no longer `Idle` (read without its lock).
+    writer_settled: AtomicBool,
+    /// This `Shared`, for the writer thread started from a `&self` method.
+    me: Weak<Shared>,
+}
+
+/// What only the writer thread holds: the lanes' receiving ends, its share
+/// of the connection's guard, and its body (`launch.rs` passes it in, so
+/// this layer need not know the writer).
+pub(crate) struct WriterParts {
+    pub(crate) out_rx: LaneReceiver<Outgoing>,
+    pub(crate) ctrl_rx: LaneReceiver<Control>,
+    /// Held while the writer runs (a server's connection slot).
+    pub(crate) guard: Arc<dyn Send + Sync>,
+    pub(crate) main: fn(Arc<Shared>, WriterParts),
+}
+
+/// Whether a connection's writer thread runs.
+///
+/// A connection starts without one. A frame sent while nothing is queued
+/// or unfinished ahead of it is written by the sending thread itself
+/// without blocking (`outbox.rs`): messages, pings, pongs, and our close
+/// frame. The writer starts the first time a frame must wait: a sender
+/// finds another write in the way, the socket does not take a whole
+/// write, or the application queues faster than it writes. A connection
+/// that never needs it (opened and dropped, a short exchange, a quiet
+/// subscriber fed by direct broadcast writes) costs one thread, not two:
+/// measured, starting the writer was a third of a plain handshake's
+/// server CPU.
+enum Writer {
+    /// Not started; what it takes to start it.
+    Idle(WriterParts),
+    /// Started (its thread may have finished since).
+    Running,
+    /// Never started and never will: the connection's writing is over,
+    /// or the thread could not start.
+    Retired,
 }
 
 /// What became of [`Shared::offer`]. A frame that may still be sent (or
@@ -114,17 +155,19 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Shared {
-    /// The state of connection `id` (from [`next_id`]).
+    /// The state of connection `id` (from [`next_id`]). Its writer thread
+    /// starts from `writer` when first needed.
     pub(crate) fn new(
         id: u64,
         role: Role,
         transport: Transport,
         config: Arc<Config>,
         ctrl_tx: LaneSender<Control>,
-    ) -> Self {
+        writer: WriterParts,
+    ) -> Arc<Self> {
         let now = now_ms();
         let close_timeout = config.close_timeout;
-        Shared {
+        Arc::new_cyclic(|me| Shared {
             id,
             role,
             transport,
@@ -145,7 +188,10 @@ impl Shared {
             room: Token::default(),
             registration: OnceLock::new(),
             outbox: Outbox::new(role),
-        }
+            writer: Mutex::new(Writer::Idle(writer)),
+            writer_settled: AtomicBool::new(false),
+            me: me.clone(),
+        })
     }
 
     /// Offer `o` to this connection's data lane `tx`: the one send path of
@@ -221,8 +267,10 @@ impl Shared {
     }
 
     /// Put a frame on a lane with `send`, counted as queued while it is
-    /// there (so no direct write overtakes it).
+    /// there (so no direct write overtakes it), starting the writer thread
+    /// that will take it if it is not running yet.
     fn on_lane<E>(&self, send: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        self.writer_needed();
         self.outbox.enqueueing();
         let sent = send();
         if sent.is_err() {
@@ -231,18 +279,42 @@ impl Shared {
         sent
     }
 
-    /// Put a control frame on the control lane if there is room (it goes
-    /// out before any message sent after it).
+    /// Send a ping or pong: written at once by the calling thread if
+    /// nothing is in the way, else put on the control lane if there is
+    /// room (it goes out before any message sent after it).
     pub(crate) fn try_control(&self, c: Control) -> Result<(), Control> {
+        let Some(c) = self.control_direct(c) else {
+            return Ok(());
+        };
         self.on_lane(|| self.ctrl_tx.try_send(c))
             .map_err(TrySendError::into_inner)
     }
 
-    /// Put a control frame on the control lane, waiting for room unless the
-    /// connection is torn down first.
+    /// As [`try_control`](Self::try_control), waiting for room on the lane
+    /// unless the connection is torn down first.
     pub(crate) fn send_control(&self, c: Control) {
+        let Some(c) = self.control_direct(c) else {
+            return;
+        };
         let killed = self.killed.receiver();
         let _ = self.on_lane(|| self.ctrl_tx.send_until(c, None, Some(killed)));
+    }
+
+    /// Write a control frame directly if nothing is in the way (`None`:
+    /// done); hand it back otherwise.
+    fn control_direct(&self, c: Control) -> Option<Control> {
+        match self.outbox.try_direct(&self.transport, c) {
+            Direct::Sent => None,
+            Direct::Unfinished => {
+                self.kick_writer();
+                None
+            }
+            Direct::Queue(c) => Some(c),
+            Direct::Failed(e) => {
+                self.write_failed(&e);
+                None
+            }
+        }
     }
 
     /// Wake the writer to send what the transport holds (records the TLS
@@ -254,6 +326,7 @@ impl Shared {
     #[cold]
     #[inline(never)]
     pub(crate) fn kick_writer(&self) {
+        self.writer_needed();
         let _ = self.ctrl_tx.try_send(Control::Kick);
     }
 
@@ -264,7 +337,7 @@ impl Shared {
             Direct::Unfinished => {
                 // If the lane is full the writer is awake anyway, and it
                 // finishes the leftover before anything else.
-                let _ = self.ctrl_tx.try_send(Control::Kick);
+                self.kick_writer();
                 Ok(())
             }
             Direct::Queue(o) => Err(o),
@@ -405,12 +478,148 @@ impl Shared {
         }
         if actions.wake_writer {
             self.closing.fire();
+            self.writer_woken();
         }
         if actions.torn_down {
             if let Some(registry) = self.registration.get().and_then(Weak::upgrade) {
                 registry.torn_down(self.id);
             }
             self.finished.fire();
+        }
+    }
+
+    /// Make sure the writer thread runs: a frame is about to wait for it
+    /// on a lane. If the thread cannot start, the connection is dropped
+    /// and the lanes' receiving ends with it, so the frame is refused (the
+    /// caller hears `Closed`), not lost.
+    fn writer_needed(&self) {
+        if self.writer_settled.load(Ordering::Acquire) {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        if !matches!(*writer, Writer::Idle(_)) {
+            return;
+        }
+        let Writer::Idle(parts) = std::mem::replace(&mut *writer, Writer::Running) else {
+            unreachable!("checked above, under the same lock");
+        };
+        // Settled before the thread runs: its own calls take the fast path.
+        self.writer_settled.store(true, Ordering::Release);
+        if let Err((e, parts)) = self.start_writer(parts) {
+            self.writer_not_started(writer, &e, parts);
+        }
+    }
+
+    /// The writer must act on a close (`closing` has fired): send our
+    /// close frame if one is pending, then stop. A running writer sees the
+    /// signal. Without one, this thread does what it would, without
+    /// blocking: it writes the close frame, and only if the socket does
+    /// not take all of it does the writer start, to finish it.
+    fn writer_woken(&self) {
+        if self.writer_settled.load(Ordering::Acquire) {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        if !matches!(*writer, Writer::Idle(_)) {
+            return;
+        }
+        let Writer::Idle(parts) = std::mem::replace(&mut *writer, Writer::Running) else {
+            unreachable!("checked above, under the same lock");
+        };
+        self.writer_settled.store(true, Ordering::Release);
+        let mut batch = self.outbox.lock();
+        let frame = self.take_pending_close();
+        let written = match &frame {
+            // Nothing to write: the connection is over.
+            None => Ok(true),
+            Some(frame) => {
+                batch.close(frame.as_ref());
+                batch.closed = true;
+                batch.write_out(&self.transport, true)
+            }
+        };
+        if let Ok(false) = written {
+            // The writer thread sends the rest, then tells the lifecycle.
+            batch.close_unfinished = true;
+            drop(batch);
+            if let Err((e, parts)) = self.start_writer(parts) {
+                self.writer_not_started(writer, &e, parts);
+            }
+            return;
+        }
+        *writer = Writer::Retired;
+        self.writing_over(&mut batch, &parts.out_rx);
+        drop(batch);
+        drop(writer);
+        // Dropped with no lock held: the guard may be a server's slot.
+        drop(parts);
+        match written {
+            Ok(_) if frame.is_some() => self.on_close_sent(),
+            Ok(_) => {}
+            Err(e) => self.write_failed(&e),
+        }
+    }
+
+    /// The writer thread could not start (`writer` was set to `Running`
+    /// for it): nothing more is written, and the connection is dropped.
+    fn writer_not_started(
+        &self,
+        mut writer: MutexGuard<'_, Writer>,
+        e: &io::Error,
+        parts: WriterParts,
+    ) {
+        *writer = Writer::Retired;
+        let mut batch = self.outbox.lock();
+        batch.close_unfinished = false;
+        self.writing_over(&mut batch, &parts.out_rx);
+        drop(batch);
+        drop(writer);
+        drop(parts);
+        self.kill(
+            CloseCode::INTERNAL_ERROR,
+            &format!("cannot start the writer thread: {e}"),
+            CloseInitiator::Local,
+        );
+    }
+
+    /// Tests that play the writer: everything goes through the data lane,
+    /// which no thread reads but the test.
+    #[cfg(test)]
+    pub(crate) fn queue_only(&self) {
+        self.outbox.queue_only();
+        *self.writer.lock() = Writer::Running;
+        self.writer_settled.store(true, Ordering::Release);
+    }
+
+    /// Whether the writer thread was ever started.
+    #[cfg(test)]
+    pub(crate) fn writer_started(&self) -> bool {
+        matches!(*self.writer.lock(), Writer::Running)
+    }
+
+    /// Start the writer thread with `parts`; on failure they come back.
+    fn start_writer(&self, parts: WriterParts) -> Result<(), (io::Error, WriterParts)> {
+        let Some(me) = self.me.upgrade() else {
+            // Unreachable: `self` is borrowed from a live `Arc`.
+            return Err((io::Error::other("connection state dropped"), parts));
+        };
+        let stack = self.config.thread_stack_size;
+        spawn_with("wsengine-write", stack, (me, parts), |(me, parts)| {
+            (parts.main)(me, parts)
+        })
+        .map_err(|(e, (_, parts))| (e, parts))
+    }
+
+    /// Nothing more will be written (the writer's last step, or what
+    /// stands in for it when there never was one): direct writes stop, the
+    /// data lane closes, and messages accepted and not written are counted
+    /// as unsent. Closing the lane first: a send that got `Ok` is in what
+    /// its drain returns.
+    pub(crate) fn writing_over(&self, batch: &mut Batch, out_rx: &LaneReceiver<Outgoing>) {
+        batch.closed = true;
+        let unsent = batch.messages + out_rx.close_and_drain().len();
+        if unsent > 0 {
+            self.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
         }
     }
 

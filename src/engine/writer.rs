@@ -1,24 +1,44 @@
-//! The writer thread of a connection: it sends the control lane first,
-//! then queued messages gathered into batches (see `outbox.rs`), and
-//! whatever a direct write left unsent; last, our close frame.
+//! The writer thread of a connection, started the first time a frame has
+//! to wait (`shared::Writer`): it sends the control lane first, then queued
+//! messages gathered into batches (see `outbox.rs`), and whatever a direct
+//! write left unsent; last, our close frame.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crossbeam_channel::select_biased;
 
 use super::lane::LaneReceiver;
 use super::outbox::{Batch, Control, Outbox, Outgoing};
-use super::shared::Shared;
-use crate::protocol::OpCode;
+use super::shared::{Shared, WriterParts};
+use super::spawn::prefer_batching;
+use crate::protocol::{CloseCode, CloseInitiator, OpCode};
+
+/// The writer thread's body (see `shared::Writer` for when it starts).
+pub(crate) fn thread_main(shared: Arc<Shared>, parts: WriterParts) {
+    let WriterParts {
+        out_rx,
+        ctrl_rx,
+        guard,
+        ..
+    } = parts;
+    let _guard = guard;
+    if shared.config.batch_scheduling {
+        prefer_batching();
+    }
+    let s = Arc::clone(&shared);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(s, out_rx, ctrl_rx)));
+    if ran.is_err() {
+        shared.kill(
+            CloseCode::INTERNAL_ERROR,
+            "internal error: writer panicked",
+            CloseInitiator::Local,
+        );
+    }
+}
 
 /// Write the connection's frames until it closes: the control lane first,
 /// then queued messages, batched; and whatever a direct write left unsent.
-pub(crate) fn run(
-    shared: Arc<Shared>,
-    out_rx: LaneReceiver<Outgoing>,
-    ctrl_rx: LaneReceiver<Control>,
-) {
+fn run(shared: Arc<Shared>, out_rx: LaneReceiver<Outgoing>, ctrl_rx: LaneReceiver<Control>) {
     let outbox = &shared.outbox;
     loop {
         let (mut control, mut message, mut closing) = (None, None, false);
@@ -42,6 +62,13 @@ pub(crate) fn run(
         let mut batch = outbox.lock();
         // A direct write's unsent end goes before anything else.
         if !finish_leftover(&shared, &mut batch) {
+            break;
+        }
+        if std::mem::take(&mut batch.close_unfinished) {
+            // That was the end of our close frame, written before this
+            // thread started (`Shared::writer_woken`): nothing follows it.
+            drop(batch);
+            shared.on_close_sent();
             break;
         }
         if let Some(c) = control {
@@ -87,13 +114,7 @@ pub(crate) fn run(
         }
     }
     let mut batch = outbox.lock();
-    batch.closed = true;
-    // Closing the lane first: a send that got `Ok` is in what this returns.
-    let unsent = batch.messages + out_rx.close_and_drain().len();
-    drop(batch);
-    if unsent > 0 {
-        shared.unsent.fetch_add(unsent as u64, Ordering::Relaxed);
-    }
+    shared.writing_over(&mut batch, &out_rx);
 }
 
 /// A control frame into the batch; a kick only woke us (for the leftover
@@ -128,5 +149,127 @@ fn finish_leftover(shared: &Shared, batch: &mut Batch) -> bool {
             shared.write_failed(&e);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, IoSlice, Read};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::lane::{lane, weighed_lane};
+    use crate::engine::transport::Transport;
+    use crate::protocol::encoder::Encoder;
+    use crate::protocol::{CloseFrame, Role};
+
+    /// With no writer thread, the closing thread writes our close frame
+    /// itself; when the socket will not take it, the writer starts, sends
+    /// it once the peer reads, and tells the lifecycle, so the close
+    /// handshake completes as usual.
+    #[test]
+    fn a_close_frame_the_socket_will_not_take_starts_the_writer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let (_out_tx, out_rx) = weighed_lane(4, 1 << 20);
+        let (ctrl_tx, ctrl_rx) = lane(4);
+        let parts = WriterParts {
+            out_rx,
+            ctrl_rx,
+            guard: Arc::new(()),
+            main: thread_main,
+        };
+        let config = Arc::new(Config::default());
+        let shared = Shared::new(
+            1,
+            Role::Server,
+            Transport::Tcp(ours),
+            config,
+            ctrl_tx,
+            parts,
+        );
+        // Filler until the socket takes no more (the peer reads nothing yet).
+        let filler = vec![0u8; 64 << 10];
+        let mut filled = 0;
+        loop {
+            match shared
+                .transport
+                .write_vectored(&[IoSlice::new(&filler)], true)
+            {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(!shared.writer_started());
+        let bye = CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: "bye".into(),
+        };
+        assert!(shared.close(bye.code, &bye.reason, CloseInitiator::Local));
+        assert!(
+            shared.writer_started(),
+            "the socket was full: the writer finishes"
+        );
+
+        let mut expected = Vec::new();
+        Encoder::new(Role::Server, 4096).close(&mut expected, Some(&bye));
+        let mut got = vec![0u8; filled + expected.len()];
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(
+            &got[filled..],
+            &expected[..],
+            "our close frame, whole, last"
+        );
+        // The peer's answer completes the handshake: the server ends TCP,
+        // which it does only once the lifecycle knows our frame went out.
+        shared.on_peer_close(Some(bye));
+        let mut rest = [0u8; 16];
+        assert_eq!(peer.read(&mut rest).unwrap(), 0, "EOF after the close");
+    }
+
+    /// With no writer thread and room in the socket, the close frame is
+    /// written by the closing thread and no thread starts.
+    #[test]
+    fn a_close_frame_the_socket_takes_needs_no_writer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let (_out_tx, out_rx) = weighed_lane(4, 1 << 20);
+        let (ctrl_tx, ctrl_rx) = lane(4);
+        let parts = WriterParts {
+            out_rx,
+            ctrl_rx,
+            guard: Arc::new(()),
+            main: |_, _| panic!("no writer thread expected"),
+        };
+        let config = Arc::new(Config::default());
+        let shared = Shared::new(
+            2,
+            Role::Server,
+            Transport::Tcp(ours),
+            config,
+            ctrl_tx,
+            parts,
+        );
+        let bye = CloseFrame {
+            code: CloseCode::GOING_AWAY,
+            reason: String::new(),
+        };
+        assert!(shared.close(bye.code, &bye.reason, CloseInitiator::Local));
+        assert!(!shared.writer_started());
+        shared.on_peer_close(Some(bye.clone()));
+        let mut expected = Vec::new();
+        Encoder::new(Role::Server, 4096).close(&mut expected, Some(&bye));
+        let mut got = Vec::new();
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        peer.read_to_end(&mut got).unwrap();
+        assert_eq!(got, expected, "our close frame, then EOF");
     }
 }
