@@ -36,7 +36,7 @@
 //!
 //! | File | Concern |
 //! |------|---------|
-//! | `sys.rs`, `spawn.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads, descriptor limits |
+//! | `sys.rs`, `spawn.rs`, `pool.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads kept for reuse, descriptor limits |
 //! | `lane.rs`, `signal.rs` | bounded queues (places and bytes), one-shot wake-ups |
 //! | `tls_stream.rs` | one TLS session shared by a connection's reader and writers |
 //! | `transport.rs` | the byte stream under a connection: TCP or TLS |
@@ -54,8 +54,9 @@
 //! | `groups.rs` | broadcast groups over the registry; broadcasting through the one send path |
 //! | `server.rs` | the listener, handshakes, plain HTTP routes, shutdown |
 
-// Safe code only, except `spawn.rs` (five documented calls into pthreads)
-// and `sys.rs` (one `sendmsg`, one `poll`).
+// Safe code only, except `spawn.rs` (calls into pthreads, `madvise` and
+// `sched_setscheduler`, each with its SAFETY note) and `sys.rs` (one
+// `sendmsg`, one `poll`).
 #![deny(unsafe_code)]
 
 mod capacity;
@@ -69,6 +70,7 @@ mod lane;
 mod launch;
 mod lifecycle;
 mod outbox;
+mod pool;
 mod reader;
 mod registry;
 mod server;

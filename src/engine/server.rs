@@ -16,11 +16,12 @@ use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
 use super::launch::{Upgraded, establish};
+use super::pool::ThreadCache;
 use super::reader::Reader;
 use super::registry::Registry;
 use super::shared;
 use super::signal::Signal;
-use super::spawn::{release_unused_stack, spawn_with};
+use super::spawn::release_unused_stack;
 use super::timer::{self, TimerKind, TimerTarget};
 use super::tls_stream::TlsStream;
 use super::transport::Transport;
@@ -48,6 +49,8 @@ struct Inner {
     /// Poll mode: the event FIFO all connections feed.
     hub: Option<Arc<Hub>>,
     groups: Groups,
+    /// The address listened on.
+    local_addr: SocketAddr,
 }
 
 /// Held by a connection's threads; when the last one exits the connection
@@ -161,6 +164,7 @@ impl Server {
             accept_tx,
             hub,
             groups: Groups::new(registry),
+            local_addr,
         });
         let for_thread = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
@@ -333,14 +337,34 @@ impl Drop for Server {
     }
 }
 
+/// How long a connection thread whose connection ended waits for the next
+/// one before it exits (see `pool.rs`).
+const KEEP_IDLE_THREAD: Duration = Duration::from_secs(2);
+
+/// A connection for a connection thread: everything `serve_connection` takes.
+struct Admitted {
+    inner: Arc<Inner>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+    ticket: HandshakeTicket,
+}
+
 fn listen(inner: &Arc<Inner>, listener: &TcpListener) {
+    // Dropped when the listener stops: the parked threads exit with it.
+    let threads = ThreadCache::new(
+        "wsengine-conn",
+        inner.config.thread_stack_size,
+        KEEP_IDLE_THREAD,
+        |a: Admitted| serve_connection(&a.inner, a.stream, a.peer, a.slot, a.ticket),
+    );
     loop {
         let accepted = listener.accept();
         if inner.shutdown.is_fired() {
             return;
         }
         match accepted {
-            Ok((stream, peer)) => admit(inner, stream, peer),
+            Ok((stream, peer)) => admit(inner, &threads, stream, peer),
             // Out of file descriptors or memory, or the peer gave up before
             // we accepted: back off briefly and keep serving.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -348,11 +372,12 @@ fn listen(inner: &Arc<Inner>, listener: &TcpListener) {
     }
 }
 
-/// Count the connection, register it, and hand it to its own thread.
+/// Count the connection, register it, and hand it to its own thread (a
+/// parked one if there is one).
 ///
 /// Runs on the listener thread, so it never waits for the client: a
 /// refusal is one non-blocking write (see [`refuse_at_once`]).
-fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
+fn admit(inner: &Arc<Inner>, threads: &ThreadCache<Admitted>, stream: TcpStream, peer: SocketAddr) {
     let Some(ticket) = HandshakeTicket::take(inner, peer.ip()) else {
         refuse_at_once(stream, 503, "too many handshakes from this address");
         return;
@@ -370,13 +395,16 @@ fn admit(inner: &Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
         server: Arc::clone(inner),
         id: shared::next_id(),
     });
-    let for_thread = Arc::clone(inner);
-    let stack = inner.config.thread_stack_size;
-    let spawned = spawn_with("wsengine-conn", stack, stream, move |stream| {
-        serve_connection(&for_thread, stream, peer, slot, ticket);
-    });
-    if let Err((_, stream)) = spawned {
-        // The slot and the ticket went with the task: the counts are back.
+    let admitted = Admitted {
+        inner: Arc::clone(inner),
+        stream,
+        peer,
+        slot,
+        ticket,
+    };
+    if let Err((_, admitted)) = threads.run(admitted) {
+        let Admitted { stream, .. } = admitted;
+        // The slot and the ticket are dropped: the counts are back.
         refuse_at_once(stream, 503, "cannot start a connection thread");
     }
 }
@@ -564,7 +592,13 @@ fn complete_handshake(
         subprotocol: accepted.subprotocol.clone(),
         compression: accepted.deflate,
         peer_addr: peer,
-        local_addr: stream.tcp().local_addr().unwrap_or(peer),
+        // A listener bound to one address accepts on that address only;
+        // asking the socket is needed for a wildcard one.
+        local_addr: if inner.local_addr.ip().is_unspecified() {
+            stream.tcp().local_addr().unwrap_or(peer)
+        } else {
+            inner.local_addr
+        },
         peer_certificates: stream.peer_certificates(),
     };
     // `None`: the deadline passed while the application decided; the socket
@@ -625,8 +659,8 @@ fn complete_handshake(
     }
     drop(ticket);
     conn.set_data(data);
+    // (Handshake writes wait with `poll`: no write timeout was set.)
     let _ = reader.shared.transport.tcp().set_read_timeout(None);
-    let _ = reader.shared.transport.tcp().set_write_timeout(None);
     let mut reader = reader;
     if let Some(hub) = &inner.hub {
         // Poll mode: the server owns the connection until it closes.

@@ -7,7 +7,8 @@
 //! and when the signal stack cannot be mapped, std aborts the whole process
 //! from inside the new thread. Connection threads are therefore started
 //! with `pthread_create` directly: detached (nobody joins them; they end
-//! with their connection), with the configured stack and the default guard
+//! with their connection, or after a short wait for the next one:
+//! `pool.rs`), with the configured stack and the default guard
 //! page, and nothing else. Two maps per thread; a failure is an `Err` the
 //! server answers with 503. [`release_unused_stack`] lets a connection
 //! thread give back the stack pages its handshake touched.
@@ -15,6 +16,7 @@
 //! With `sys.rs` (vectored sends), the engine's only `unsafe` code.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -124,33 +126,64 @@ extern "C" fn start<T, F: FnOnce(T)>(arg: *mut c_void) -> *mut c_void {
 pub(crate) fn release_unused_stack() {
     // Room left below this frame for `madvise` itself and a signal handler.
     const MARGIN: usize = 2048;
+    thread_local! {
+        /// This thread's stack (lowest address, size) once looked up: a
+        /// connection thread kept for reuse (`pool.rs`) releases its stack
+        /// once per connection, and the lookup costs a system call.
+        static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let (low, size) = match STACK.with(Cell::get) {
+        (0, _) => {
+            let Some(found) = this_stack() else { return };
+            STACK.with(|s| s.set(found));
+            found
+        }
+        known => known,
+    };
+    let page = match page_size() {
+        Some(p) => p,
+        None => return,
+    };
+    let high = here.saturating_sub(MARGIN) & !(page - 1);
+    if low % page != 0 || high <= low || here > low + size {
+        return;
+    }
+    // SAFETY: the range lies inside this thread's stack mapping (found by
+    // `this_stack` for this very thread) and wholly below the current frame
+    // minus a margin; nothing live is stored there (stacks grow down), so
+    // dropping those pages (they come back zero-filled on a later touch)
+    // changes no data in use.
+    unsafe {
+        libc::madvise(low as *mut c_void, high - low, libc::MADV_DONTNEED);
+    }
+}
+
+/// The calling thread's stack: lowest address and size.
+#[cfg(target_os = "linux")]
+fn this_stack() -> Option<(usize, usize)> {
     // SAFETY: `attr` is filled by `pthread_getattr_np` for this very thread
-    // and destroyed once read. The range given to `madvise` lies inside this
-    // thread's stack mapping and wholly below the current frame minus a
-    // margin; nothing live is stored there (stacks grow down), so dropping
-    // those pages (they come back zero-filled on a later touch) changes no
-    // data in use.
+    // and destroyed once read; `low` and `size` are plain out-parameters.
     unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
         if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return;
+            return None;
         }
         let mut low: *mut c_void = std::ptr::null_mut();
         let mut size = 0usize;
         let rc = libc::pthread_attr_getstack(&attr, &mut low, &mut size);
         libc::pthread_attr_destroy(&mut attr);
-        let page = match libc::sysconf(libc::_SC_PAGESIZE) {
-            p if p > 0 => p as usize,
-            _ => return,
-        };
-        let low = low as usize;
-        let high = here.saturating_sub(MARGIN) & !(page - 1);
-        if rc != 0 || low % page != 0 || high <= low || here > low + size {
-            return;
-        }
-        libc::madvise(low as *mut c_void, high - low, libc::MADV_DONTNEED);
+        (rc == 0 && !low.is_null()).then_some((low as usize, size))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn page_size() -> Option<usize> {
+    // SAFETY: `sysconf` only reads a system constant.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => Some(p as usize),
+        _ => None,
     }
 }
 
