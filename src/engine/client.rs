@@ -76,8 +76,8 @@ pub fn connect(url: &str, config: Config) -> Result<Conn> {
     let max = config.max_handshake_bytes;
     let (response, leftover) =
         read_head(&stream, deadline, max, |b| handshake.parse_response(b, max))?;
+    // (Handshake writes wait with `poll`: no write timeout was set.)
     stream.tcp().set_read_timeout(None)?;
-    stream.tcp().set_write_timeout(None)?;
 
     let (path, query) = match url.resource.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),

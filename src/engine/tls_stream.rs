@@ -51,6 +51,9 @@ pub(crate) struct TlsStream {
     /// The reader left sealed records in the session that the socket would
     /// not take: the writer must send them.
     needs_flush: AtomicBool,
+    /// The peer's side of TCP ended (or was reset) without its
+    /// `close_notify`: it is gone, and ours would only draw a reset.
+    peer_vanished: AtomicBool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -103,6 +106,7 @@ impl TlsStream {
             session: Mutex::new(session),
             inbox: Mutex::new(Inbox::default()),
             needs_flush: AtomicBool::new(false),
+            peer_vanished: AtomicBool::new(false),
         }
     }
 
@@ -111,12 +115,21 @@ impl TlsStream {
     }
 
     /// Run the TLS handshake to its end (blocking), by `deadline`.
+    ///
+    /// What a TLS 1.3 server sends after the handshake (its session
+    /// tickets) stays sealed in the session and leaves with the first
+    /// write (the 101): one `sendmsg` instead of two, and the client, which
+    /// sends its request without waiting for them, never notices.
     pub(crate) fn handshake(&self, deadline: Instant) -> io::Result<()> {
         loop {
             let (handshaking, pending) = {
                 let mut s = self.session.lock();
-                send_sealed(&self.tcp, &mut s)?;
-                (s.is_handshaking(), s.wants_write())
+                let after = !s.is_handshaking()
+                    && s.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                if !after {
+                    send_sealed(&self.tcp, &mut s)?;
+                }
+                (s.is_handshaking(), s.wants_write() && !after)
             };
             if !handshaking && !pending {
                 return Ok(());
@@ -127,7 +140,7 @@ impl TlsStream {
                 continue;
             }
             self.tcp.set_read_timeout(Some(left))?;
-            if self.receive()? {
+            if self.receive(false)? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
@@ -161,14 +174,17 @@ impl TlsStream {
                 // The reader wakes the writer for those records, then reads on.
                 return Err(io::ErrorKind::Interrupted.into());
             }
-            self.receive()?;
+            // While the opening handshake runs, records of ours wait for
+            // its response (see `handshake`); after it, they go at once.
+            self.receive(deadline.is_none())?;
         }
     }
 
     /// Read ciphertext from the socket (blocking, no lock held), then hand
-    /// it to the session and decrypt. Returns whether the socket is at its
-    /// end of stream.
-    fn receive(&self) -> io::Result<bool> {
+    /// it to the session and decrypt; with `send_own`, send the records of
+    /// ours that made (a key update's answer). Returns whether the socket
+    /// is at its end of stream.
+    fn receive(&self, send_own: bool) -> io::Result<bool> {
         let mut inbox = self.inbox.lock();
         if inbox.start == inbox.end && !inbox.eof {
             let quiet = inbox.buf.len() <= QUIET_READ;
@@ -178,7 +194,11 @@ impl TlsStream {
             let n = loop {
                 match (&self.tcp).read(&mut inbox.buf) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    read => break read?,
+                    Err(e) => {
+                        self.peer_vanished.store(true, Ordering::Release);
+                        return Err(e);
+                    }
+                    Ok(n) => break n,
                 }
             };
             (inbox.start, inbox.end, inbox.eof) = (0, n, n == 0);
@@ -215,11 +235,15 @@ impl TlsStream {
             let _ = s.read_tls(&mut &[][..]);
         }
         if !fed || inbox.eof {
-            if let Err(e) = s.process_new_packets() {
-                return Err(self.failed(&mut s, &e));
+            match s.process_new_packets() {
+                Ok(state) if inbox.eof && !state.peer_has_closed() => {
+                    self.peer_vanished.store(true, Ordering::Release);
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.failed(&mut s, &e)),
             }
         }
-        if s.wants_write() {
+        if send_own && s.wants_write() {
             // Records of our own the session made while reading.
             let _ = send_sealed(&self.tcp, &mut s);
             if s.wants_write() {
@@ -296,17 +320,18 @@ impl TlsStream {
     }
 
     /// Write all of `bytes` by `deadline` (handshake responses, plain
-    /// HTTP answers): each wait is bounded by the time left.
+    /// HTTP answers): each wait is bounded by the time left. Sealed behind
+    /// records already waiting (session tickets), and sent with them.
     pub(crate) fn write_by(&self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
         loop {
             {
                 let mut s = self.session.lock();
-                send_sealed(&self.tcp, &mut s)?;
-                if !bytes.is_empty() && !s.wants_write() {
+                if !bytes.is_empty() {
+                    // The session's buffer limit bounds what this seals.
                     let n = s.writer().write(bytes)?;
                     bytes = &bytes[n..];
-                    send_sealed(&self.tcp, &mut s)?;
                 }
+                send_sealed(&self.tcp, &mut s)?;
                 if bytes.is_empty() && !s.wants_write() {
                     return Ok(());
                 }
@@ -318,10 +343,11 @@ impl TlsStream {
     }
 
     /// End one or both directions: `close_notify` first (if the socket
-    /// takes it now and no writer is busy with the session; it is a
-    /// courtesy, the WebSocket close already said everything), then TCP.
+    /// takes it now, no writer is busy with the session and the peer is
+    /// still there; it is a courtesy, the WebSocket close already said
+    /// everything), then TCP.
     pub(crate) fn shutdown(&self, how: Shutdown) {
-        if how != Shutdown::Read {
+        if how != Shutdown::Read && !self.peer_vanished.load(Ordering::Acquire) {
             if let Some(mut s) = self.session.try_lock() {
                 s.send_close_notify();
                 let _ = send_sealed(&self.tcp, &mut s);

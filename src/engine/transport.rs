@@ -6,11 +6,11 @@
 //! enum rather than a trait object: plain TCP costs one branch for TLS
 //! existing, not an indirection.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
-use super::sys::send_vectored;
+use super::sys::{send_vectored, wait_writable};
 use super::tls_stream::TlsStream;
 
 /// One connection's transport. `&Transport` is shared by the reader (reads),
@@ -90,18 +90,22 @@ impl Transport {
     pub(crate) fn write_by(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => {
-                let mut s: &TcpStream = s;
+                // Sent without waiting, as a response to a new socket
+                // almost always is; the wait for room, if any, is a `poll`
+                // bounded by the time left (no socket timeout to set and
+                // reset).
                 let mut sent = 0;
                 while sent < bytes.len() {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    s.set_write_timeout(Some(left))?;
-                    match s.write(&bytes[sent..]) {
+                    match send_vectored(s, &[IoSlice::new(&bytes[sent..])], true) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => sent += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            if left.is_zero() || !wait_writable(s, Some(left))? {
+                                return Err(io::ErrorKind::TimedOut.into());
+                            }
+                        }
                         Err(e) => return Err(e),
                     }
                 }
