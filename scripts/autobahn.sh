@@ -21,13 +21,13 @@
 # fuzzing server listening with it (the client trusting the test CA); the
 # results must equal the plain runs' expected results, case for case.
 # (The kit's run-*-suite.sh scripts speak ws:// only, so the TLS runs write
-# their own specs; moving the kit into the repository will unify them.)
-# Needs ../shared/autobahn (or WSENGINE_SHARED) and python3; the suite's venv is
-# made under target/autobahn-venv on first use. Release examples must be built.
+# their own specs.)
+# The kit is tests/autobahn/kit (see its README, licences included); needs
+# python3. The suite's venv is made under target/autobahn-venv on first use.
+# Release examples must be built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED="${WSENGINE_SHARED:-../shared}"
-AB="$SHARED/autobahn"
+AB="$PWD/tests/autobahn/kit"
 VENV="$PWD/target/autobahn-venv"
 SIDES="${*:-server client}"
 for side in $SIDES; do
@@ -49,7 +49,6 @@ if [ "$TLS" = 1 ]; then
   scripts/make-test-certs.sh "$CERTS"
 fi
 
-[ -d "$AB" ] || { echo "autobahn.sh: $AB not found (set WSENGINE_SHARED)" >&2; exit 2; }
 
 # (Re)create the venv unless it exists with the current patch applied.
 mkdir -p target

@@ -14,8 +14,8 @@
 #
 #   scripts/test.sh
 #
-# Run from a fresh clone with ../shared beside it. Installs what it needs
-# itself (the Autobahn venv under target/). Exit status 0 only if all pass.
+# Runs from a fresh clone with nothing beside it. Installs what it needs
+# itself (the Autobahn venv under target/, from tests/autobahn/kit). Exit status 0 only if all pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
