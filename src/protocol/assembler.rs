@@ -222,9 +222,18 @@ impl Assembler {
     pub(crate) fn finish(&mut self) -> Result<Message, ProtocolError> {
         self.drop_direct_room();
         if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
-            inflater
-                .finish_message(&mut self.buf, self.max_message_size)
-                .map_err(|e| inflate_error(e, self.buf.len(), self.max_message_size))?;
+            // An empty payload is no deflate data: the tail appended to it
+            // alone is not a whole block (RFC 7692's empty message is one
+            // 0x00 byte), and fed to the inflater it would leave its stream
+            // inside a block, turning the next messages into garbage. A
+            // compressor with nothing to flush may send it for an empty
+            // message (zlib does): it is an empty message, and the inflater
+            // does not see it.
+            if self.compressed_len > 0 {
+                inflater
+                    .finish_message(&mut self.buf, self.max_message_size)
+                    .map_err(|e| inflate_error(e, self.buf.len(), self.max_message_size))?;
+            }
             self.check_text()?;
             self.compressed = false;
             // Keep the scratch buffer small between messages.

@@ -108,9 +108,19 @@ impl Compressor {
                 break;
             }
         }
-        debug_assert!(out[begin..].ends_with(&TAIL));
         if out[begin..].ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        } else {
+            // Nothing to flush (an empty message right after another with
+            // the context kept): zlib wrote nothing at all. The payload must
+            // still be a deflate block once the receiver appends the tail:
+            // an empty stored block's header, one 0x00 byte (RFC 7692,
+            // section 7.2.3.6). Found by the roundtrip fuzz target.
+            debug_assert!(
+                out.len() == begin,
+                "deflate output without its flush marker"
+            );
+            out.push(0x00);
         }
         if self.reset_after_message {
             z.reset();

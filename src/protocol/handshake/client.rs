@@ -58,10 +58,27 @@ impl WsUrl {
         if host.is_empty() {
             return Err("missing host".into());
         }
+        // A name or an IPv4 address has only the characters RFC 3986 allows
+        // in a host (control characters would reach the Host header and the
+        // resolver); an IPv6 address in brackets must be one.
+        let bracketed = authority.starts_with('[');
+        if bracketed && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("not an IPv6 address: [{host}]"));
+        }
+        if !bracketed
+            && !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
+        {
+            return Err(format!("characters not allowed in a host: {host:?}"));
+        }
         let port = match port {
             None if secure => 443,
             None => 80,
-            Some(p) => p.parse().map_err(|_| format!("bad port {p:?}"))?,
+            Some(p) => match p.parse() {
+                Ok(0) | Err(_) => return Err(format!("bad port {p:?}")),
+                Ok(p) => p,
+            },
         };
         if resource.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err("spaces or control characters in the path".into());
