@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test wsengine has: formatting, lints, layering, the generated C
-# header being current, Rust unit/property/integration/doc tests, docs, the
+# header being current, Rust unit/property/integration/doc tests, docs, a
+# smoke run of every fuzz target (fuzz/, cargo-fuzz on nightly), the
 # C side (install, examples via pkg-config and CMake, C tests under
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
 # pytest), the chat demo of each language in headless Chromium, standard
@@ -19,6 +20,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# As root (CI), the network-fault tests (tests/netfaults.rs) must run: a
+# missing namespace is a failure there, not a skip.
+if [ "$(id -u)" = 0 ]; then
+  export WSENGINE_REQUIRE_NETNS=1
+fi
 
 passed=0
 failed=0
@@ -36,6 +42,11 @@ stage() { # name command...
     failures+=("$name")
     echo "--- $name: FAILED ($((SECONDS - start))s)"
   fi
+}
+
+fmt_check() {
+  cargo fmt --all -- --check &&
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 }
 
 layering() {
@@ -73,12 +84,14 @@ autobahn_tls() {
   wait "$core" && [ "$deflate" = 0 ]
 }
 
-stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo fmt --check" fmt_check
 stage "cargo clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 stage "layering" layering
 stage "C header is current" header_current
 stage "cargo test" cargo test --quiet
 stage "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+stage "Fuzz smoke: every cargo-fuzz target for 15 s (scripts/fuzz.sh --smoke)" \
+  scripts/fuzz.sh --smoke 15
 stage "release build of the examples" cargo build --release --examples --quiet
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh

@@ -22,6 +22,7 @@ use super::registry::Registry;
 use super::shared;
 use super::signal::Signal;
 use super::spawn::release_unused_stack;
+use super::sys::stop_accepting;
 use super::timer::{self, TimerKind, TimerTarget};
 use super::tls_stream::TlsStream;
 use super::transport::Transport;
@@ -116,6 +117,9 @@ pub struct Server {
     inner: Arc<Inner>,
     accept_rx: Receiver<Conn>,
     listener: Mutex<Option<JoinHandle<()>>>,
+    /// The listening socket (a second descriptor of it), to stop it from
+    /// `shutdown` and so wake the listener thread out of `accept`.
+    listening: Option<TcpListener>,
     local_addr: SocketAddr,
 }
 
@@ -166,6 +170,7 @@ impl Server {
             groups: Groups::new(registry),
             local_addr,
         });
+        let listening = listener.try_clone().ok();
         let for_thread = Arc::clone(&inner);
         let handle = std::thread::Builder::new()
             .name("wsengine-listener".into())
@@ -175,6 +180,7 @@ impl Server {
             inner,
             accept_rx,
             listener: Mutex::new(Some(handle)),
+            listening,
             local_addr,
         })
     }
@@ -287,8 +293,11 @@ impl Server {
     /// 1001 (going away), and wait until every connection thread has exited
     /// (at most about [`Config::close_timeout`]). Idempotent; any thread.
     pub fn shutdown(&self) {
-        if self.inner.shutdown.fire() {
-            // Wake the listener out of accept() with a connection of our own.
+        if self.inner.shutdown.fire() && !self.listening.as_ref().is_some_and(stop_accepting) {
+            // Wake the listener out of accept() with a connection of our
+            // own (where a listening socket cannot be shut down; this needs
+            // the address to be reachable from the calling thread, which
+            // another network namespace or a firewall can prevent).
             let mut wake = self.local_addr;
             if wake.ip().is_unspecified() {
                 wake.set_ip(if wake.is_ipv4() {

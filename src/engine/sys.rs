@@ -10,7 +10,7 @@
 #![allow(unsafe_code)]
 
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
 /// Send as much of `slices` as the socket takes in one `sendmsg` call.
@@ -76,6 +76,17 @@ pub(crate) fn wait_writable(
             }
         }
     }
+}
+
+/// Stop `listener` accepting and wake every thread blocked in its
+/// `accept` (which then fails). Linux does this for a listening socket
+/// that is shut down; elsewhere this returns `false` and the caller must
+/// wake the acceptor another way.
+pub(crate) fn stop_accepting(listener: &TcpListener) -> bool {
+    // SAFETY: the descriptor is owned by `listener`, open for the borrow;
+    // `shutdown` only changes the socket's state.
+    cfg!(target_os = "linux")
+        && unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) } == 0
 }
 
 #[cfg(test)]
