@@ -2,6 +2,7 @@
 # Every test wsengine has: formatting, lints, layering, the generated C
 # header being current, Rust unit/property/integration/doc tests, docs, a
 # smoke run of every fuzz target (fuzz/, cargo-fuzz on nightly), the
+# network-fault tests (as root, in namespaces), a 60 s soak, the
 # C side (install, examples via pkg-config and CMake, C tests under
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
 # pytest), the chat demo of each language in headless Chromium, standard
@@ -93,6 +94,8 @@ stage "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 stage "Fuzz smoke: every cargo-fuzz target for 15 s (scripts/fuzz.sh --smoke)" \
   scripts/fuzz.sh --smoke 15
 stage "release build of the examples" cargo build --release --examples --quiet
+stage "Soak: 60 s of mixed load, then resources back and every message accounted for" \
+  target/release/examples/soak --seconds 60
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
 stage "Browser: the chat demo (Rust, C, Python) in headless Chromium" scripts/browser-test.sh
