@@ -62,7 +62,7 @@ impl WsUrl {
         // in a host (control characters would reach the Host header and the
         // resolver); an IPv6 address in brackets must be one.
         let bracketed = authority.starts_with('[');
-        if bracketed && host.parse::<std::net::Ipv6Addr>().is_err() {
+        if bracketed && host.parse::<core::net::Ipv6Addr>().is_err() {
             return Err(format!("not an IPv6 address: [{host}]"));
         }
         if !bracketed
