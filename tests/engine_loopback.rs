@@ -806,3 +806,15 @@ fn a_pong_goes_out_before_the_reply_to_the_message_after_its_ping() {
         );
     }
 }
+
+/// `shutdown` frees the port while the `Server` value still exists, so a
+/// program can bind a new server on the same address right away.
+#[test]
+fn shutdown_frees_the_port() {
+    let server = server(fast_config());
+    let addr = server.local_addr();
+    server.shutdown();
+    let again = wsengine::Server::bind(addr, fast_config()).expect("the port is free again");
+    drop(again);
+    drop(server);
+}

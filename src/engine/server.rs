@@ -118,8 +118,9 @@ pub struct Server {
     accept_rx: Receiver<Conn>,
     listener: Mutex<Option<JoinHandle<()>>>,
     /// The listening socket (a second descriptor of it), to stop it from
-    /// `shutdown` and so wake the listener thread out of `accept`.
-    listening: Option<TcpListener>,
+    /// `shutdown` and so wake the listener thread out of `accept`; closed
+    /// there, so the port is free once `shutdown` returns.
+    listening: Mutex<Option<TcpListener>>,
     local_addr: SocketAddr,
 }
 
@@ -180,7 +181,7 @@ impl Server {
             inner,
             accept_rx,
             listener: Mutex::new(Some(handle)),
-            listening,
+            listening: Mutex::new(listening),
             local_addr,
         })
     }
@@ -293,7 +294,8 @@ impl Server {
     /// 1001 (going away), and wait until every connection thread has exited
     /// (at most about [`Config::close_timeout`]). Idempotent; any thread.
     pub fn shutdown(&self) {
-        if self.inner.shutdown.fire() && !self.listening.as_ref().is_some_and(stop_accepting) {
+        let listening = self.listening.lock().take();
+        if self.inner.shutdown.fire() && !listening.as_ref().is_some_and(stop_accepting) {
             // Wake the listener out of accept() with a connection of our
             // own (where a listening socket cannot be shut down; this needs
             // the address to be reachable from the calling thread, which
@@ -311,6 +313,8 @@ impl Server {
         if let Some(handle) = self.listener.lock().take() {
             let _ = handle.join();
         }
+        // The listener thread has dropped its descriptor: this frees the port.
+        drop(listening);
         // Handshakes are cut under the lock, so that a connection thread
         // that marks its entry `Upgrading` (under the lock, before writing
         // the 101) either finds its socket already cut or is never cut.
