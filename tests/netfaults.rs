@@ -6,8 +6,8 @@
 //! Needs root and iproute2 (`ip`, `tc`). Without them every test says so
 //! loudly and passes, unless `WSENGINE_REQUIRE_NETNS=1` (the test command
 //! sets it when it runs as root), which makes a missing namespace a
-//! failure. One test at a time (`--test-threads=1` is not needed: each
-//! test makes its own pair of namespaces and subnet).
+//! failure. Each test makes its own pair of namespaces and subnet, and
+//! they take turns (they count the process's threads and descriptors).
 
 mod support;
 
@@ -224,9 +224,17 @@ impl Drop for Link {
     }
 }
 
-/// The link, or a loud skip (a failure when namespaces are required).
-fn link_or_skip(test: &str) -> Option<Link> {
-    match Link::new() {
+/// Held by each test for its whole run: the tests count the process's
+/// threads and descriptors, which another test's 200 clients would upset.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The link, or a loud skip (a failure when namespaces are required),
+/// with this test's turn (see [`SERIAL`]).
+fn link_or_skip(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Link)> {
+    let turn = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match Link::new().map(|link| (turn, link)) {
         Ok(link) => Some(link),
         Err(why) => {
             let required = std::env::var("WSENGINE_REQUIRE_NETNS").as_deref() == Ok("1");
@@ -251,7 +259,7 @@ fn threads_of_process() -> usize {
 /// descriptor are released.
 #[test]
 fn keepalive_drops_a_peer_whose_link_went_down() {
-    let Some(link) = link_or_skip("keepalive_drops_a_peer_whose_link_went_down") else {
+    let Some((_turn, link)) = link_or_skip("keepalive_drops_a_peer_whose_link_went_down") else {
         return;
     };
     let (interval, timeout) = (Duration::from_millis(500), Duration::from_millis(700));
@@ -315,7 +323,8 @@ fn keepalive_drops_a_peer_whose_link_went_down() {
 /// down after the upgrade): the close timeout ends it.
 #[test]
 fn close_timeout_holds_when_the_peer_stops_answering() {
-    let Some(link) = link_or_skip("close_timeout_holds_when_the_peer_stops_answering") else {
+    let Some((_turn, link)) = link_or_skip("close_timeout_holds_when_the_peer_stops_answering")
+    else {
         return;
     };
     let close_timeout = Duration::from_millis(800);
@@ -350,7 +359,7 @@ fn close_timeout_holds_when_the_peer_stops_answering() {
 /// closes with a code and its unsent count says what was not sent.
 #[test]
 fn messages_survive_loss_delay_and_reordering() {
-    let Some(link) = link_or_skip("messages_survive_loss_delay_and_reordering") else {
+    let Some((_turn, link)) = link_or_skip("messages_survive_loss_delay_and_reordering") else {
         return;
     };
     let server = link.bind(Config::default());
@@ -423,7 +432,8 @@ fn messages_survive_loss_delay_and_reordering() {
 /// 1001, reconnects, and echoes again.
 #[test]
 fn two_hundred_clients_come_back_after_a_server_restart() {
-    let Some(link) = link_or_skip("two_hundred_clients_come_back_after_a_server_restart") else {
+    let Some((_turn, link)) = link_or_skip("two_hundred_clients_come_back_after_a_server_restart")
+    else {
         return;
     };
     let config = || Config::default().with_ping_interval(None);
