@@ -493,21 +493,31 @@ impl Shared {
     /// and the lanes' receiving ends with it, so the frame is refused (the
     /// caller hears `Closed`), not lost.
     fn writer_needed(&self) {
-        if self.writer_settled.load(Ordering::Acquire) {
+        let Some((writer, parts)) = self.claim_idle_writer() else {
             return;
+        };
+        if let Err((e, parts)) = self.start_writer(parts) {
+            self.writer_not_started(writer, &e, parts);
+        }
+    }
+
+    /// If the writer was never started, take what starting it needs and
+    /// mark it `Running` and settled (before any thread runs, so the
+    /// writer's own calls take the fast path), with the lock still held:
+    /// the caller starts it, or finishes its work and retires it.
+    fn claim_idle_writer(&self) -> Option<(MutexGuard<'_, Writer>, WriterParts)> {
+        if self.writer_settled.load(Ordering::Acquire) {
+            return None;
         }
         let mut writer = self.writer.lock();
         if !matches!(*writer, Writer::Idle(_)) {
-            return;
+            return None;
         }
         let Writer::Idle(parts) = std::mem::replace(&mut *writer, Writer::Running) else {
             unreachable!("checked above, under the same lock");
         };
-        // Settled before the thread runs: its own calls take the fast path.
         self.writer_settled.store(true, Ordering::Release);
-        if let Err((e, parts)) = self.start_writer(parts) {
-            self.writer_not_started(writer, &e, parts);
-        }
+        Some((writer, parts))
     }
 
     /// The writer must act on a close (`closing` has fired): send our
@@ -516,17 +526,9 @@ impl Shared {
     /// blocking: it writes the close frame, and only if the socket does
     /// not take all of it does the writer start, to finish it.
     fn writer_woken(&self) {
-        if self.writer_settled.load(Ordering::Acquire) {
+        let Some((mut writer, parts)) = self.claim_idle_writer() else {
             return;
-        }
-        let mut writer = self.writer.lock();
-        if !matches!(*writer, Writer::Idle(_)) {
-            return;
-        }
-        let Writer::Idle(parts) = std::mem::replace(&mut *writer, Writer::Running) else {
-            unreachable!("checked above, under the same lock");
         };
-        self.writer_settled.store(true, Ordering::Release);
         let mut batch = self.outbox.lock();
         let frame = self.take_pending_close();
         let written = match &frame {
