@@ -271,8 +271,8 @@ typedef struct wse_event wse_event;
 typedef struct wse_message wse_message;
 
 /**
- * A listening WebSocket server. A listener thread accepts TCP connections
- * and runs each handshake on the connection's own thread.
+ * A listening WebSocket server. Its connection threads accept TCP
+ * connections, and each runs its connection's handshake and reads.
  *
  * Methods: `wse_server_bind`, `wse_server_accept`, `wse_server_poll`,
  * `wse_server_local_port`, `wse_server_connection_count`,

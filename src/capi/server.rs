@@ -20,8 +20,8 @@ use crate::config::Config;
 use crate::engine::{Server, ServerEvent};
 use crate::error::Error;
 
-/// A listening WebSocket server. A listener thread accepts TCP connections
-/// and runs each handshake on the connection's own thread.
+/// A listening WebSocket server. Its connection threads accept TCP
+/// connections, and each runs its connection's handshake and reads.
 ///
 /// Methods: `wse_server_bind`, `wse_server_accept`, `wse_server_poll`,
 /// `wse_server_local_port`, `wse_server_connection_count`,

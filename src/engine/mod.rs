@@ -3,8 +3,8 @@
 //! # Thread map
 //!
 //! ```text
-//!  Server::bind ── listener thread ── accept() ──┐ per TCP connection:
-//!                                                 ▼
+//!  Server::bind ── connection threads waiting in accept() (pool.rs) ──┐
+//!                     one of them per TCP connection, which becomes: ▼
 //!   reader thread: upgrade handshake (with a deadline), then
 //!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
 //!                  pings ─> control lane ─┐      close frames ─> lifecycle
@@ -36,7 +36,7 @@
 //!
 //! | File | Concern |
 //! |------|---------|
-//! | `sys.rs`, `spawn.rs`, `pool.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads kept for reuse, descriptor limits |
+//! | `sys.rs`, `spawn.rs`, `pool.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads that accept for themselves and are kept for reuse, descriptor limits |
 //! | `lane.rs`, `signal.rs` | bounded queues (places and bytes), one-shot wake-ups |
 //! | `tls_stream.rs` | one TLS session shared by a connection's reader and writers |
 //! | `transport.rs` | the byte stream under a connection: TCP or TLS |
@@ -52,11 +52,12 @@
 //! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |
 //! | `registry.rs` | a server's one registry: every connection by id, handshake to teardown, with its groups |
 //! | `groups.rs` | broadcast groups over the registry; broadcasting through the one send path |
-//! | `server.rs` | the listener, handshakes, plain HTTP routes, shutdown |
+//! | `server.rs` | admitting connections, handshakes, plain HTTP routes, shutdown |
 
 // Safe code only, except `spawn.rs` (calls into pthreads, `madvise` and
 // `sched_setscheduler`, each with its SAFETY note) and `sys.rs` (one
-// `sendmsg`, one `poll`).
+// `sendmsg`, one `poll`, one `shutdown` and one `setsockopt` of a
+// listening socket).
 #![deny(unsafe_code)]
 
 mod capacity;

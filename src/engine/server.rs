@@ -1,10 +1,10 @@
-//! `Server`: the listener thread, the handshake, and graceful shutdown.
+//! `Server`: accepting (on the connection threads, `pool.rs`), the
+//! handshake, and graceful shutdown.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select_biased};
@@ -16,7 +16,7 @@ use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
 use super::head::read_head;
 use super::launch::{Upgraded, establish};
-use super::pool::ThreadCache;
+use super::pool::{AcceptPool, Acceptor};
 use super::reader::Reader;
 use super::registry::Registry;
 use super::shared;
@@ -107,19 +107,21 @@ impl Drop for Slot {
     }
 }
 
-/// A WebSocket server: a listener thread that accepts TCP connections,
-/// runs each upgrade handshake on the connection's own thread (so a slow
-/// client delays nobody), and queues the open connections for [`accept`](Self::accept).
+/// A WebSocket server: connection threads that accept TCP connections and
+/// run each upgrade handshake on the connection's own thread (so a slow
+/// client delays nobody), and queue the open connections for [`accept`](Self::accept).
 ///
 /// `Server` is `Send + Sync`; `accept` may be called from several threads.
 /// Dropping it shuts it down (see [`shutdown`](Self::shutdown)).
 pub struct Server {
     inner: Arc<Inner>,
     accept_rx: Receiver<Conn>,
-    listener: Mutex<Option<JoinHandle<()>>>,
+    /// The threads accepting and serving connections.
+    pool: Arc<AcceptPool>,
     /// The listening socket (a second descriptor of it), to stop it from
-    /// `shutdown` and so wake the listener thread out of `accept`; closed
-    /// there, so the port is free once `shutdown` returns.
+    /// `shutdown` and so wake the threads waiting in `accept`; closed
+    /// there once they are gone, so the port is free when `shutdown`
+    /// returns.
     listening: Mutex<Option<TcpListener>>,
     local_addr: SocketAddr,
 }
@@ -139,7 +141,7 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an invalid config; [`Error::Io`] if the
-    /// address cannot be bound or the listener thread cannot start.
+    /// address cannot be bound or the first connection thread cannot start.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Server> {
         config.validate()?;
         let listener = TcpListener::bind(addr)?;
@@ -172,15 +174,18 @@ impl Server {
             local_addr,
         });
         let listening = listener.try_clone().ok();
-        let for_thread = Arc::clone(&inner);
-        let handle = std::thread::Builder::new()
-            .name("wsengine-listener".into())
-            .stack_size(256 << 10)
-            .spawn(move || listen(&for_thread, &listener))?;
+        let stack_size = inner.config.thread_stack_size;
+        let pool = AcceptPool::start(
+            "wsengine-conn",
+            stack_size,
+            KEEP_IDLE_THREAD,
+            listener,
+            Arc::clone(&inner),
+        )?;
         Ok(Server {
             inner,
             accept_rx,
-            listener: Mutex::new(Some(handle)),
+            pool,
             listening: Mutex::new(listening),
             local_addr,
         })
@@ -296,7 +301,7 @@ impl Server {
     pub fn shutdown(&self) {
         let listening = self.listening.lock().take();
         if self.inner.shutdown.fire() && !listening.as_ref().is_some_and(stop_accepting) {
-            // Wake the listener out of accept() with a connection of our
+            // Wake the threads out of accept() with connections of our
             // own (where a listening socket cannot be shut down; this needs
             // the address to be reachable from the calling thread, which
             // another network namespace or a firewall can prevent).
@@ -308,13 +313,10 @@ impl Server {
                     std::net::Ipv6Addr::LOCALHOST.into()
                 });
             }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            for _ in 0..self.pool.waiting() {
+                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            }
         }
-        if let Some(handle) = self.listener.lock().take() {
-            let _ = handle.join();
-        }
-        // The listener thread has dropped its descriptor: this frees the port.
-        drop(listening);
         // Handshakes are cut under the lock, so that a connection thread
         // that marks its entry `Upgrading` (under the lock, before writing
         // the 101) either finds its socket already cut or is never cut.
@@ -341,6 +343,12 @@ impl Server {
                 break;
             }
         }
+        drop(live);
+        // Every thread has closed its descriptor of the listening socket
+        // (those serving a connection once it ended): closing this last one
+        // frees the port.
+        self.pool.wait_all_gone(deadline);
+        drop(listening);
     }
 }
 
@@ -354,75 +362,64 @@ impl Drop for Server {
 /// one before it exits (see `pool.rs`).
 const KEEP_IDLE_THREAD: Duration = Duration::from_secs(2);
 
-/// A connection for a connection thread: everything `serve_connection` takes.
+/// An accepted connection, counted: everything `serve_connection` takes.
 struct Admitted {
-    inner: Arc<Inner>,
     stream: TcpStream,
     peer: SocketAddr,
     slot: Arc<Slot>,
     ticket: HandshakeTicket,
 }
 
-fn listen(inner: &Arc<Inner>, listener: &TcpListener) {
-    // Dropped when the listener stops: the parked threads exit with it.
-    let threads = ThreadCache::new(
-        "wsengine-conn",
-        inner.config.thread_stack_size,
-        KEEP_IDLE_THREAD,
-        |a: Admitted| serve_connection(&a.inner, a.stream, a.peer, a.slot, a.ticket),
-    );
-    loop {
-        let accepted = listener.accept();
-        if inner.shutdown.is_fired() {
-            return;
-        }
-        match accepted {
-            Ok((stream, peer)) => admit(inner, &threads, stream, peer),
-            // Out of file descriptors or memory, or the peer gave up before
-            // we accepted: back off briefly and keep serving.
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
-}
+impl Acceptor for Inner {
+    type Job = Admitted;
 
-/// Count the connection, register it, and hand it to its own thread (a
-/// parked one if there is one).
-///
-/// Runs on the listener thread, so it never waits for the client: a
-/// refusal is one non-blocking write (see [`refuse_at_once`]).
-fn admit(inner: &Arc<Inner>, threads: &ThreadCache<Admitted>, stream: TcpStream, peer: SocketAddr) {
-    let Some(ticket) = HandshakeTicket::take(inner, peer.ip()) else {
-        refuse_at_once(stream, 503, "too many handshakes from this address");
-        return;
-    };
-    {
-        let mut live = inner.live.lock();
-        if *live >= inner.limit {
-            drop(live);
-            refuse_at_once(stream, 503, "connection limit reached");
-            return;
-        }
-        *live += 1;
+    fn stopped(&self) -> bool {
+        self.shutdown.is_fired()
     }
-    let slot = Arc::new(Slot {
-        server: Arc::clone(inner),
-        id: shared::next_id(),
-    });
-    let admitted = Admitted {
-        inner: Arc::clone(inner),
-        stream,
-        peer,
-        slot,
-        ticket,
-    };
-    if let Err((_, admitted)) = threads.run(admitted) {
-        let Admitted { stream, .. } = admitted;
+
+    /// Count the connection and register it, or refuse it at once.
+    ///
+    /// Runs on a thread waiting to accept, so it never waits for the
+    /// client: a refusal is one non-blocking write (see
+    /// [`refuse_at_once`]).
+    fn admit(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> Option<Admitted> {
+        let Some(ticket) = HandshakeTicket::take(self, peer.ip()) else {
+            refuse_at_once(stream, 503, "too many handshakes from this address");
+            return None;
+        };
+        {
+            let mut live = self.live.lock();
+            if *live >= self.limit {
+                drop(live);
+                refuse_at_once(stream, 503, "connection limit reached");
+                return None;
+            }
+            *live += 1;
+        }
+        let slot = Arc::new(Slot {
+            server: Arc::clone(self),
+            id: shared::next_id(),
+        });
+        Some(Admitted {
+            stream,
+            peer,
+            slot,
+            ticket,
+        })
+    }
+
+    fn serve(self: &Arc<Self>, a: Admitted) {
+        serve_connection(self, a.stream, a.peer, a.slot, a.ticket);
+    }
+
+    fn unserved(&self, a: Admitted) {
+        let Admitted { stream, .. } = a;
         // The slot and the ticket are dropped: the counts are back.
         refuse_at_once(stream, 503, "cannot start a connection thread");
     }
 }
 
-/// Answer with an HTTP error and close, from the listener thread: one
+/// Answer with an HTTP error and close, from a thread waiting to accept: one
 /// non-blocking write (the response is small and a new socket's buffer is
 /// empty), then what the client already sent is read without waiting, so
 /// that closing does not reset the connection over unread data. Nothing

@@ -7,8 +7,8 @@
 //! and when the signal stack cannot be mapped, std aborts the whole process
 //! from inside the new thread. Connection threads are therefore started
 //! with `pthread_create` directly: detached (nobody joins them; they end
-//! with their connection, or after a short wait for the next one:
-//! `pool.rs`), with the configured stack and the default guard
+//! with their connection, or after a short wait in `accept` for the next
+//! one: `pool.rs`), with the configured stack and the default guard
 //! page, and nothing else. Two maps per thread; a failure is an `Err` the
 //! server answers with 503. [`release_unused_stack`] lets a connection
 //! thread give back the stack pages its handshake touched.

@@ -1,4 +1,4 @@
-//! Writing to a socket with the flags `std` does not offer.
+//! Socket calls `std` does not offer.
 //!
 //! Every write of the engine goes through [`send_vectored`]: `sendmsg(2)`
 //! with `MSG_NOSIGNAL`, so a peer that has gone away is an `EPIPE` error,
@@ -7,11 +7,16 @@
 //! With `nonblocking`, `MSG_DONTWAIT` makes the call return at once when
 //! the socket buffer is full: how a sending thread writes directly without
 //! ever waiting on a slow peer.
+//!
+//! Also what `std` does not offer on a listening socket: shutting it down
+//! (to wake the threads waiting in its `accept`) and a timeout on
+//! `accept`.
 #![allow(unsafe_code)]
 
 use std::io::{self, IoSlice};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
 /// Send as much of `slices` as the socket takes in one `sendmsg` call.
 /// Returns the bytes sent; `WouldBlock` when `nonblocking` and the socket
@@ -48,10 +53,7 @@ pub(crate) fn send_vectored(
 /// send then says how), at most `timeout` (`None`: as long as it takes).
 /// Returns `false` if the time ran out first. A socket shut down by
 /// another thread counts as writable, so a kill wakes a waiting writer.
-pub(crate) fn wait_writable(
-    stream: &TcpStream,
-    timeout: Option<std::time::Duration>,
-) -> io::Result<bool> {
+pub(crate) fn wait_writable(stream: &TcpStream, timeout: Option<Duration>) -> io::Result<bool> {
     let ms = timeout.map_or(-1, |t| {
         // Round up: a wait of 0.5 ms must not become a busy loop of 0 ms polls.
         i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
@@ -87,6 +89,35 @@ pub(crate) fn stop_accepting(listener: &TcpListener) -> bool {
     // `shutdown` only changes the socket's state.
     cfg!(target_os = "linux")
         && unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) } == 0
+}
+
+/// Make `accept` on `listener` fail with `WouldBlock` after waiting
+/// `timeout` for a connection (`SO_RCVTIMEO`, which `accept` honours).
+///
+/// On Linux an accepted socket inherits the timeout: the server sets its
+/// own read timeouts on every connection it accepts.
+pub(crate) fn set_accept_timeout(listener: &TcpListener, timeout: Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        // Under 1,000,000: fits every platform's `suseconds_t`.
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: the descriptor is owned by `listener`, open for the borrow;
+    // `tv` is a valid `timeval` whose size is passed with it.
+    let set = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if set == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
