@@ -8,6 +8,9 @@
 //! the socket buffer is full: how a sending thread writes directly without
 //! ever waiting on a slow peer.
 //!
+//! [`recv_now`] is the matching read that never waits (`MSG_DONTWAIT`)
+//! on a socket that other reads wait on.
+//!
 //! Also what `std` does not offer on a listening socket: shutting it down
 //! (to wake the threads waiting in its `accept`) and a timeout on
 //! `accept`.
@@ -46,6 +49,26 @@ pub(crate) fn send_vectored(
         Err(io::Error::last_os_error())
     } else {
         Ok(sent as usize)
+    }
+}
+
+/// Read what the socket holds now into `buf`, without waiting:
+/// `WouldBlock` if it holds nothing, `Ok(0)` at the end of the stream.
+pub(crate) fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length for the call; the
+    // descriptor is owned by `stream` and open for the borrow.
+    let got = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if got < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(got as usize)
     }
 }
 

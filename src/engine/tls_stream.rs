@@ -8,7 +8,10 @@
 //! call that waits on the network:
 //!
 //! - the reader reads ciphertext from the socket *without* the lock (into
-//!   its own [`Inbox`]), then takes the lock to decrypt it;
+//!   its own [`Inbox`]), then takes the lock to decrypt it; while the
+//!   connection is busy it first takes, under the lock, what the socket
+//!   already holds (a read that never waits), and waits without the lock
+//!   only when there is nothing;
 //! - a writer encrypts under the lock and sends with `MSG_DONTWAIT`; when
 //!   the socket buffer is full it lets go of the lock and waits for the
 //!   socket to become writable (`poll`), then takes it again.
@@ -29,7 +32,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use rustls::Connection;
 
-use super::sys::{send_vectored, wait_writable};
+use super::sys::{recv_now, send_vectored, wait_writable};
 use crate::tls::TlsError;
 
 /// Ciphertext asked for in one socket read while the connection is busy:
@@ -80,8 +83,15 @@ fn tls_io_error(e: &rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TlsError::from_rustls(e))
 }
 
-/// `Write` onto the socket without waiting (`WouldBlock` when full).
+/// `Write` onto the socket without waiting (`WouldBlock` when full), and
+/// `Read` from it without waiting (`WouldBlock` when empty).
 struct NonBlocking<'a>(&'a TcpStream);
+
+impl Read for NonBlocking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        recv_now(self.0, buf)
+    }
+}
 
 impl Write for NonBlocking<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -186,6 +196,25 @@ impl TlsStream {
     /// is at its end of stream.
     fn receive(&self, send_own: bool) -> io::Result<bool> {
         let mut inbox = self.inbox.lock();
+        if inbox.start == inbox.end && !inbox.eof && inbox.buf.len() > QUIET_READ {
+            // Busy: the socket probably holds more already. What it holds
+            // goes straight into the session (under the lock, but without
+            // waiting), saving the copy through the inbox; only when it
+            // holds nothing does the reader wait, below, without the lock.
+            let mut s = self.session.lock();
+            match s.read_tls(&mut NonBlocking(&self.tcp)) {
+                Ok(0) => inbox.eof = true,
+                Ok(_) => {
+                    if let Err(e) = s.process_new_packets() {
+                        return Err(self.failed(&mut s, &e));
+                    }
+                    self.send_own(send_own, &mut s);
+                    return Ok(false);
+                }
+                // Nothing there (or a failure the read below meets again).
+                Err(_) => {}
+            }
+        }
         if inbox.start == inbox.end && !inbox.eof {
             let quiet = inbox.buf.len() <= QUIET_READ;
             if inbox.buf.is_empty() {
@@ -243,13 +272,7 @@ impl TlsStream {
                 Err(e) => return Err(self.failed(&mut s, &e)),
             }
         }
-        if send_own && s.wants_write() {
-            // Records of our own the session made while reading.
-            let _ = send_sealed(&self.tcp, &mut s);
-            if s.wants_write() {
-                self.needs_flush.store(true, Ordering::Release);
-            }
-        }
+        self.send_own(send_own, &mut s);
         drop(s);
         if inbox.start == inbox.end && inbox.end <= QUIET_READ / 2 && !inbox.eof {
             // Quiet again: hold no read buffer while idle.
@@ -257,6 +280,18 @@ impl TlsStream {
             (inbox.start, inbox.end) = (0, 0);
         }
         Ok(inbox.eof && inbox.start == inbox.end)
+    }
+
+    /// With `send_own`, send records of our own the session made while
+    /// reading (a key update's answer) if the socket takes them now, else
+    /// leave them for the writer.
+    fn send_own(&self, send_own: bool, s: &mut Connection) {
+        if send_own && s.wants_write() {
+            let _ = send_sealed(&self.tcp, s);
+            if s.wants_write() {
+                self.needs_flush.store(true, Ordering::Release);
+            }
+        }
     }
 
     /// The session failed: send the alert it queued (if the socket takes
