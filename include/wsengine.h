@@ -130,6 +130,14 @@ typedef enum {
    * or parsed, a key that does not match its certificate.
    */
   WSE_RESULT_TLS_CONFIG = 23,
+  /**
+   * A proxy refused the tunnel or broke its protocol: an HTTP proxy's
+   * status other than 2xx (in `wse_last_error_http_status`: 407 for
+   * missing or wrong credentials), a SOCKS5 refusal or failed
+   * authentication, a bad proxy URL (details in
+   * `wse_last_error_message`). An unreachable proxy is `WSE_RESULT_IO`.
+   */
+  WSE_RESULT_PROXY = 24,
 } wse_result;
 
 /**

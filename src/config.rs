@@ -9,6 +9,7 @@ use crate::protocol::DecoderLimits;
 use crate::protocol::deflate::DeflateConfig;
 pub use crate::protocol::handshake::OriginPolicy;
 use crate::protocol::http::Routes;
+use crate::proxy::Proxy;
 use crate::tls::{ClientTls, ServerTls};
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
@@ -212,6 +213,10 @@ pub struct Config {
     /// Default: trust what the operating system trusts, verify the URL's
     /// host, no client certificate ([`ClientTls`]).
     pub client_tls: ClientTls,
+    /// Client: how to reach the server: directly or through an HTTP or
+    /// SOCKS5 proxy. Default [`Proxy::FromEnvironment`]: the proxy the
+    /// `*_proxy` variables name, honouring `no_proxy` (none set: direct).
+    pub proxy: Proxy,
 }
 
 impl Default for Config {
@@ -251,6 +256,7 @@ impl Default for Config {
             upgrade_hook: None,
             upgrade_events: false,
             client_tls: ClientTls::default(),
+            proxy: Proxy::FromEnvironment,
         }
     }
 }
@@ -323,6 +329,8 @@ impl Config {
         with_upgrade_events: upgrade_events: bool;
         /// Set [`client_tls`](Self::client_tls).
         with_client_tls: client_tls: ClientTls;
+        /// Set [`proxy`](Self::proxy).
+        with_proxy: proxy: Proxy;
     }
 
     /// Set [`overflow_policy`](Self::overflow_policy) to `policy`.
@@ -423,6 +431,11 @@ impl Config {
         }
         if self.read_buffer_size < 512 {
             return fail("read_buffer_size must be at least 512 bytes");
+        }
+        if let Proxy::Url(url) = &self.proxy {
+            if let Err(why) = crate::protocol::proxy::ProxyUrl::parse(url) {
+                return fail(&format!("proxy: {why}"));
+            }
         }
         if self.upgrade_events && !self.poll_events {
             return fail("upgrade_events needs poll_events");

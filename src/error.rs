@@ -5,6 +5,7 @@ use std::fmt;
 use crate::protocol::CloseInfo;
 use crate::protocol::Message;
 use crate::protocol::handshake::HandshakeError;
+use crate::proxy::ProxyError;
 use crate::tls::TlsError;
 
 /// A `Result` with this crate's [`Error`].
@@ -49,7 +50,13 @@ pub enum Error {
     /// speak TLS, or unusable TLS settings ([`TlsError::kind`] says which).
     Tls(TlsError),
     /// An operating-system I/O error (connect refused, bind failed, ...).
+    /// A client that could not connect to any of a host's addresses gets
+    /// one naming each address and why it failed.
     Io(std::io::Error),
+    /// A proxy refused the tunnel or broke its protocol ([`ProxyError`]:
+    /// an HTTP proxy's status, a SOCKS5 reply, bad credentials, a bad
+    /// proxy URL).
+    Proxy(ProxyError),
 }
 
 impl fmt::Display for Error {
@@ -73,6 +80,7 @@ impl fmt::Display for Error {
             Error::Url(why) => write!(f, "invalid URL: {why}"),
             Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Proxy(e) => write!(f, "proxy: {e}"),
         }
     }
 }
@@ -83,6 +91,7 @@ impl std::error::Error for Error {
             Error::Handshake(e) => Some(e),
             Error::Tls(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Proxy(e) => Some(e),
             _ => None,
         }
     }
@@ -109,6 +118,12 @@ impl From<std::io::Error> for Error {
 impl From<TlsError> for Error {
     fn from(e: TlsError) -> Self {
         Error::Tls(e)
+    }
+}
+
+impl From<ProxyError> for Error {
+    fn from(e: ProxyError) -> Self {
+        Error::Proxy(e)
     }
 }
 

@@ -55,6 +55,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod protocol;
+pub mod proxy;
 pub mod tls;
 
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
@@ -66,4 +67,5 @@ pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};
 pub use protocol::http::{Route, Routes};
 pub use protocol::{CloseCode, Message};
+pub use proxy::{Proxy, ProxyError, ProxyErrorKind};
 pub use tls::{ClientTls, ServerTls, TlsError, TlsErrorKind};

@@ -68,6 +68,12 @@ pub enum wse_result {
     /// TLS settings are unusable: a certificate or key that cannot be read
     /// or parsed, a key that does not match its certificate.
     TlsConfig = 23,
+    /// A proxy refused the tunnel or broke its protocol: an HTTP proxy's
+    /// status other than 2xx (in `wse_last_error_http_status`: 407 for
+    /// missing or wrong credentials), a SOCKS5 refusal or failed
+    /// authentication, a bad proxy URL (details in
+    /// `wse_last_error_message`). An unreachable proxy is `WSE_RESULT_IO`.
+    Proxy = 24,
 }
 
 thread_local! {
@@ -88,6 +94,7 @@ pub(crate) fn set_last_error(message: &str, http_status: u16) {
 pub(crate) fn fail(error: &Error) -> wse_result {
     let status = match error {
         Error::Handshake(h) => h.status(),
+        Error::Proxy(p) => p.status().unwrap_or(0),
         _ => 0,
     };
     set_last_error(&error.to_string(), status);
@@ -107,6 +114,7 @@ impl From<&Error> for wse_result {
             Error::Url(_) => wse_result::InvalidUrl,
             Error::Io(_) => wse_result::Io,
             Error::Tls(e) => (&e.kind).into(),
+            Error::Proxy(_) => wse_result::Proxy,
         }
     }
 }
@@ -159,6 +167,7 @@ pub extern "C" fn wse_result_str(code: u32) -> *const c_char {
         21 => b"TLS: the peer does not speak TLS\0",
         22 => b"TLS: handshake failed\0",
         23 => b"TLS: unusable certificate, key or CA settings\0",
+        24 => b"proxy refused or failed\0",
         _ => b"unknown result code\0",
     };
     text.as_ptr().cast()

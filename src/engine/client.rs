@@ -1,6 +1,5 @@
 //! `connect`: the client side, over `ws://` and `wss://`.
 
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 
 use rustls_pki_types::ServerName;
@@ -12,6 +11,7 @@ use super::spawn::spawn_detached;
 use super::timer;
 use super::tls_stream::TlsStream;
 use super::transport::Transport;
+use super::tunnel;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::Role;
@@ -22,7 +22,9 @@ use crate::tls::TlsError;
 /// (`ws[s]://host[:port][/path][?query]`).
 ///
 /// Runs on the calling thread until the handshake is done: TCP connect
-/// (each resolved address in turn, within [`Config::connect_timeout`]),
+/// (each resolved address in turn, each with its share of
+/// [`Config::connect_timeout`]; through a tunnel when [`Config::proxy`]
+/// names a proxy, tunnel included in that timeout),
 /// for `wss://` the TLS handshake with [`Config::client_tls`] (the server's
 /// certificate verified for the URL's host), then the upgrade, offering
 /// [`Config::subprotocols`] and sending [`Config::extra_headers`]; TLS and
@@ -32,7 +34,9 @@ use crate::tls::TlsError;
 ///
 /// # Errors
 /// [`Error::Url`] for a bad URL; [`Error::Io`] if no address accepts the
-/// TCP connection; [`Error::Timeout`]; [`Error::Tls`] if TLS fails (its
+/// TCP connection (naming each address and its failure);
+/// [`Error::Proxy`] if a proxy refuses the tunnel (an HTTP proxy's status
+/// is in it); [`Error::Timeout`]; [`Error::Tls`] if TLS fails (its
 /// [`kind`](crate::TlsError::kind) says which check); [`Error::Handshake`]
 /// if the server refuses (its HTTP status is in the error) or answers
 /// wrongly; [`Error::InvalidArgument`] for an invalid config or header.
@@ -48,7 +52,7 @@ pub fn connect(url: &str, config: Config) -> Result<Conn> {
     } else {
         None
     };
-    let tcp = tcp_connect(&url, &config)?;
+    let tcp = tunnel::open(&url, &config)?;
     tcp.set_nodelay(true)?;
     let deadline = super::timer::deadline_in(config.handshake_timeout);
     let stream = match tls {
@@ -105,18 +109,4 @@ pub fn connect(url: &str, config: Config) -> Result<Conn> {
     let (conn, reader) = establish(upgraded, Arc::new(config), Arc::new(()), false);
     spawn_detached("wsengine-read", stack, move || reader.run())?;
     Ok(conn)
-}
-
-fn tcp_connect(url: &WsUrl, config: &Config) -> Result<TcpStream> {
-    let addrs = (url.host.as_str(), url.port).to_socket_addrs()?;
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, config.connect_timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last
-        .map(Error::from)
-        .unwrap_or_else(|| Error::Url(format!("{} did not resolve", url.host))))
 }

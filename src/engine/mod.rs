@@ -49,6 +49,7 @@
 //! | `writer.rs`, `reader.rs` | the two threads of a connection (the writer started when needed) |
 //! | `events.rs` | poll mode: the server's event FIFO |
 //! | `launch.rs` | starting a connection whose handshake is done |
+//! | `tunnel.rs` | the client's way to the server: every address in turn, HTTP and SOCKS5 proxies |
 //! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |
 //! | `registry.rs` | a server's one registry: every connection by id, handshake to teardown, with its groups |
 //! | `groups.rs` | broadcast groups over the registry; broadcasting through the one send path |
@@ -82,6 +83,7 @@ mod sys;
 mod timer;
 mod tls_stream;
 mod transport;
+mod tunnel;
 mod upgrade;
 mod writer;
 

@@ -30,6 +30,7 @@ pub mod http;
 pub mod mask;
 mod message;
 mod opcode;
+pub mod proxy;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CloseInfo, CloseInitiator};
