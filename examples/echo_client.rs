@@ -5,34 +5,40 @@
 //! cargo run --release --example echo_client -- ws://127.0.0.1:9001/
 //! cargo run --release --example echo_client -- wss://localhost:9001/ --ca ca.pem \
 //!     [--cert client.pem --key client.key]
+//! cargo run --release --example echo_client -- ws://example.test/ \
+//!     --proxy socks5h://127.0.0.1:1080
 //! ```
 //! `--ca` trusts a CA besides the system's; `--cert` and `--key` present a
-//! client certificate. End of input closes the connection normally.
+//! client certificate; `--proxy URL` goes through that proxy (`http://`,
+//! `socks5://`, `socks5h://`, `direct` for none; without it, the
+//! `*_proxy` variables decide). End of input closes the connection
+//! normally.
 
 use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wsengine::tls::ClientTls;
-use wsengine::{Config, Message, connect};
+use wsengine::{Config, Message, Proxy, connect};
 
-/// `URL` and the TLS options.
-fn parse_args() -> Result<(String, ClientTls), String> {
+/// `URL`, the TLS options and the proxy.
+fn parse_args() -> Result<(String, ClientTls, Proxy), String> {
     let mut url = None;
-    let (mut ca, mut cert, mut key) = (None, None, None);
+    let (mut ca, mut cert, mut key, mut proxy) = (None, None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "--ca" => &mut ca,
             "--cert" => &mut cert,
             "--key" => &mut key,
+            "--proxy" => &mut proxy,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => {
                 url = Some(arg);
                 continue;
             }
         };
-        *slot = Some(args.next().ok_or(format!("{arg} needs a file"))?);
+        *slot = Some(args.next().ok_or(format!("{arg} needs a value"))?);
     }
     let mut tls = ClientTls::default();
     if let Some(ca) = ca {
@@ -47,16 +53,24 @@ fn parse_args() -> Result<(String, ClientTls), String> {
         (None, None) => {}
         _ => return Err("--cert and --key go together".into()),
     }
-    Ok((url.ok_or("a URL is needed")?, tls))
+    let proxy = match proxy.as_deref() {
+        None => Proxy::FromEnvironment,
+        Some("direct") => Proxy::Direct,
+        Some(url) => Proxy::Url(url.to_owned()),
+    };
+    Ok((url.ok_or("a URL is needed")?, tls, proxy))
 }
 
 fn main() {
-    let (url, tls) = parse_args().unwrap_or_else(|e| {
+    let (url, tls, proxy) = parse_args().unwrap_or_else(|e| {
         eprintln!("echo_client: {e}");
-        eprintln!("usage: echo_client URL [--ca FILE] [--cert FILE --key FILE]");
+        eprintln!(
+            "usage: echo_client URL [--ca FILE] [--cert FILE --key FILE] [--proxy URL|direct]"
+        );
         std::process::exit(2);
     });
-    let conn = match connect(&url, Config::default().with_client_tls(tls)) {
+    let config = Config::default().with_client_tls(tls).with_proxy(proxy);
+    let conn = match connect(&url, config) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("echo_client: {e}");

@@ -386,8 +386,16 @@ const char *wse_version(void);
  * Ownership: on `WSE_RESULT_OK`, `*conn_out` is a new connection owned by
  * the caller; release it with `wse_conn_free`. Otherwise it is unchanged.
  * Thread safety: any thread.
+ * The connection goes through the config's proxy
+ * (`wse_config_builder_set_proxy`; by default the one the environment's
+ * `*_proxy` variables name, honouring `no_proxy`); a host with several
+ * addresses is tried address by address, each with its share of the
+ * connect timeout.
+ *
  * Errors: `WSE_RESULT_INVALID_URL`; `WSE_RESULT_IO` (refused,
- * unreachable); `WSE_RESULT_TIMEOUT`; `WSE_RESULT_TLS_*` (which check
+ * unreachable: the message names each address tried and why it failed);
+ * `WSE_RESULT_TIMEOUT`; `WSE_RESULT_PROXY` (the proxy refused: its HTTP
+ * status in `wse_last_error_http_status`, 407 for credentials); `WSE_RESULT_TLS_*` (which check
  * failed: unknown issuer, expired, name mismatch, ...; details in
  * `wse_last_error_message`); `WSE_RESULT_HANDSHAKE` (a refusal: see
  * `wse_last_error_http_status`; the message ends with the start of the
@@ -560,6 +568,47 @@ wse_result wse_config_builder_allow_any_origin(wse_config_builder *builder);
  * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
  */
 wse_result wse_config_builder_add_allowed_host(wse_config_builder *builder, const char *host);
+
+/**
+ * Client: connect through this proxy: `http://[user:password@]host[:port]`
+ * (HTTP `CONNECT`, Basic credentials; port 80 if absent),
+ * `socks5://...` (the client resolves the server's name) or
+ * `socks5h://...` (the proxy resolves it; port 1080 if absent);
+ * credentials percent-encoded. The environment's `*_proxy` and
+ * `no_proxy` variables are then not read. `url` is NUL-terminated and
+ * copied.
+ *
+ * Ownership: the builder stays the caller's; string arguments are copied.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+ * `WSE_RESULT_INVALID_ARGUMENT` for a URL that cannot be used (an
+ * `https://` proxy, another scheme, a bad port; the reason in
+ * `wse_last_error_message`, the password never repeated).
+ */
+wse_result wse_config_builder_set_proxy(wse_config_builder *builder, const char *url);
+
+/**
+ * Client: connect directly, whatever the environment's `*_proxy`
+ * variables say.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_proxy_direct(wse_config_builder *builder);
+
+/**
+ * Client: use the proxy the environment names (the default): `wss_proxy`
+ * (`ws_proxy` for `ws://`), then `https_proxy` (`http_proxy`), then
+ * `all_proxy`, lowercase before uppercase (uppercase `HTTP_PROXY` is
+ * ignored); hosts in `no_proxy` (names, `.suffixes`, addresses, CIDR
+ * ranges, `host:port`, `*`) are reached directly. Read at each connect.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+ */
+wse_result wse_config_builder_set_proxy_from_environment(wse_config_builder *builder);
 
 /**
  * Client: send this extra header line with the upgrade request (e.g.
@@ -1339,7 +1388,8 @@ wse_result wse_last_error_message(char *buf, size_t len, size_t *out_n);
 
 /**
  * The HTTP status of the last failed handshake on the calling thread
- * (e.g. 403, 404, 503), or 0 if the last failure had none.
+ * (e.g. 403, 404, 503), or of the HTTP proxy that refused a tunnel
+ * (`WSE_RESULT_PROXY`: 407, ...), or 0 if the last failure had none.
  *
  * Ownership: nothing changes hands.
  * Thread safety: any thread; each thread has its own last error.

@@ -26,6 +26,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 if [ "$(id -u)" = 0 ]; then
   export WSENGINE_REQUIRE_NETNS=1
 fi
+# The proxy tests (tests/client_proxy.rs, test_proxy.c/.py) need Debian's
+# tinyproxy and danted; here a missing one is a failure, not a skip.
+export WSENGINE_REQUIRE_PROXIES=1
 
 passed=0
 failed=0

@@ -3,8 +3,11 @@
  * message; every message received is printed. One thread, no callbacks:
  * it waits on standard input and polls the connection in turn.
  *
- *   client URL [--ca FILE] [--cert FILE --key FILE]
+ *   client URL [--ca FILE] [--cert FILE --key FILE] [--proxy URL|direct]
  *                             (e.g. ws://127.0.0.1:9001/, or wss://localhost:9001/ --ca ca.pem)
+ *
+ * --proxy goes through an http://, socks5:// or socks5h:// proxy ("direct":
+ * none); without it the environment's *_proxy variables decide.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -22,12 +25,13 @@ static void print_error(const char *what, wse_result rc) {
 }
 
 int main(int argc, char **argv) {
-    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL;
+    const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *proxy = NULL;
     for (int i = 1; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--ca") == 0     ? &ca
-                            : strcmp(argv[i], "--cert") == 0 ? &cert
-                            : strcmp(argv[i], "--key") == 0  ? &key
-                                                             : NULL;
+        const char **slot = strcmp(argv[i], "--ca") == 0      ? &ca
+                            : strcmp(argv[i], "--cert") == 0  ? &cert
+                            : strcmp(argv[i], "--key") == 0   ? &key
+                            : strcmp(argv[i], "--proxy") == 0 ? &proxy
+                                                              : NULL;
         if (!slot)
             url = argv[i];
         else if (i + 1 < argc)
@@ -36,7 +40,9 @@ int main(int argc, char **argv) {
             url = NULL, i = argc;
     }
     if (!url) {
-        fprintf(stderr, "usage: client URL [--ca FILE] [--cert FILE --key FILE]   (e.g. ws://127.0.0.1:9001/)\n");
+        fprintf(stderr,
+                "usage: client URL [--ca FILE] [--cert FILE --key FILE] [--proxy URL|direct]"
+                "   (e.g. ws://127.0.0.1:9001/)\n");
         return 2;
     }
     wse_config_builder *builder = wse_config_builder_new();
@@ -44,11 +50,14 @@ int main(int argc, char **argv) {
     if (ca) rc = wse_config_builder_add_tls_ca_file(builder, ca);
     if (rc == WSE_RESULT_OK && (cert || key))
         rc = wse_config_builder_set_tls_client_cert_files(builder, cert ? cert : "", key ? key : "");
+    if (rc == WSE_RESULT_OK && proxy)
+        rc = strcmp(proxy, "direct") == 0 ? wse_config_builder_set_proxy_direct(builder)
+                                          : wse_config_builder_set_proxy(builder, proxy);
     const wse_config *config = NULL;
     if (rc == WSE_RESULT_OK) rc = wse_config_builder_build(builder, &config);
     else wse_config_builder_free(builder);
     if (rc != WSE_RESULT_OK) {
-        print_error("TLS settings", rc);
+        print_error("settings", rc);
         return 1;
     }
     wse_conn *conn = NULL;

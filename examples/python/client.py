@@ -3,6 +3,10 @@ message; every message received is printed.
 
     python examples/python/client.py URL      (e.g. ws://127.0.0.1:9001/)
     python examples/python/client.py wss://localhost:9001/ --ca ca.pem [--cert client.pem --key client.key]
+    python examples/python/client.py ws://example.test/ --proxy socks5h://127.0.0.1:1080
+
+``--proxy`` goes through that proxy (``direct``: none); without it the
+environment's ``*_proxy`` variables decide.
 """
 
 import argparse
@@ -18,9 +22,11 @@ def main() -> None:
     parser.add_argument("--ca", help="trust this CA (PEM) besides the system's")
     parser.add_argument("--cert", help="client certificate (PEM) for mutual TLS")
     parser.add_argument("--key", help="its private key (PEM)")
+    parser.add_argument("--proxy", help="http://, socks5:// or socks5h:// proxy URL, or 'direct'")
     args = parser.parse_args()
     tls = {k: v for k, v in {"tls_ca": args.ca, "tls_cert": args.cert, "tls_key": args.key}.items() if v}
-    with wsengine.connect(args.url, **tls) as ws:
+    proxy = True if args.proxy is None else None if args.proxy == "direct" else args.proxy
+    with wsengine.connect(args.url, proxy=proxy, **tls) as ws:
         print(f"connected to {args.url}", file=sys.stderr)
 
         def printer() -> None:

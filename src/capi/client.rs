@@ -24,8 +24,16 @@ use crate::config::Config;
 /// Ownership: on `WSE_RESULT_OK`, `*conn_out` is a new connection owned by
 /// the caller; release it with `wse_conn_free`. Otherwise it is unchanged.
 /// Thread safety: any thread.
+/// The connection goes through the config's proxy
+/// (`wse_config_builder_set_proxy`; by default the one the environment's
+/// `*_proxy` variables name, honouring `no_proxy`); a host with several
+/// addresses is tried address by address, each with its share of the
+/// connect timeout.
+///
 /// Errors: `WSE_RESULT_INVALID_URL`; `WSE_RESULT_IO` (refused,
-/// unreachable); `WSE_RESULT_TIMEOUT`; `WSE_RESULT_TLS_*` (which check
+/// unreachable: the message names each address tried and why it failed);
+/// `WSE_RESULT_TIMEOUT`; `WSE_RESULT_PROXY` (the proxy refused: its HTTP
+/// status in `wse_last_error_http_status`, 407 for credentials); `WSE_RESULT_TLS_*` (which check
 /// failed: unknown issuer, expired, name mismatch, ...; details in
 /// `wse_last_error_message`); `WSE_RESULT_HANDSHAKE` (a refusal: see
 /// `wse_last_error_http_status`; the message ends with the start of the

@@ -12,6 +12,7 @@ use super::handles::{
 use super::millis;
 use super::result::{fail, set_last_error, wse_result};
 use crate::config::{Config, OriginPolicy, OverflowPolicy};
+use crate::proxy::Proxy;
 
 /// A configuration being built: every limit, timeout and policy of servers
 /// and clients, starting from safe defaults.
@@ -333,6 +334,64 @@ pub extern "C" fn wse_config_builder_add_allowed_host(
         let host = try_rc!(c_str(host, "host")).to_owned();
         with_builder(builder, |c| c.allowed_hosts.get_or_insert_with(Vec::new).push(host))
     }
+}
+
+/// Client: connect through this proxy: `http://[user:password@]host[:port]`
+/// (HTTP `CONNECT`, Basic credentials; port 80 if absent),
+/// `socks5://...` (the client resolves the server's name) or
+/// `socks5h://...` (the proxy resolves it; port 1080 if absent);
+/// credentials percent-encoded. The environment's `*_proxy` and
+/// `no_proxy` variables are then not read. `url` is NUL-terminated and
+/// copied.
+///
+/// Ownership: the builder stays the caller's; string arguments are copied.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`;
+/// `WSE_RESULT_INVALID_ARGUMENT` for a URL that cannot be used (an
+/// `https://` proxy, another scheme, a bad port; the reason in
+/// `wse_last_error_message`, the password never repeated).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_proxy(
+    builder: *mut wse_config_builder,
+    url: *const c_char,
+) -> wse_result {
+    ffi_boundary! {
+        let url = try_rc!(c_str(url, "url")).to_owned();
+        if let Err(why) = crate::protocol::proxy::ProxyUrl::parse(&url) {
+            set_last_error(&format!("proxy: {why}"), 0);
+            return wse_result::InvalidArgument;
+        }
+        with_builder(builder, |c| c.proxy = Proxy::Url(url))
+    }
+}
+
+/// Client: connect directly, whatever the environment's `*_proxy`
+/// variables say.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_proxy_direct(
+    builder: *mut wse_config_builder,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.proxy = Proxy::Direct) }
+}
+
+/// Client: use the proxy the environment names (the default): `wss_proxy`
+/// (`ws_proxy` for `ws://`), then `https_proxy` (`http_proxy`), then
+/// `all_proxy`, lowercase before uppercase (uppercase `HTTP_PROXY` is
+/// ignored); hosts in `no_proxy` (names, `.suffixes`, addresses, CIDR
+/// ranges, `host:port`, `*`) are reached directly. Read at each connect.
+///
+/// Ownership: the builder stays the caller's.
+/// Thread safety: the builder must not be used from two threads at once.
+/// Errors: `WSE_RESULT_NULL_PARAMETER` if `builder` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_config_builder_set_proxy_from_environment(
+    builder: *mut wse_config_builder,
+) -> wse_result {
+    ffi_boundary! { with_builder(builder, |c| c.proxy = Proxy::FromEnvironment) }
 }
 
 /// Client: send this extra header line with the upgrade request (e.g.

@@ -199,7 +199,8 @@ pub extern "C" fn wse_last_error_message(
 }
 
 /// The HTTP status of the last failed handshake on the calling thread
-/// (e.g. 403, 404, 503), or 0 if the last failure had none.
+/// (e.g. 403, 404, 503), or of the HTTP proxy that refused a tunnel
+/// (`WSE_RESULT_PROXY`: 407, ...), or 0 if the last failure had none.
 ///
 /// Ownership: nothing changes hands.
 /// Thread safety: any thread; each thread has its own last error.

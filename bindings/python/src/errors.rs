@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use wsengine::protocol::handshake::HandshakeError;
-use wsengine::{CloseInfo, CloseInitiator, Error, TlsError, TlsErrorKind};
+use wsengine::{CloseInfo, CloseInitiator, Error, ProxyErrorKind, TlsError, TlsErrorKind};
 
 pyo3::import_exception!(wsengine.exceptions, ConnectionClosedOK);
 pyo3::import_exception!(wsengine.exceptions, ConnectionClosedError);
@@ -17,6 +17,7 @@ pyo3::import_exception!(wsengine.exceptions, ProtocolError);
 pyo3::import_exception!(wsengine.exceptions, MessageTooBig);
 pyo3::import_exception!(wsengine.exceptions, InvalidHandshake);
 pyo3::import_exception!(wsengine.exceptions, InvalidURI);
+pyo3::import_exception!(wsengine.exceptions, ProxyError);
 pyo3::import_exception!(wsengine.exceptions, QueueFull);
 pyo3::import_exception!(wsengine.exceptions, ServerShutdown);
 pyo3::import_exception!(wsengine.exceptions, TLSError);
@@ -90,6 +91,16 @@ pub(crate) fn to_py(error: Error) -> PyErr {
         Error::Tls(e) => tls_to_py(&e),
         Error::Url(why) => InvalidURI::new_err((why,)),
         Error::Io(e) => PyErr::from(e),
+        Error::Proxy(e) => {
+            let (kind, socks_reply) = match e.kind {
+                ProxyErrorKind::Refused(_) => ("refused", 0),
+                ProxyErrorKind::AuthFailed => ("auth_failed", 0),
+                ProxyErrorKind::SocksReply(code) => ("socks_reply", code),
+                ProxyErrorKind::BadUrl => ("bad_url", 0),
+                _ => ("protocol", 0),
+            };
+            ProxyError::new_err((e.to_string(), e.status().unwrap_or(0), kind, socks_reply))
+        }
         // `Error` is #[non_exhaustive] outside its crate; a variant added
         // there lands here until it gets an exception of its own.
         other => PyValueError::new_err(other.to_string()),

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use wsengine::tls::ClientCertificates;
-use wsengine::{ClientTls, Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy, ServerTls};
+use wsengine::{ClientTls, Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy, Proxy, ServerTls};
 
 /// `seconds` (not negative, not NaN) as a `Duration`; `OverflowError` past
 /// the engine's longest timeout (a year; use `None` for "never").
@@ -112,6 +112,25 @@ pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>, side: Side) -> Py
                 }
             }
             "allowed_hosts" => c.allowed_hosts = value.extract()?,
+            // As in `websockets`: True reads the environment, None (or
+            // False) connects directly, a string names the proxy.
+            "proxy" if side == Side::Client => {
+                c.proxy = if value.is_none() {
+                    Proxy::Direct
+                } else if let Ok(flag) = value.extract::<bool>() {
+                    if flag {
+                        Proxy::FromEnvironment
+                    } else {
+                        Proxy::Direct
+                    }
+                } else {
+                    Proxy::Url(value.extract().map_err(|_| {
+                        PyTypeError::new_err(
+                            "proxy is a proxy URL, True (from the environment) or None",
+                        )
+                    })?)
+                }
+            }
             "subprotocols" => {
                 c.subprotocols = value.extract::<Option<Vec<String>>>()?.unwrap_or_default()
             }

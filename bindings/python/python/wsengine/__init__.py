@@ -34,6 +34,7 @@ from .exceptions import (
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
+    ProxyError,
     MessageTooBig,
     ProtocolError,
     QueueFull,
@@ -64,6 +65,7 @@ __all__ = [
     "MessageTooBig",
     "InvalidHandshake",
     "InvalidURI",
+    "ProxyError",
     "QueueFull",
     "ServerShutdown",
     "TLSError",
@@ -105,6 +107,7 @@ def connect(
     subprotocols: Optional[Sequence[str]] = None,
     additional_headers: Optional[Headers] = None,
     open_timeout: Optional[float] = 10,
+    proxy: Union[str, bool, None] = True,
     **options: Any,
 ) -> Connection:
     """Open a WebSocket connection to ``uri`` (``ws://`` or ``wss://``).
@@ -126,7 +129,18 @@ def connect(
     certificate, :class:`CertificateVerifyError` (an
     :class:`ssl.SSLCertVerificationError`); ``kind`` says which check.
 
-    ``open_timeout`` bounds the TCP connect and the handshake each. Other
+    ``proxy`` is read as ``websockets`` reads it: ``True`` (the default)
+    uses the proxy the environment names (``wss_proxy``/``ws_proxy``, then
+    ``https_proxy``/``http_proxy``, then ``all_proxy``; hosts listed in
+    ``no_proxy`` are reached directly), ``None`` connects directly, and a
+    string names the proxy: ``http://[user:password@]host:port``,
+    ``socks5://...`` (names resolved here) or ``socks5h://...`` (resolved
+    by the proxy). A refusing proxy raises :class:`ProxyError`. A host with
+    several addresses is tried address by address; the :class:`OSError`
+    names each one that failed.
+
+    ``open_timeout`` bounds the TCP connect (tunnel included) and the
+    handshake each. Other
     options: ``max_size``, ``max_frame_size`` (default: ``max_size``),
     ``send_queue_capacity`` and ``send_queue_bytes`` (messages and bytes, default
     1024 and 16 MiB), ``recv_queue_capacity``, ``recv_queue_bytes``, ``overflow``
@@ -159,6 +173,7 @@ def connect(
     options["subprotocols"] = list(subprotocols) if subprotocols else None
     options["additional_headers"] = additional_headers
     options["open_timeout"] = open_timeout
+    options["proxy"] = proxy
     return _connect(uri, options)
 
 

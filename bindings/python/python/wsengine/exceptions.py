@@ -99,6 +99,25 @@ class InvalidHandshake(WebSocketError):
         return str(self.args[0])
 
 
+class ProxyError(InvalidHandshake):
+    """The proxy refused the tunnel or broke its protocol (as in
+    ``websockets``, an :class:`InvalidHandshake`). ``kind`` is
+    ``"refused"`` (an HTTP proxy's answer other than 2xx; ``status`` holds
+    it: 407 for missing or wrong credentials), ``"auth_failed"`` (a SOCKS5
+    proxy refused the credentials or wants some), ``"socks_reply"`` (a
+    SOCKS5 proxy could not reach the server; ``socks_reply`` is its RFC
+    1928 reply code), ``"protocol"`` or ``"bad_url"``. A proxy that cannot
+    be reached at all raises :class:`OSError`. The proxy's password never
+    appears in the message."""
+
+    def __init__(
+        self, message: str, status: int = 0, kind: str = "protocol", socks_reply: int = 0
+    ) -> None:
+        super().__init__(message, status)
+        self.kind = kind
+        self.socks_reply = socks_reply
+
+
 class InvalidURI(WebSocketError, ValueError):
     """The URI is not a usable ``ws://`` or ``wss://`` URI."""
 
