@@ -115,6 +115,12 @@ impl ProxyUrl {
         if host.is_empty() {
             return Err("the proxy URL has no host".into());
         }
+        if host
+            .bytes()
+            .any(|b| b.is_ascii_control() || b"@[]/?# %\\".contains(&b))
+        {
+            return Err(format!("not a host name: {host:?}"));
+        }
         Ok(ProxyUrl {
             scheme,
             host: host.to_owned(),
@@ -517,6 +523,8 @@ mod tests {
             "http://proxy/path",
             "http://[::1",
             "http://u:%zz@proxy",
+            "http://pro xy:80",
+            "http://proxy\r\n:80",
         ] {
             assert!(ProxyUrl::parse(bad).is_err(), "{bad}");
         }
