@@ -138,6 +138,11 @@ typedef enum {
    * `wse_last_error_message`). An unreachable proxy is `WSE_RESULT_IO`.
    */
   WSE_RESULT_PROXY = 24,
+  /**
+   * A reconnecting client is between connections and could not keep
+   * the message (no replay buffer, or it is full): nothing was sent.
+   */
+  WSE_RESULT_NOT_CONNECTED = 25,
 } wse_result;
 
 /**

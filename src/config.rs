@@ -10,6 +10,7 @@ use crate::protocol::deflate::DeflateConfig;
 pub use crate::protocol::handshake::OriginPolicy;
 use crate::protocol::http::Routes;
 use crate::proxy::Proxy;
+use crate::reconnect::ReconnectPolicy;
 use crate::tls::{ClientTls, ServerTls};
 
 /// What [`Conn::send`](crate::Conn::send) does when the connection's send
@@ -217,6 +218,10 @@ pub struct Config {
     /// SOCKS5 proxy. Default [`Proxy::FromEnvironment`]: the proxy the
     /// `*_proxy` variables name, honouring `no_proxy` (none set: direct).
     pub proxy: Proxy,
+    /// Client: when and how a [`Client`](crate::Client) reconnects
+    /// (backoff with full jitter, which closes and refusals are retried, a
+    /// replay buffer). [`connect`](crate::connect) never reconnects.
+    pub reconnect: ReconnectPolicy,
 }
 
 impl Default for Config {
@@ -257,6 +262,7 @@ impl Default for Config {
             upgrade_events: false,
             client_tls: ClientTls::default(),
             proxy: Proxy::FromEnvironment,
+            reconnect: ReconnectPolicy::default(),
         }
     }
 }
@@ -331,6 +337,8 @@ impl Config {
         with_client_tls: client_tls: ClientTls;
         /// Set [`proxy`](Self::proxy).
         with_proxy: proxy: Proxy;
+        /// Set [`reconnect`](Self::reconnect).
+        with_reconnect: reconnect: ReconnectPolicy;
     }
 
     /// Set [`overflow_policy`](Self::overflow_policy) to `policy`.

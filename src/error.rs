@@ -38,6 +38,10 @@ pub enum Error {
     /// or `Conn::send_timeout`); the message is handed back untouched, to
     /// retry or drop (crossbeam's `SendTimeoutError::Timeout(T)` shape).
     SendTimeout(Message),
+    /// A reconnecting [`Client`](crate::Client) is between connections and
+    /// keeps no replay buffer (or it is full): the message is handed back,
+    /// nothing was sent.
+    NotConnected(Message),
     /// The caller passed something invalid (the text says what).
     InvalidArgument(String),
     /// The opening handshake failed (status and reason inside).
@@ -72,6 +76,13 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "timed out waiting for room ({} byte message not queued)",
+                    m.len()
+                )
+            }
+            Error::NotConnected(m) => {
+                write!(
+                    f,
+                    "not connected, reconnecting ({} byte message not sent)",
                     m.len()
                 )
             }

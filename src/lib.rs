@@ -56,16 +56,18 @@ pub mod engine;
 pub mod error;
 pub mod protocol;
 pub mod proxy;
+pub mod reconnect;
 pub mod tls;
 
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
-    Audience, BroadcastReport, CloseInfo, CloseInitiator, Conn, ConnData, Groups, PendingUpgrade,
-    RequestInfo, Server, ServerEvent, UpgradeHook, Verdict, connect,
+    Audience, BroadcastReport, Client, ClientEvent, CloseInfo, CloseInitiator, Conn, ConnData,
+    Groups, PendingUpgrade, RequestInfo, Server, ServerEvent, UpgradeHook, Verdict, connect,
 };
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};
 pub use protocol::http::{Route, Routes};
 pub use protocol::{CloseCode, Message};
 pub use proxy::{Proxy, ProxyError, ProxyErrorKind};
+pub use reconnect::ReconnectPolicy;
 pub use tls::{ClientTls, ServerTls, TlsError, TlsErrorKind};

@@ -74,6 +74,9 @@ pub enum wse_result {
     /// authentication, a bad proxy URL (details in
     /// `wse_last_error_message`). An unreachable proxy is `WSE_RESULT_IO`.
     Proxy = 24,
+    /// A reconnecting client is between connections and could not keep
+    /// the message (no replay buffer, or it is full): nothing was sent.
+    NotConnected = 25,
 }
 
 thread_local! {
@@ -115,6 +118,7 @@ impl From<&Error> for wse_result {
             Error::Io(_) => wse_result::Io,
             Error::Tls(e) => (&e.kind).into(),
             Error::Proxy(_) => wse_result::Proxy,
+            Error::NotConnected(_) => wse_result::NotConnected,
         }
     }
 }
@@ -168,6 +172,7 @@ pub extern "C" fn wse_result_str(code: u32) -> *const c_char {
         22 => b"TLS: handshake failed\0",
         23 => b"TLS: unusable certificate, key or CA settings\0",
         24 => b"proxy refused or failed\0",
+        25 => b"not connected (reconnecting)\0",
         _ => b"unknown result code\0",
     };
     text.as_ptr().cast()

@@ -51,6 +51,7 @@
 //! | `launch.rs` | starting a connection whose handshake is done |
 //! | `tunnel.rs` | the client's way to the server: every address in turn, HTTP and SOCKS5 proxies |
 //! | `head.rs`, `client.rs` | the client: reading the response head, `connect` |
+//! | `reconnect.rs` | `Client`: a client that reconnects by its policy, one supervisor thread |
 //! | `registry.rs` | a server's one registry: every connection by id, handshake to teardown, with its groups |
 //! | `groups.rs` | broadcast groups over the registry; broadcasting through the one send path |
 //! | `server.rs` | admitting connections, handshakes, plain HTTP routes, shutdown |
@@ -74,6 +75,7 @@ mod lifecycle;
 mod outbox;
 mod pool;
 mod reader;
+mod reconnect;
 mod registry;
 mod server;
 mod shared;
@@ -92,5 +94,6 @@ pub use client::connect;
 pub use conn::{Conn, ConnData, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
+pub use reconnect::{Client, ClientEvent};
 pub use server::Server;
 pub use upgrade::{PendingUpgrade, UpgradeHook, Verdict};
