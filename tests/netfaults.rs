@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use support::eventually;
-use wsengine::{CloseCode, Config, Conn, Error, Message, Server};
+use wsengine::{
+    Client, ClientEvent, CloseCode, Config, Conn, Error, Message, Proxy, ReconnectPolicy, Server,
+};
 
 /// Two namespaces and the veth pair between them, deleted on drop.
 struct Link {
@@ -139,6 +141,12 @@ impl Link {
             "down",
         ])
         .expect("link down");
+    }
+
+    /// Bring the client's end of the link back up (its address and the
+    /// subnet's route come back with it).
+    fn restore(&self) {
+        ip(&["-n", &self.client_ns, "link", "set", &self.client_dev, "up"]).expect("link up");
     }
 
     /// Make the link lossy, slow and (where the kernel can) reordering:
@@ -507,4 +515,93 @@ fn two_hundred_clients_come_back_after_a_server_restart() {
     drop(back);
     restarted.shutdown();
     echoing.join().unwrap();
+}
+
+/// A reconnecting client whose link goes down: its keepalive notices
+/// (1006), attempts fail while the link is down, and when the link
+/// returns it reconnects and echoes again.
+#[test]
+fn a_reconnecting_client_comes_back_when_its_link_does() {
+    let Some((_turn, link)) = link_or_skip("a_reconnecting_client_comes_back_when_its_link_does")
+    else {
+        return;
+    };
+    let server = link.bind(Config::default().with_ping_interval(None));
+    let port = server.local_addr().port();
+    let server = std::sync::Arc::new(server);
+    let s = std::sync::Arc::clone(&server);
+    std::thread::spawn(move || {
+        while let Ok(conn) = s.accept() {
+            std::thread::spawn(move || {
+                while let Ok(m) = conn.recv() {
+                    let _ = conn.send(m);
+                }
+            });
+        }
+    });
+    let config = Config::default()
+        .with_proxy(Proxy::Direct)
+        .with_ping_interval(Some(Duration::from_millis(300)))
+        .with_ping_timeout(Some(Duration::from_millis(500)))
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_reconnect(
+            ReconnectPolicy::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_millis(400))
+                .with_seed(Some(3)),
+        );
+    let url = format!("ws://{}:{port}/", link.server_ip);
+    // Made inside the client's namespace: its thread (and every attempt)
+    // stays there.
+    let client = Link::inside(&link.client_ns, move || Client::connect(&url, config)).unwrap();
+    let next = |client: &Client| match client.poll(Duration::from_secs(10)) {
+        Ok(Some(event)) => event,
+        other => panic!("no event: {other:?}"),
+    };
+    assert!(matches!(
+        next(&client),
+        ClientEvent::Connected { reconnected: false }
+    ));
+    client.send("one").unwrap();
+    assert!(matches!(next(&client), ClientEvent::Message(Message::Text(t)) if t == "one"));
+
+    link.cut();
+    let cut = Instant::now();
+    match next(&client) {
+        ClientEvent::Reconnecting {
+            attempt: 1, cause, ..
+        } => {
+            assert!(
+                cause.contains("1006") && cause.contains("keepalive"),
+                "{cause}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        cut.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        cut.elapsed()
+    );
+    // Attempts fail while the link is down.
+    assert!(matches!(
+        next(&client),
+        ClientEvent::Reconnecting { attempt: 2, .. }
+    ));
+    link.restore();
+    loop {
+        match next(&client) {
+            ClientEvent::Reconnecting { .. } => continue,
+            ClientEvent::Connected { reconnected } => {
+                assert!(reconnected);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    client.send("two").unwrap();
+    assert!(matches!(next(&client), ClientEvent::Message(Message::Text(t)) if t == "two"));
+    client.close(CloseCode::NORMAL, "done").unwrap();
+    assert!(matches!(next(&client), ClientEvent::Closed { .. }));
+    server.shutdown();
 }
