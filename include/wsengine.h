@@ -212,6 +212,35 @@ typedef enum {
 } wse_message_kind;
 
 /**
+ * The kind of a client event.
+ */
+typedef enum {
+  /**
+   * Not an event (the handle was NULL).
+   */
+  WSE_CLIENT_EVENT_KIND_NONE = 0,
+  /**
+   * A connection opened (`wse_client_event_reconnected`: after a drop;
+   * rejoin rooms here).
+   */
+  WSE_CLIENT_EVENT_KIND_CONNECTED = 1,
+  /**
+   * A message arrived (`wse_client_event_message`).
+   */
+  WSE_CLIENT_EVENT_KIND_MESSAGE = 2,
+  /**
+   * The connection dropped or an attempt failed; the next attempt comes
+   * after `wse_client_event_delay_ms`.
+   */
+  WSE_CLIENT_EVENT_KIND_RECONNECTING = 3,
+  /**
+   * The client is done (closed, not retried, or out of attempts): the
+   * last event.
+   */
+  WSE_CLIENT_EVENT_KIND_CLOSED = 4,
+} wse_client_event_kind;
+
+/**
  * What sending does when a connection's send queue is full (see
  * `wse_config_builder_set_overflow_policy`).
  */
@@ -229,6 +258,30 @@ typedef enum {
    */
   WSE_OVERFLOW_POLICY_DISCONNECT = 2,
 } wse_overflow_policy;
+
+/**
+ * A client that reconnects: it connects in the background, and again
+ * after a drop, by the config's reconnect settings
+ * (`wse_config_builder_set_reconnect_*`). Everything it has to say comes
+ * as events from `wse_client_poll`: connected, a message, reconnecting
+ * (attempt, delay, cause), closed (the last).
+ *
+ * Methods: `wse_client_start`, `wse_client_send_text`,
+ * `wse_client_send_binary`, `wse_client_poll`, `wse_client_close`,
+ * `wse_client_is_connected`, `wse_client_free`.
+ */
+typedef struct wse_client wse_client;
+
+/**
+ * Something a `wse_client` reports.
+ *
+ * Methods: `wse_client_event_get_kind`, `wse_client_event_message`,
+ * `wse_client_event_reconnected`, `wse_client_event_attempt`,
+ * `wse_client_event_delay_ms`, `wse_client_event_cause`,
+ * `wse_client_event_unsent_count`, `wse_client_event_unsent_message`,
+ * `wse_client_event_close_code`, `wse_client_event_free`.
+ */
+typedef struct wse_client_event wse_client_event;
 
 /**
  * A frozen configuration, shareable between servers and clients and safe to
@@ -1364,6 +1417,263 @@ size_t wse_message_len(const wse_message *msg);
  * Errors: none (NULL is ignored).
  */
 void wse_message_free(wse_message *msg);
+
+/**
+ * Start a reconnecting client for `url` (`ws[s]://host[:port][/path]`)
+ * with `config` (NULL: the defaults: first retry within 1 s, at most
+ * 30 s apart, doubling, without end; no replay buffer). Returns at once;
+ * the first attempt's outcome arrives as an event.
+ *
+ * Ownership: on `WSE_RESULT_OK`, `*client_out` is a new client owned by
+ * the caller; release it with `wse_client_free`. `config` stays the
+ * caller's (it is copied).
+ * Thread safety: any thread.
+ * Errors: `WSE_RESULT_INVALID_URL`; `WSE_RESULT_INVALID_ARGUMENT` (a
+ * config or reconnect setting that cannot work); `WSE_RESULT_IO` (no
+ * thread); `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_client_start(const char *url, const wse_config *config, wse_client **client_out);
+
+/**
+ * Send `len` bytes of UTF-8 text (copied) on the open connection; between
+ * connections, into the replay buffer if there is one with room.
+ *
+ * Ownership: the bytes are copied before this returns.
+ * Thread safety: any thread, concurrently with other calls on `client`
+ * except `wse_client_free`.
+ * Errors: `WSE_RESULT_NOT_CONNECTED` (between connections, no room to
+ * keep it: nothing was sent); `WSE_RESULT_CLOSED` after
+ * `wse_client_close`; as `wse_conn_send_text` otherwise.
+ */
+wse_result wse_client_send_text(const wse_client *client, const char *data, size_t len);
+
+/**
+ * Send `len` bytes of binary data (copied), as `wse_client_send_text`.
+ *
+ * Ownership: the bytes are copied before this returns.
+ * Thread safety: any thread, concurrently with other calls on `client`
+ * except `wse_client_free`.
+ * Errors: as `wse_client_send_text`, without `WSE_RESULT_INVALID_UTF8`.
+ */
+wse_result wse_client_send_binary(const wse_client *client, const uint8_t *data, size_t len);
+
+/**
+ * The next event, waiting up to `timeout_ms` (0: only if one is ready;
+ * `WSE_TIMEOUT_INFINITE`: until one comes).
+ *
+ * Ownership: on `WSE_RESULT_OK`, `*event_out` is a new event owned by the
+ * caller; release it with `wse_client_event_free`.
+ * Thread safety: any thread; one poller at a time is the normal use.
+ * Errors: `WSE_RESULT_TIMEOUT` (no event); `WSE_RESULT_CLOSED` after the
+ * closed event was delivered; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_client_poll(const wse_client *client,
+                           uint32_t timeout_ms,
+                           wse_client_event **event_out);
+
+/**
+ * Stop: close the open connection with `code` and `reason`
+ * (NUL-terminated, at most 123 bytes; NULL for none), or end the wait for
+ * the next attempt. Returns at once; nothing connects after it, and a
+ * closed event follows.
+ *
+ * Ownership: `reason` is copied; does not free `client`.
+ * Thread safety: any thread, any number of times.
+ * Errors: `WSE_RESULT_CLOSED` if it was already closed;
+ * `WSE_RESULT_INVALID_ARGUMENT` (a code that may not be sent, a reason
+ * over 123 bytes); `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_client_close(const wse_client *client, uint16_t code, const char *reason);
+
+/**
+ * Whether a connection is open now.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread.
+ * Errors: none (NULL gives false).
+ */
+bool wse_client_is_connected(const wse_client *client);
+
+/**
+ * Close the client (1000, if it was not closed yet) and free it. Events
+ * not polled are dropped. NULL is fine; never twice.
+ *
+ * Ownership: gives the client back.
+ * Thread safety: once no other thread uses `client`.
+ * Errors: none.
+ */
+void wse_client_free(wse_client *client);
+
+/**
+ * The kind of `event`; `WSE_CLIENT_EVENT_KIND_NONE` for NULL.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none.
+ */
+wse_client_event_kind wse_client_event_get_kind(const wse_client_event *event);
+
+/**
+ * The message of a message event, else NULL.
+ *
+ * Ownership: borrowed, valid until `wse_client_event_free(event)`.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL for other events).
+ */
+const wse_message *wse_client_event_message(const wse_client_event *event);
+
+/**
+ * Whether a connected event follows a drop (an earlier connection of
+ * this client had opened).
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none (false for other events).
+ */
+bool wse_client_event_reconnected(const wse_client_event *event);
+
+/**
+ * A reconnecting event's attempt number (1 for the first retry in a
+ * row), else 0.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none.
+ */
+uint32_t wse_client_event_attempt(const wse_client_event *event);
+
+/**
+ * A reconnecting event's wait before the attempt, in milliseconds, else 0.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none.
+ */
+uint64_t wse_client_event_delay_ms(const wse_client_event *event);
+
+/**
+ * Copy why a reconnecting or closed event happened (the close, or the
+ * error of the attempt) into `buf`, NUL-terminated; `*out_n` gets its
+ * length. Other events give an empty string.
+ *
+ * Ownership: `buf` and `out_n` are the caller's.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_BUFFER_TOO_SMALL` (then
+ * `*out_n` is the size needed).
+ */
+wse_result wse_client_event_cause(const wse_client_event *event,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_n);
+
+/**
+ * Messages accepted and never sent: for a reconnecting event, those the
+ * dropped connection could not send; for a closed event, the replay
+ * buffer's (read them with `wse_client_event_unsent_message`). Else 0.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none.
+ */
+uint64_t wse_client_event_unsent_count(const wse_client_event *event);
+
+/**
+ * The `index`th message of a closed event's unsent replay buffer (in the
+ * order they were sent), else NULL.
+ *
+ * Ownership: borrowed, valid until `wse_client_event_free(event)`.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none (NULL past the end and for other events).
+ */
+const wse_message *wse_client_event_unsent_message(const wse_client_event *event, size_t index);
+
+/**
+ * A closed event's last close code (0 if no connection was open), else 0.
+ *
+ * Ownership: nothing changes hands.
+ * Thread safety: any thread, while `event` is alive.
+ * Errors: none.
+ */
+uint16_t wse_client_event_close_code(const wse_client_event *event);
+
+/**
+ * Free an event (and the message it lent out). NULL is fine; never twice.
+ *
+ * Ownership: gives the event back.
+ * Thread safety: once no other thread uses `event`.
+ * Errors: none.
+ */
+void wse_client_event_free(wse_client_event *event);
+
+/**
+ * Set how a `wse_client` waits between attempts: the first retry within
+ * `min_ms`, each failure in a row multiplying the window by `factor` (at
+ * least 1), never more than `max_ms`; the wait is drawn at random in the
+ * window (full jitter). Defaults: 1000, 30000, 2.0.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`; `WSE_RESULT_INVALID_ARGUMENT`
+ * (checked by `wse_config_builder_build`: min 0 or above max, factor
+ * below 1).
+ */
+wse_result wse_config_builder_set_reconnect_delays(wse_config_builder *builder,
+                                                   uint32_t min_ms,
+                                                   uint32_t max_ms,
+                                                   double factor);
+
+/**
+ * Set how many attempts in a row a `wse_client` makes before giving up
+ * (0: no limit, the default), and after how long a connection that
+ * stayed open starts the count again (`reset_after_ms`, default 10000).
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_reconnect_attempts(wse_config_builder *builder,
+                                                     uint32_t max_attempts,
+                                                     uint32_t reset_after_ms);
+
+/**
+ * Seed the random waits of a `wse_client` (tests replay the same delays).
+ * Default: a random seed.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_reconnect_seed(wse_config_builder *builder, uint64_t seed);
+
+/**
+ * Keep up to `messages` messages (and `bytes` bytes of payload) sent
+ * while a `wse_client` is between connections, and send them first, in
+ * order, on the next one. 0 messages (the default): such sends fail with
+ * `WSE_RESULT_NOT_CONNECTED`.
+ *
+ * Ownership: the builder stays the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_config_builder_set_reconnect_replay(wse_config_builder *builder,
+                                                   size_t messages,
+                                                   size_t bytes);
+
+/**
+ * Set which close codes (`codes`, `n` of them) and which handshake
+ * statuses (`statuses`, `m`) a `wse_client` reconnects after. Defaults:
+ * 1001, 1006, 1011-1014; 429 and 503. Never after its own close.
+ *
+ * Ownership: the arrays are copied; they stay the caller's.
+ * Thread safety: the builder must not be used from two threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` (an array may be NULL only when its
+ * count is 0).
+ */
+wse_result wse_config_builder_set_reconnect_when(wse_config_builder *builder,
+                                                 const uint16_t *codes,
+                                                 size_t n,
+                                                 const uint16_t *statuses,
+                                                 size_t m);
 
 /**
  * A static, NUL-terminated description of a result code.

@@ -440,6 +440,7 @@ impl Config {
         if self.read_buffer_size < 512 {
             return fail("read_buffer_size must be at least 512 bytes");
         }
+        self.reconnect.validate()?;
         if let Proxy::Url(url) = &self.proxy {
             if let Err(why) = crate::protocol::proxy::ProxyUrl::parse(url) {
                 return fail(&format!("proxy: {why}"));

@@ -75,3 +75,9 @@ impl PanicDefault for super::event::wse_event_kind {
         super::event::wse_event_kind::None
     }
 }
+
+impl PanicDefault for super::reconnect::wse_client_event_kind {
+    fn panic_default() -> Self {
+        super::reconnect::wse_client_event_kind::None
+    }
+}

@@ -74,7 +74,10 @@ fn optional(value: u32) -> Option<Duration> {
     millis(value).filter(|d| !d.is_zero())
 }
 
-fn with_builder(builder: *mut wse_config_builder, set: impl FnOnce(&mut Config)) -> wse_result {
+pub(crate) fn with_builder(
+    builder: *mut wse_config_builder,
+    set: impl FnOnce(&mut Config),
+) -> wse_result {
     match borrow_mut(builder) {
         Some(config) => {
             set(config);

@@ -37,6 +37,7 @@ pub mod event;
 pub mod groups;
 pub(crate) mod handles;
 pub mod message;
+pub mod reconnect;
 pub mod result;
 pub mod server;
 pub mod tls;

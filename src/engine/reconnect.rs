@@ -121,7 +121,6 @@ impl Client {
     /// policy that cannot work; [`Error::Io`] if the thread cannot start.
     pub fn connect(url: &str, config: Config) -> Result<Client> {
         config.validate()?;
-        config.reconnect.validate()?;
         crate::protocol::handshake::WsUrl::parse(url).map_err(Error::Url)?;
         let (stop_tx, stop_rx) = bounded(1);
         let (events_tx, events_rx) = bounded(config.recv_queue_capacity);
