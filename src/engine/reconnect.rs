@@ -60,6 +60,9 @@ pub enum ClientEvent {
         /// Messages the dropped connection had accepted and could not send
         /// (0 after a failed attempt).
         unsent: u64,
+        /// How the dropped connection closed (`None` after a failed
+        /// attempt).
+        close: Option<CloseInfo>,
     },
     /// The client is done: [`Client::close`] was called, the server closed
     /// or refused in a way the policy does not retry, or the attempts ran
@@ -71,6 +74,9 @@ pub enum ClientEvent {
         close: Option<CloseInfo>,
         /// The replay buffer's messages, never sent (handed back).
         unsent: Vec<Message>,
+        /// The error of the last attempt, when the client ended on it (a
+        /// refusal that is not retried, or the last of the attempts).
+        error: Option<Error>,
     },
 }
 
@@ -282,6 +288,8 @@ struct Supervisor {
 struct Ended {
     /// What to tell: the close of the connection, or the attempt's error.
     cause: String,
+    /// The attempt's error, if it failed.
+    error: Option<Error>,
     /// The connection's close, if one had opened.
     close: Option<CloseInfo>,
     /// Whether the policy retries it, and the server's `Retry-After`.
@@ -313,10 +321,10 @@ impl Supervisor {
                 backoff.reset();
             }
             if self.closing() {
-                return self.finish("closed by the application".into(), last_close);
+                return self.finish("closed by the application".into(), last_close, None);
             }
             if !ended.retry {
-                return self.finish(ended.cause, last_close);
+                return self.finish(ended.cause, last_close, ended.error);
             }
             if policy
                 .max_attempts
@@ -326,7 +334,7 @@ impl Supervisor {
                     "gave up after {} attempts: {}",
                     backoff.attempt, ended.cause
                 );
-                return self.finish(cause, last_close);
+                return self.finish(cause, last_close, ended.error);
             }
             let delay = backoff.next(policy, ended.retry_after);
             let notice = ClientEvent::Reconnecting {
@@ -334,6 +342,7 @@ impl Supervisor {
                 delay,
                 cause: ended.cause,
                 unsent: ended.unsent,
+                close: ended.close,
             };
             if self.events.send(notice).is_err() {
                 return;
@@ -342,7 +351,7 @@ impl Supervisor {
                 Err(RecvTimeoutError::Timeout) => {}
                 // `close` was called (or the client dropped).
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                    return self.finish("closed by the application".into(), last_close);
+                    return self.finish("closed by the application".into(), last_close, None);
                 }
             }
         }
@@ -361,6 +370,7 @@ impl Supervisor {
                 let (retry, retry_after) = policy.retries_failure(&e);
                 return Ok(Ended {
                     cause: e.to_string(),
+                    error: Some(e),
                     close: None,
                     retry,
                     retry_after,
@@ -419,6 +429,7 @@ impl Supervisor {
         conn.wait_closed(self.config.close_timeout + Duration::from_secs(1));
         Ok(Ended {
             cause: format!("connection closed: {close}"),
+            error: None,
             retry: policy.retries_close(&close),
             close: Some(close),
             retry_after: None,
@@ -429,7 +440,7 @@ impl Supervisor {
 
     /// Tell the application the client is done, handing back what the
     /// replay buffer still held.
-    fn finish(&self, cause: String, close: Option<CloseInfo>) {
+    fn finish(&self, cause: String, close: Option<CloseInfo>, error: Option<Error>) {
         let unsent = {
             let mut state = self.inner.state.lock();
             state.replay_bytes = 0;
@@ -443,6 +454,7 @@ impl Supervisor {
             cause,
             close,
             unsent,
+            error,
         });
     }
 }

@@ -18,6 +18,7 @@ pyo3::import_exception!(wsengine.exceptions, MessageTooBig);
 pyo3::import_exception!(wsengine.exceptions, InvalidHandshake);
 pyo3::import_exception!(wsengine.exceptions, InvalidURI);
 pyo3::import_exception!(wsengine.exceptions, ProxyError);
+pyo3::import_exception!(wsengine.exceptions, NotConnected);
 pyo3::import_exception!(wsengine.exceptions, QueueFull);
 pyo3::import_exception!(wsengine.exceptions, ServerShutdown);
 pyo3::import_exception!(wsengine.exceptions, TLSError);
@@ -90,6 +91,13 @@ pub(crate) fn to_py(error: Error) -> PyErr {
         }
         Error::Tls(e) => tls_to_py(&e),
         Error::Url(why) => InvalidURI::new_err((why,)),
+        Error::NotConnected(m) => Python::attach(|py| {
+            let text = format!(
+                "not connected, reconnecting ({} byte message not sent)",
+                m.len()
+            );
+            NotConnected::new_err((text, crate::connection::message_to_py(py, m).unbind()))
+        }),
         Error::Io(e) => PyErr::from(e),
         Error::Proxy(e) => {
             let (kind, socks_reply) = match e.kind {

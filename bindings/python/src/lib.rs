@@ -11,10 +11,12 @@
 //! Layout: `errors` (exceptions), `blocking` (GIL-free waits and Ctrl-C),
 //! `options` (keyword options to a `Config`), `connection` (`Connection`,
 //! `Request`, `connect`), `server` (`ServerHandle`, `Event`), `groups`
-//! (broadcasts), `upgrade` (`process_request`, upgrade events). This file
+//! (broadcasts), `upgrade` (`process_request`, upgrade events), `client`
+//! (`ClientHandle`, `ClientEvent`: reconnecting clients). This file
 //! only registers them.
 
 mod blocking;
+mod client;
 mod connection;
 mod errors;
 mod groups;
@@ -34,6 +36,9 @@ fn _wsengine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<groups::BroadcastReport>()?;
     m.add_class::<upgrade::Upgrade>()?;
     m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
+    m.add_class::<client::ClientHandle>()?;
+    m.add_class::<client::ClientEvent>()?;
+    m.add_function(wrap_pyfunction!(client::start_client, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -112,6 +112,33 @@ pub(crate) fn config_from(options: Option<&Bound<'_, PyDict>>, side: Side) -> Py
                 }
             }
             "allowed_hosts" => c.allowed_hosts = value.extract()?,
+            // Reconnection (`wsengine.Client`, `connect(reconnect=True)`).
+            "reconnect_min_delay" if side == Side::Client => {
+                c.reconnect.min_delay = duration(value.extract()?, "reconnect_min_delay")?
+            }
+            "reconnect_max_delay" if side == Side::Client => {
+                c.reconnect.max_delay = duration(value.extract()?, "reconnect_max_delay")?
+            }
+            "reconnect_factor" if side == Side::Client => c.reconnect.factor = value.extract()?,
+            "reconnect_max_attempts" if side == Side::Client => {
+                c.reconnect.max_attempts = value.extract()?
+            }
+            "reconnect_reset_after" if side == Side::Client => {
+                c.reconnect.reset_after = duration(value.extract()?, "reconnect_reset_after")?
+            }
+            "reconnect_seed" if side == Side::Client => c.reconnect.seed = value.extract()?,
+            "reconnect_replay" if side == Side::Client => {
+                c.reconnect.replay_messages = value.extract()?
+            }
+            "reconnect_replay_bytes" if side == Side::Client => {
+                c.reconnect.replay_bytes = value.extract()?
+            }
+            "reconnect_close_codes" if side == Side::Client => {
+                c.reconnect.retry_close_codes = value.extract()?
+            }
+            "reconnect_statuses" if side == Side::Client => {
+                c.reconnect.retry_statuses = value.extract()?
+            }
             // As in `websockets`: True reads the environment, None (or
             // False) connects directly, a string names the proxy.
             "proxy" if side == Side::Client => {

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, Literal, Optional, Sequence, Tuple, Union, overload
 
 from . import exceptions
-from ._wsengine import BroadcastReport, Connection, Event, Request, ServerHandle, Upgrade, __version__
+from ._wsengine import BroadcastReport, ClientEvent, ClientHandle, Connection, Event, Request, ServerHandle, Upgrade, __version__
 from ._wsengine import connect as _connect
+from ._wsengine import start_client as _start_client
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidHandshake,
     InvalidURI,
+    NotConnected,
     ProxyError,
     MessageTooBig,
     ProtocolError,
@@ -47,6 +49,9 @@ from .exceptions import (
 __all__ = [
     "Accept",
     "BroadcastReport",
+    "Client",
+    "ClientEvent",
+    "Reconnecting",
     "connect",
     "listen",
     "serve",
@@ -65,6 +70,7 @@ __all__ = [
     "MessageTooBig",
     "InvalidHandshake",
     "InvalidURI",
+    "NotConnected",
     "ProxyError",
     "QueueFull",
     "ServerShutdown",
@@ -101,6 +107,25 @@ class Accept:
         return f"Accept(subprotocol={self.subprotocol!r}, headers={self.headers!r}, data={self.data!r})"
 
 
+def _client_options(
+    uri: str,
+    subprotocols: Optional[Sequence[str]],
+    additional_headers: Optional[Headers],
+    open_timeout: Optional[float],
+    proxy: Union[str, bool, None],
+    options: "dict[str, Any]",
+) -> "dict[str, Any]":
+    if options.get("ssl") is not None and uri[:5].lower() == "ws://":
+        # As in websockets: TLS settings on a plain URI would be ignored.
+        raise ValueError("ssl argument is incompatible with a ws:// URI")
+    options["subprotocols"] = list(subprotocols) if subprotocols else None
+    options["additional_headers"] = additional_headers
+    options["open_timeout"] = open_timeout
+    options["proxy"] = proxy
+    return options
+
+
+@overload
 def connect(
     uri: str,
     *,
@@ -108,8 +133,34 @@ def connect(
     additional_headers: Optional[Headers] = None,
     open_timeout: Optional[float] = 10,
     proxy: Union[str, bool, None] = True,
+    reconnect: Literal[False] = False,
     **options: Any,
-) -> Connection:
+) -> Connection: ...
+
+
+@overload
+def connect(
+    uri: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    additional_headers: Optional[Headers] = None,
+    open_timeout: Optional[float] = 10,
+    proxy: Union[str, bool, None] = True,
+    reconnect: Literal[True],
+    **options: Any,
+) -> "Reconnecting": ...
+
+
+def connect(
+    uri: str,
+    *,
+    subprotocols: Optional[Sequence[str]] = None,
+    additional_headers: Optional[Headers] = None,
+    open_timeout: Optional[float] = 10,
+    proxy: Union[str, bool, None] = True,
+    reconnect: bool = False,
+    **options: Any,
+) -> "Union[Connection, Reconnecting]":
     """Open a WebSocket connection to ``uri`` (``ws://`` or ``wss://``).
 
     For ``wss://`` the server's certificate is verified against what the
@@ -163,18 +214,198 @@ def connect(
     (messages shorter than this go uncompressed, default 64). ``max_size``
     limits the inflated size. ``Connection.extensions`` tells what was agreed.
 
+    With ``reconnect=True`` it returns an iterable of connections, the
+    ``websockets`` idiom::
+
+        for ws in wsengine.connect(uri, reconnect=True):
+            try:
+                for message in ws:
+                    ...
+            except wsengine.ConnectionClosed:
+                continue        # dropped: the loop waits for the next one
+
+    Each ``ws`` serves until its connection drops; the loop then waits (by
+    the ``reconnect_*`` options, see :class:`Client`) and yields the next.
+    It ends when the server closes or refuses in a way that is not retried
+    (raising that error), or when the body leaves with its connection
+    still open (``break``, ``return``: the client is closed).
+
     Raises :class:`InvalidURI`, :class:`InvalidHandshake` (with
     ``status``, ``headers`` and ``body`` of a refusal), :class:`TLSError`,
-    :class:`TimeoutError` or :class:`OSError`.
+    :class:`ProxyError`, :class:`TimeoutError` or :class:`OSError`.
     """
-    if options.get("ssl") is not None and uri[:5].lower() == "ws://":
-        # As in websockets: TLS settings on a plain URI would be ignored.
-        raise ValueError("ssl argument is incompatible with a ws:// URI")
-    options["subprotocols"] = list(subprotocols) if subprotocols else None
-    options["additional_headers"] = additional_headers
-    options["open_timeout"] = open_timeout
-    options["proxy"] = proxy
+    options = _client_options(uri, subprotocols, additional_headers, open_timeout, proxy, options)
+    if reconnect:
+        return Reconnecting(Client._from_options(uri, options))
     return _connect(uri, options)
+
+
+class Client:
+    """A client that reconnects: it connects in the background and again
+    after a drop, and reports everything as events (:class:`ClientEvent`,
+    from :meth:`poll` or by iterating): ``"connected"`` (``reconnected``
+    after a drop: rejoin rooms here), ``"message"`` (``message``),
+    ``"reconnecting"`` (``attempt``, ``delay`` in seconds, ``cause``,
+    ``unsent_count``, ``close``) and, last, ``"closed"`` (``cause``,
+    ``error``, ``unsent``: the replay buffer's messages, never sent).
+
+    The options of :func:`connect`, and: ``reconnect_min_delay`` (the first
+    retry within this many seconds, default 1), ``reconnect_max_delay``
+    (30), ``reconnect_factor`` (2: each failure in a row doubles the
+    window; the wait is drawn at random in it), ``reconnect_max_attempts``
+    (None: never give up), ``reconnect_reset_after`` (10: a connection up
+    this long starts the count again), ``reconnect_seed`` (replayable
+    waits), ``reconnect_close_codes`` (default 1001, 1006, 1011-1014; never
+    after our own close), ``reconnect_statuses`` (429 and 503, honouring
+    ``Retry-After``), ``reconnect_replay`` and ``reconnect_replay_bytes``
+    (messages sent while disconnected kept and sent first on the next
+    connection; default 0: :meth:`send` raises :class:`NotConnected` with
+    the message).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        subprotocols: Optional[Sequence[str]] = None,
+        additional_headers: Optional[Headers] = None,
+        open_timeout: Optional[float] = 10,
+        proxy: Union[str, bool, None] = True,
+        **options: Any,
+    ) -> None:
+        options = _client_options(uri, subprotocols, additional_headers, open_timeout, proxy, options)
+        self._handle = _start_client(uri, options)
+
+    @classmethod
+    def _from_options(cls, uri: str, options: "dict[str, Any]") -> "Client":
+        client = cls.__new__(cls)
+        client._handle = _start_client(uri, options)
+        return client
+
+    def send(self, message: Union[str, bytes, bytearray, memoryview]) -> None:
+        """Send on the open connection; between connections, keep it in the
+        replay buffer, or raise :class:`NotConnected` (``.message`` is it)."""
+        self._handle.send(message)
+
+    def poll(self, timeout: Optional[float] = None) -> Optional[ClientEvent]:
+        """The next event, waiting up to ``timeout`` seconds (None: until
+        one comes); None if none came. Raises :class:`ConnectionClosedOK`
+        once the ``"closed"`` event has been read."""
+        return self._handle.poll(timeout)
+
+    def close(self, code: int = 1000, reason: str = "") -> bool:
+        """Stop reconnecting and close the open connection; returns at once
+        (a ``"closed"`` event follows). False if it was already closed."""
+        return self._handle.close(code, reason)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now."""
+        return self._handle.connected
+
+    def __iter__(self) -> Iterator[ClientEvent]:
+        """Every event, up to and including ``"closed"``."""
+        while True:
+            event = self._handle.poll(None)
+            if event is None:
+                continue
+            yield event
+            if event.kind == "closed":
+                return
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Reconnecting:
+    """What ``connect(uri, reconnect=True)`` returns: iterating yields one
+    :class:`ReconnectingConnection` per connection (see :func:`connect`)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._current: Optional[ReconnectingConnection] = None
+        self._final: Optional[ClientEvent] = None
+
+    def __iter__(self) -> "Reconnecting":
+        return self
+
+    def __next__(self) -> "ReconnectingConnection":
+        if self._current is not None and self._current._ended is None:
+            # The body left with its connection open: done.
+            self.client.close()
+            raise StopIteration
+        while self._final is None:
+            event = self.client._handle.poll(None)
+            if event is None or event.kind == "message":
+                continue  # messages of a connection the body stopped reading
+            if event.kind == "connected":
+                self._current = ReconnectingConnection(self)
+                return self._current
+            if event.kind == "reconnecting":
+                logger.info("reconnecting in %.2f s (attempt %d): %s", event.delay, event.attempt, event.cause)
+                continue
+            self._final = event
+        error = self._final.error
+        if error is None or isinstance(error, ConnectionClosedOK) or self._final.cause == "closed by the application":
+            raise StopIteration
+        raise error
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Stop: no more connections."""
+        self.client.close(code, reason)
+
+
+class ReconnectingConnection:
+    """One connection of ``connect(uri, reconnect=True)``: ``send``,
+    ``recv`` and iteration as on :class:`Connection`, until it drops
+    (``recv`` then raises the :class:`ConnectionClosed` of the drop)."""
+
+    def __init__(self, owner: Reconnecting) -> None:
+        self._owner = owner
+        self._ended: Optional[BaseException] = None
+
+    def send(self, message: Union[str, bytes, bytearray, memoryview]) -> None:
+        if self._ended is not None:
+            raise self._ended
+        self._owner.client.send(message)
+
+    def recv(self, timeout: Optional[float] = None) -> Union[str, bytes]:
+        """The next message of this connection, waiting up to ``timeout``
+        seconds (``TimeoutError``)."""
+        if self._ended is not None:
+            raise self._ended
+        while True:
+            event = self._owner.client._handle.poll(timeout)
+            if event is None:
+                raise TimeoutError("timed out")
+            if event.kind == "message":
+                assert event.message is not None
+                return event.message
+            if event.kind == "connected":
+                continue
+            if event.kind == "closed":
+                self._owner._final = event
+            error = event.error
+            if error is None:
+                error = ConnectionClosedOK(1000, event.cause or "", True)
+            self._ended = error
+            raise error
+
+    def __iter__(self) -> Iterator[Union[str, bytes]]:
+        """Messages until the connection ends (a clean close ends the
+        loop; a drop raises)."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close this connection and stop reconnecting."""
+        self._owner.close(code, reason)
 
 
 class Server:

@@ -1,6 +1,18 @@
 from typing import Any, Iterator, Optional, Tuple, Union, final
 
-__all__ = ["BroadcastReport", "Connection", "Event", "Request", "ServerHandle", "Upgrade", "__version__", "connect"]
+__all__ = [
+    "BroadcastReport",
+    "ClientEvent",
+    "ClientHandle",
+    "Connection",
+    "Event",
+    "Request",
+    "ServerHandle",
+    "Upgrade",
+    "__version__",
+    "connect",
+    "start_client",
+]
 __version__: str
 
 @final
@@ -122,3 +134,36 @@ class ServerHandle:
     ) -> BroadcastReport: ...
 
 def connect(uri: str, options: Optional[dict[str, Any]] = None) -> Connection: ...
+
+@final
+class ClientEvent:
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> Optional[Union[str, bytes]]: ...
+    @property
+    def reconnected(self) -> bool: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def delay(self) -> float: ...
+    @property
+    def cause(self) -> Optional[str]: ...
+    @property
+    def unsent_count(self) -> int: ...
+    @property
+    def unsent(self) -> list[Union[str, bytes]]: ...
+    @property
+    def close(self) -> Optional[Tuple[int, str, bool]]: ...
+    @property
+    def error(self) -> Optional[BaseException]: ...
+
+@final
+class ClientHandle:
+    def send(self, message: _Message) -> None: ...
+    def poll(self, timeout: Optional[float] = None) -> Optional[ClientEvent]: ...
+    def close(self, code: int = 1000, reason: str = "") -> bool: ...
+    @property
+    def connected(self) -> bool: ...
+
+def start_client(uri: str, options: Optional[dict[str, Any]] = None) -> ClientHandle: ...

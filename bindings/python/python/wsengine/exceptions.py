@@ -118,6 +118,19 @@ class ProxyError(InvalidHandshake):
         self.socks_reply = socks_reply
 
 
+class NotConnected(WebSocketError):
+    """A reconnecting client is between connections and could not keep
+    the message (no replay buffer, or it is full): nothing was sent.
+    ``message`` is the message, handed back."""
+
+    def __init__(self, text: str, message: "str | bytes | None" = None) -> None:
+        super().__init__(text)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class InvalidURI(WebSocketError, ValueError):
     """The URI is not a usable ``ws://`` or ``wss://`` URI."""
 
