@@ -11,7 +11,9 @@
 //! `--ca` trusts a CA besides the system's; `--cert` and `--key` present a
 //! client certificate; `--proxy URL` goes through that proxy (`http://`,
 //! `socks5://`, `socks5h://`, `direct` for none; without it, the
-//! `*_proxy` variables decide). End of input closes the connection
+//! `*_proxy` variables decide); `--reconnect` reconnects after a drop
+//! (a server restart, a dead link) and keeps lines typed meanwhile (up to
+//! 100) for the next connection. End of input closes the connection
 //! normally.
 
 use std::io::BufRead;
@@ -19,15 +21,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wsengine::tls::ClientTls;
-use wsengine::{Config, Message, Proxy, connect};
+use wsengine::{Client, ClientEvent, Config, Message, Proxy, ReconnectPolicy, connect};
 
-/// `URL`, the TLS options and the proxy.
-fn parse_args() -> Result<(String, ClientTls, Proxy), String> {
+/// What the command line asks for.
+struct Args {
+    url: String,
+    tls: ClientTls,
+    proxy: Proxy,
+    reconnect: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut url = None;
     let (mut ca, mut cert, mut key, mut proxy) = (None, None, None, None);
+    let mut reconnect = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
+            "--reconnect" => {
+                reconnect = true;
+                continue;
+            }
             "--ca" => &mut ca,
             "--cert" => &mut cert,
             "--key" => &mut key,
@@ -58,18 +72,39 @@ fn parse_args() -> Result<(String, ClientTls, Proxy), String> {
         Some("direct") => Proxy::Direct,
         Some(url) => Proxy::Url(url.to_owned()),
     };
-    Ok((url.ok_or("a URL is needed")?, tls, proxy))
+    Ok(Args {
+        url: url.ok_or("a URL is needed")?,
+        tls,
+        proxy,
+        reconnect,
+    })
+}
+
+fn print(message: Message) {
+    match message {
+        Message::Text(t) => println!("{t}"),
+        Message::Binary(b) => println!("<{} bytes of binary>", b.len()),
+    }
 }
 
 fn main() {
-    let (url, tls, proxy) = parse_args().unwrap_or_else(|e| {
+    let Args {
+        url,
+        tls,
+        proxy,
+        reconnect,
+    } = parse_args().unwrap_or_else(|e| {
         eprintln!("echo_client: {e}");
         eprintln!(
-            "usage: echo_client URL [--ca FILE] [--cert FILE --key FILE] [--proxy URL|direct]"
+            "usage: echo_client URL [--ca FILE] [--cert FILE --key FILE] [--proxy URL|direct] [--reconnect]"
         );
         std::process::exit(2);
     });
     let config = Config::default().with_client_tls(tls).with_proxy(proxy);
+    if reconnect {
+        let policy = ReconnectPolicy::default().with_replay_messages(100);
+        return reconnecting(&url, config.with_reconnect(policy));
+    }
     let conn = match connect(&url, config) {
         Ok(c) => Arc::new(c),
         Err(e) => {
@@ -83,8 +118,7 @@ fn main() {
         std::thread::spawn(move || {
             loop {
                 match conn.recv() {
-                    Ok(Message::Text(t)) => println!("{t}"),
-                    Ok(Message::Binary(b)) => println!("<{} bytes of binary>", b.len()),
+                    Ok(message) => print(message),
                     Err(e) => {
                         eprintln!("{e}");
                         break;
@@ -102,5 +136,51 @@ fn main() {
     }
     let _ = conn.close(1000u16, "bye");
     conn.wait_closed(Duration::from_secs(5));
+    let _ = printer.join();
+}
+
+/// `--reconnect`: a `Client` whose events are printed by one thread while
+/// this one sends the lines of standard input.
+fn reconnecting(url: &str, config: Config) {
+    let client = match Client::connect(url, config) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("echo_client: {e}");
+            std::process::exit(1);
+        }
+    };
+    let printer = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || {
+            while let Ok(event) = client.poll(Duration::MAX) {
+                match event {
+                    Some(ClientEvent::Message(m)) => print(m),
+                    Some(ClientEvent::Connected { reconnected }) => {
+                        let again = if reconnected { "re" } else { "" };
+                        eprintln!("{again}connected to {}", client.url());
+                    }
+                    Some(ClientEvent::Reconnecting {
+                        attempt,
+                        delay,
+                        cause,
+                        ..
+                    }) => eprintln!("{cause}; reconnecting in {delay:.1?} (attempt {attempt})"),
+                    Some(ClientEvent::Closed { cause, unsent, .. }) => {
+                        eprintln!("closed: {cause} ({} lines not sent)", unsent.len());
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if let Err(e) = client.send(line) {
+            eprintln!("not sent: {e}");
+        }
+    }
+    // Echoes still on their way arrive before the close completes.
+    let _ = client.close(1000u16, "bye");
     let _ = printer.join();
 }

@@ -5,7 +5,8 @@
 # network-fault tests (as root, in namespaces), a 60 s soak, the
 # C side (install, examples via pkg-config and CMake, C tests under
 # ASan+UBSan and valgrind), the Python package (pip install, stubtest,
-# pytest), the chat demo of each language in headless Chromium, standard
+# pytest), the example clients reconnecting across a server restart, the
+# proxy tests (tinyproxy and danted, required), the chat demo of each language in headless Chromium, standard
 # clients (Node's ws, Python's websockets) sending 16 MiB compressed
 # messages to each echo server while one client floods it without reading
 # must not slow another (and the 16 MiB messages again over wss://), and the
@@ -101,6 +102,8 @@ stage "Soak: 60 s of mixed load, then resources back and every message accounted
   target/release/examples/soak --seconds 60
 stage "C: install, examples, tests under ASan+UBSan and valgrind" scripts/c-tests.sh
 stage "Python: pip install, stubtest, pytest" scripts/python-tests.sh
+stage "Example clients with --reconnect across a server restart (Rust, C, Python)" \
+  scripts/example-reconnect.py rust c python
 stage "Browser: the chat demo (Rust, C, Python) in headless Chromium" scripts/browser-test.sh
 stage "Interop: ws and websockets send 16 MiB compressed messages, one client floods (Rust, C, Python echo servers)" \
   scripts/interop-test.sh
