@@ -49,7 +49,7 @@ pub struct ReconnectPolicy {
     /// Messages [`Client::send`](crate::Client::send) keeps while
     /// disconnected, sent in order once connected again; 0 (the default):
     /// a send while disconnected fails with
-    /// [`Error::NotConnected`](crate::Error::NotConnected), the message
+    /// [`Error::NotConnected`], the message
     /// handed back.
     pub replay_messages: usize,
     /// Bytes of payload the replay buffer holds at most. Default 1 MiB.
