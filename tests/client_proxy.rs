@@ -138,30 +138,12 @@ fn danted(dir: &Path, method: &str) -> ProxyProcess {
     ProxyProcess { child, port, log }
 }
 
-/// An echo server on loopback, plain or TLS.
-fn echo_server(tls: Option<ServerTls>) -> (Arc<Server>, JoinHandle<()>) {
-    let server = Arc::new(server(fast_config().with_server_tls(tls)));
-    let s = Arc::clone(&server);
-    let handle = std::thread::spawn(move || {
-        while let Ok(conn) = s.accept() {
-            std::thread::spawn(move || {
-                while let Ok(m) = conn.recv() {
-                    if conn.send(m).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (server, handle)
-}
-
 /// A TLS echo server for `localhost` and the client settings trusting it.
 fn tls_echo_server() -> (Arc<Server>, JoinHandle<()>, ClientTls) {
     let ca = Ca::new("proxy test CA");
     let leaf = ca.server(&["localhost", "127.0.0.1"], Validity::Now);
     let tls = ServerTls::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
-    let (server, handle) = echo_server(Some(tls));
+    let (server, handle) = echo_server(fast_config().with_server_tls(Some(tls)));
     let client = ClientTls::default()
         .with_only_ca_pem(ca.pem.as_bytes())
         .unwrap();
@@ -193,7 +175,7 @@ fn http_connect_tunnels_ws_and_wss_with_credentials() {
     }
     let dir = scratch("http");
     let proxy = tinyproxy(&dir, true);
-    let (plain, _h1) = echo_server(None);
+    let (plain, _h1) = echo_server(fast_config());
     let (secure, _h2, trust) = tls_echo_server();
     let via = Proxy::Url(format!("http://alice:s3cret@127.0.0.1:{}", proxy.port));
 
@@ -223,7 +205,7 @@ fn an_http_proxy_refusal_is_a_proxy_error_with_its_status() {
     }
     let dir = scratch("refused");
     let proxy = tinyproxy(&dir, true);
-    let (plain, _h) = echo_server(None);
+    let (plain, _h) = echo_server(fast_config());
     let ws = format!("ws://127.0.0.1:{}/echo", plain.local_addr().port());
     for creds in ["", "alice:wrong@"] {
         let via = Proxy::Url(format!("http://{creds}127.0.0.1:{}", proxy.port));
@@ -258,7 +240,7 @@ fn socks5_and_socks5h_tunnel_ws_and_wss() {
     }
     let dir = scratch("socks");
     let proxy = danted(&dir, "none");
-    let (plain, _h1) = echo_server(None);
+    let (plain, _h1) = echo_server(fast_config());
     let (secure, _h2, trust) = tls_echo_server();
     for scheme in ["socks5", "socks5h"] {
         let via = Proxy::Url(format!("{scheme}://127.0.0.1:{}", proxy.port));
@@ -287,7 +269,7 @@ fn a_socks5_proxy_that_wants_credentials_refuses_missing_and_wrong_ones() {
     }
     let dir = scratch("socks-auth");
     let proxy = danted(&dir, "username");
-    let (plain, _h) = echo_server(None);
+    let (plain, _h) = echo_server(fast_config());
     let ws = format!("ws://127.0.0.1:{}/echo", plain.local_addr().port());
     for creds in ["", "nosuchuser:wrong@"] {
         let via = Proxy::Url(format!("socks5://{creds}127.0.0.1:{}", proxy.port));
@@ -378,7 +360,7 @@ fn recording_socks5() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
 #[test]
 fn socks5h_sends_the_name_and_socks5_an_address_with_credentials() {
     let (port, requests) = recording_socks5();
-    let (plain, _h) = echo_server(None);
+    let (plain, _h) = echo_server(fast_config());
     let ws = format!("ws://localhost:{}/echo", plain.local_addr().port());
     for scheme in ["socks5h", "socks5"] {
         let via = Proxy::Url(format!("{scheme}://alice:s3cret@127.0.0.1:{port}"));

@@ -8,38 +8,13 @@ mod support;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use support::*;
 use wsengine::{
-    Client, ClientEvent, CloseCode, Config, Error, Message, Proxy, ReconnectPolicy, Server,
-    UpgradeHook, Verdict,
+    Client, ClientEvent, CloseCode, Config, Error, Message, Proxy, ReconnectPolicy, UpgradeHook,
+    Verdict,
 };
-
-/// An echo server on `addr` (port 0: any), each connection on its own
-/// thread, that records when each connection was accepted.
-fn echo_server(
-    addr: &str,
-    config: Config,
-) -> (Arc<Server>, JoinHandle<()>, Arc<Mutex<Vec<Instant>>>) {
-    let server = Arc::new(Server::bind(addr, config).expect("bind"));
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let (s, seen) = (Arc::clone(&server), Arc::clone(&accepted));
-    let handle = std::thread::spawn(move || {
-        while let Ok(conn) = s.accept() {
-            seen.lock().unwrap().push(Instant::now());
-            std::thread::spawn(move || {
-                while let Ok(m) = conn.recv() {
-                    if conn.send(m).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (server, handle, accepted)
-}
 
 fn client_config(policy: ReconnectPolicy) -> Config {
     fast_config()
@@ -74,7 +49,7 @@ fn expect_connected(client: &Client) -> bool {
 
 #[test]
 fn a_server_restart_under_200_clients_spreads_their_return() {
-    let (server, listener, _) = echo_server("127.0.0.1:0", fast_config());
+    let (server, listener, _) = echo_server_at("127.0.0.1:0", fast_config());
     let addr = server.local_addr();
     let policy = |seed| {
         ReconnectPolicy::default()
@@ -93,7 +68,7 @@ fn a_server_restart_under_200_clients_spreads_their_return() {
     server.shutdown();
     drop(server);
     listener.join().unwrap();
-    let (server, _listener, accepted) = echo_server(&addr.to_string(), fast_config());
+    let (server, _listener, accepted) = echo_server_at(&addr.to_string(), fast_config());
     let restarted = Instant::now();
 
     let delays = Arc::new(Mutex::new(Vec::new()));
@@ -255,7 +230,8 @@ fn a_503_with_retry_after_2_waits_at_least_2_s() {
             Verdict::accept()
         }
     });
-    let (server, _h, _) = echo_server("127.0.0.1:0", fast_config().with_upgrade_hook(Some(hook)));
+    let (server, _h, _) =
+        echo_server_at("127.0.0.1:0", fast_config().with_upgrade_hook(Some(hook)));
     let policy = ReconnectPolicy::default().with_min_delay(Duration::from_millis(10));
     let client = Client::connect(&url(server.local_addr()), client_config(policy)).unwrap();
     match next_notice(&client, Duration::from_secs(5)) {
@@ -279,7 +255,7 @@ fn a_503_with_retry_after_2_waits_at_least_2_s() {
 
 #[test]
 fn sends_while_disconnected_fail_with_the_message_or_wait_in_the_replay_buffer() {
-    let (server, handle, _) = echo_server("127.0.0.1:0", fast_config());
+    let (server, handle, _) = echo_server_at("127.0.0.1:0", fast_config());
     let addr = server.local_addr();
     let fast = ReconnectPolicy::default()
         .with_min_delay(Duration::from_millis(200))
@@ -316,7 +292,7 @@ fn sends_while_disconnected_fail_with_the_message_or_wait_in_the_replay_buffer()
     ));
 
     // The server comes back on the same port; the buffer goes first, in order.
-    let (server, _h, _) = echo_server(&addr.to_string(), fast_config());
+    let (server, _h, _) = echo_server_at(&addr.to_string(), fast_config());
     loop {
         match next_notice(&buffered, Duration::from_secs(10)) {
             ClientEvent::Connected { reconnected } => {

@@ -20,23 +20,9 @@ fn server_tls(leaf: &Leaf) -> ServerTls {
     ServerTls::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).expect("server tls")
 }
 
-/// A TLS echo server on loopback: every accepted connection echoes on its
-/// own thread until it closes.
-fn echo_server(tls: ServerTls) -> (Arc<Server>, JoinHandle<()>) {
-    let server = Arc::new(server(fast_config().with_server_tls(Some(tls))));
-    let s = Arc::clone(&server);
-    let handle = std::thread::spawn(move || {
-        while let Ok(conn) = s.accept() {
-            std::thread::spawn(move || {
-                while let Ok(m) = conn.recv() {
-                    if conn.send(m).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (server, handle)
+/// A TLS echo server on loopback (see `support::echo_server`).
+fn tls_echo_server(tls: ServerTls) -> (Arc<Server>, JoinHandle<()>) {
+    echo_server(fast_config().with_server_tls(Some(tls)))
 }
 
 fn trusting(ca: &Ca) -> ClientTls {
@@ -65,7 +51,7 @@ fn tls_kind(r: wsengine::Result<wsengine::Conn>) -> TlsErrorKind {
 fn echoes_small_large_and_compressed_messages_over_wss_and_closes_cleanly() {
     let ca = Ca::new("test CA");
     let leaf = ca.server(&["localhost", "127.0.0.1"], Validity::Now);
-    let (server, _h) = echo_server(server_tls(&leaf));
+    let (server, _h) = tls_echo_server(server_tls(&leaf));
     let addr = server.local_addr();
     for host in ["localhost", "127.0.0.1"] {
         let conn = connect_with(addr, host, trusting(&ca)).expect("connect");
@@ -96,7 +82,7 @@ fn many_messages_in_flight_both_ways_at_once() {
     // the reader's decryption and the writers' encryption share the session.
     let ca = Ca::new("test CA");
     let leaf = ca.server(&["localhost"], Validity::Now);
-    let (server, _h) = echo_server(server_tls(&leaf));
+    let (server, _h) = tls_echo_server(server_tls(&leaf));
     let conn = Arc::new(connect_with(server.local_addr(), "localhost", trusting(&ca)).unwrap());
     const N: usize = 3000;
     let sender = {
@@ -146,7 +132,7 @@ fn each_failed_check_has_its_own_error() {
         ),
     ];
     for (leaf, trusted, kind) in cases {
-        let (server, _h) = echo_server(server_tls(&leaf));
+        let (server, _h) = tls_echo_server(server_tls(&leaf));
         let got = tls_kind(connect_with(
             server.local_addr(),
             "localhost",
@@ -160,7 +146,7 @@ fn each_failed_check_has_its_own_error() {
 #[test]
 fn a_name_override_and_the_dangerous_switch_are_explicit() {
     let ca = Ca::new("test CA");
-    let (server, _h) = echo_server(server_tls(&ca.server(&["public.test"], Validity::Now)));
+    let (server, _h) = tls_echo_server(server_tls(&ca.server(&["public.test"], Validity::Now)));
     let addr = server.local_addr();
     let named = trusting(&ca).with_server_name("public.test");
     let conn = connect_with(addr, "127.0.0.1", named).expect("verified as public.test");
@@ -223,7 +209,7 @@ fn client_certificates_required_optional_and_refused() {
     let optional = server_tls(&leaf)
         .with_client_ca_pem(ca.pem.as_bytes(), ClientCertificates::Optional)
         .unwrap();
-    let (server, _h) = echo_server(optional);
+    let (server, _h) = tls_echo_server(optional);
     let addr = server.local_addr();
     connect_with(addr, "localhost", trusting(&ca)).expect("no certificate is fine");
     connect_with(addr, "localhost", with_cert(&alice)).expect("a good one too");
@@ -234,7 +220,7 @@ fn client_certificates_required_optional_and_refused() {
 #[test]
 fn the_wrong_protocol_on_either_port_fails_at_once() {
     let ca = Ca::new("test CA");
-    let (tls_server, _h) = echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
+    let (tls_server, _h) = tls_echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
     // Plain HTTP to the TLS port: a readable 400, not a hang.
     let started = Instant::now();
     let answer = raw_exchange(tls_server.local_addr(), upgrade_request("/", "").as_bytes());
@@ -253,7 +239,7 @@ fn the_wrong_protocol_on_either_port_fails_at_once() {
 #[test]
 fn the_handshake_timeout_covers_the_tls_handshake() {
     let ca = Ca::new("test CA");
-    let (server, _h) = echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
+    let (server, _h) = tls_echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
     // Half a ClientHello record header, then nothing.
     let mut stalled = TcpStream::connect(server.local_addr()).unwrap();
     stalled.write_all(&[22, 3, 1]).unwrap();
@@ -289,7 +275,7 @@ fn reload_serves_the_new_certificate_to_new_handshakes_only() {
     std::fs::write(&cert, &first.cert_pem).unwrap();
     std::fs::write(&key, &first.key_pem).unwrap();
     let tls = ServerTls::from_pem_files(&cert, &key).unwrap();
-    let (server, _h) = echo_server(tls.clone());
+    let (server, _h) = tls_echo_server(tls.clone());
     let addr = server.local_addr();
 
     let old = connect_with(addr, "localhost", trusting(&ca)).unwrap();
@@ -438,7 +424,7 @@ fn key_updates_mid_connection_and_close_notify_after_the_websocket_close() {
     use wsengine::protocol::encoder::{write_close, write_frame};
     use wsengine::protocol::{CloseFrame, Decoder, DecoderLimits, Event, OpCode, Role};
     let ca = Ca::new("test CA");
-    let (server, _h) = echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
+    let (server, _h) = tls_echo_server(server_tls(&ca.server(&["localhost"], Validity::Now)));
     let mut tls = raw_tls_client(server.local_addr(), &ca);
     tls.write_all(upgrade_request("/", "").as_bytes()).unwrap();
     let mut head = Vec::new();

@@ -12,6 +12,8 @@ use core::net::IpAddr;
 
 use base64::Engine;
 
+use super::handshake::client::split_authority;
+
 /// The tunnel a proxy offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyScheme {
@@ -111,16 +113,7 @@ impl ProxyUrl {
             ProxyScheme::Http => 80,
             ProxyScheme::Socks5 | ProxyScheme::Socks5h => 1080,
         };
-        let (host, port) = split_host_port(hostport, default_port)?;
-        if host.is_empty() {
-            return Err("the proxy URL has no host".into());
-        }
-        if host
-            .bytes()
-            .any(|b| b.is_ascii_control() || b"@[]/?# %\\".contains(&b))
-        {
-            return Err(format!("not a host name: {host:?}"));
-        }
+        let (host, port) = split_authority(hostport, default_port)?;
         Ok(ProxyUrl {
             scheme,
             host: host.to_owned(),
@@ -128,36 +121,6 @@ impl ProxyUrl {
             credentials,
         })
     }
-}
-
-/// `host:port` or `[v6]:port` (port optional) into its parts.
-fn split_host_port(s: &str, default_port: u16) -> Result<(&str, u16), String> {
-    let (host, port) = if let Some(v6) = s.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or("unterminated IPv6 address")?;
-        if host.parse::<core::net::Ipv6Addr>().is_err() {
-            return Err(format!("not an IPv6 address: {host:?}"));
-        }
-        match after {
-            "" => (host, None),
-            p => (
-                host,
-                Some(p.strip_prefix(':').ok_or("junk after IPv6 address")?),
-            ),
-        }
-    } else {
-        match s.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(p) if p != 0 => p,
-            _ => return Err(format!("bad port {p:?}")),
-        },
-    };
-    Ok((host, port))
 }
 
 /// `%XX` escapes decoded; the result must be UTF-8.

@@ -3,6 +3,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsengine::protocol::encoder::{write_close, write_frame};
@@ -22,6 +24,37 @@ pub fn fast_config() -> Config {
 
 pub fn server(config: Config) -> Server {
     Server::bind("127.0.0.1:0", config).expect("bind")
+}
+
+/// An echo server bound to `addr` (port 0: any free port): each accepted
+/// connection echoes on its own thread until it closes. Also returns when
+/// each connection was accepted.
+pub fn echo_server_at(
+    addr: &str,
+    config: Config,
+) -> (Arc<Server>, JoinHandle<()>, Arc<Mutex<Vec<Instant>>>) {
+    let server = Arc::new(Server::bind(addr, config).expect("bind"));
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let (s, seen) = (Arc::clone(&server), Arc::clone(&accepted));
+    let handle = std::thread::spawn(move || {
+        while let Ok(conn) = s.accept() {
+            seen.lock().unwrap().push(Instant::now());
+            std::thread::spawn(move || {
+                while let Ok(m) = conn.recv() {
+                    if conn.send(m).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (server, handle, accepted)
+}
+
+/// [`echo_server_at`] on any free loopback port.
+pub fn echo_server(config: Config) -> (Arc<Server>, JoinHandle<()>) {
+    let (server, handle, _) = echo_server_at("127.0.0.1:0", config);
+    (server, handle)
 }
 
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";

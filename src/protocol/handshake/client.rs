@@ -20,6 +20,51 @@ pub struct WsUrl {
     pub resource: String,
 }
 
+/// `host[:port]` or `[v6]:port` into its host (IPv6 without brackets) and
+/// port (`default_port` when absent). A name or an IPv4 address may hold
+/// only the characters RFC 3986 allows in a host (control characters would
+/// reach the Host header and the resolver); an IPv6 address in brackets
+/// must be one. Port 0 is refused. Shared with proxy URLs.
+pub(crate) fn split_authority(authority: &str, default_port: u16) -> Result<(&str, u16), String> {
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("unterminated IPv6 address")?;
+        match after {
+            "" => (host, None),
+            p => (
+                host,
+                Some(p.strip_prefix(':').ok_or("junk after IPv6 address")?),
+            ),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    let bracketed = authority.starts_with('[');
+    if bracketed && host.parse::<core::net::Ipv6Addr>().is_err() {
+        return Err(format!("not an IPv6 address: [{host}]"));
+    }
+    if !bracketed
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
+    {
+        return Err(format!("characters not allowed in a host: {host:?}"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse() {
+            Ok(0) | Err(_) => return Err(format!("bad port {p:?}")),
+            Ok(p) => p,
+        },
+    };
+    Ok((host, port))
+}
+
 impl WsUrl {
     /// Parse a `ws://` or `wss://` URL. User info, fragments and anything
     /// that is not a URL are refused.
@@ -40,46 +85,7 @@ impl WsUrl {
         if authority.contains('@') {
             return Err("user info is not supported in WebSocket URLs".into());
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or("unterminated IPv6 address")?;
-            match after {
-                "" => (host, None),
-                p => (
-                    host,
-                    Some(p.strip_prefix(':').ok_or("junk after IPv6 address")?),
-                ),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("missing host".into());
-        }
-        // A name or an IPv4 address has only the characters RFC 3986 allows
-        // in a host (control characters would reach the Host header and the
-        // resolver); an IPv6 address in brackets must be one.
-        let bracketed = authority.starts_with('[');
-        if bracketed && host.parse::<core::net::Ipv6Addr>().is_err() {
-            return Err(format!("not an IPv6 address: [{host}]"));
-        }
-        if !bracketed
-            && !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
-        {
-            return Err(format!("characters not allowed in a host: {host:?}"));
-        }
-        let port = match port {
-            None if secure => 443,
-            None => 80,
-            Some(p) => match p.parse() {
-                Ok(0) | Err(_) => return Err(format!("bad port {p:?}")),
-                Ok(p) => p,
-            },
-        };
+        let (host, port) = split_authority(authority, if secure { 443 } else { 80 })?;
         if resource.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err("spaces or control characters in the path".into());
         }
