@@ -170,7 +170,9 @@ impl Client {
                 clean: false,
             })));
         }
-        match state.conn.clone() {
+        // A connection that is closing counts as gone: the message waits
+        // for the next one (or comes back) instead of failing with it.
+        match state.conn.clone().filter(|c| !c.is_closed()) {
             Some(conn) => {
                 drop(state);
                 conn.send(message)
