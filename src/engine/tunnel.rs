@@ -184,27 +184,39 @@ fn http_tunnel(proxy: &ProxyUrl, url: &WsUrl, deadline: Instant, max: usize) -> 
     let mut tcp = connect_any(&proxy.host, proxy.port, deadline)?;
     let request = proxy::connect_request(&url.host, url.port, proxy.credentials.as_ref());
     send(&mut tcp, &request, deadline)?;
-    // The answer is read byte by byte up to its blank line: nothing of the
-    // tunnel (which the server, speaking second, has not sent anyway) is
-    // read past it.
+    // Nothing of the tunnel can follow the answer before we speak: the
+    // server talks second in both the WebSocket handshake and TLS. So the
+    // answer is read as it comes, and anything after its head is an error.
     let mut head = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
+    let mut chunk = [0u8; 512];
     loop {
-        receive(&mut tcp, &mut byte, deadline, proxy)?;
-        head.push(byte[0]);
-        if !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
-            if head.len() >= max {
+        tcp.set_read_timeout(Some(left(deadline)?))?;
+        let n = match tcp.read(&mut chunk) {
+            Ok(0) => {
                 return Err(proxy_error(
                     proxy,
                     ProxyErrorKind::Protocol,
-                    format!("the proxy's answer to CONNECT is over {max} bytes"),
+                    "the proxy closed the connection",
                 ));
             }
-            continue;
-        }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        head.extend_from_slice(&chunk[..n]);
         return match proxy::parse_connect_reply(&head) {
-            Ok(ConnectReply::Open { .. }) => Ok(tcp),
-            Ok(ConnectReply::Partial) => continue,
+            Ok(ConnectReply::Open { len }) if len == head.len() => Ok(tcp),
+            Ok(ConnectReply::Open { .. }) => Err(proxy_error(
+                proxy,
+                ProxyErrorKind::Protocol,
+                "the proxy sent bytes after its answer to CONNECT",
+            )),
+            Ok(ConnectReply::Partial) if head.len() < max => continue,
+            Ok(ConnectReply::Partial) => Err(proxy_error(
+                proxy,
+                ProxyErrorKind::Protocol,
+                format!("the proxy's answer to CONNECT is over {max} bytes"),
+            )),
             Ok(ConnectReply::Refused { status, reason }) => Err(proxy_error(
                 proxy,
                 ProxyErrorKind::Refused(status),
