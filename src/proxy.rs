@@ -11,7 +11,10 @@ use std::fmt;
 use crate::protocol::proxy::ProxyUrl;
 
 /// Which proxy a client connection goes through ([`Config::proxy`](crate::Config::proxy)).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// `Debug` masks the password of a proxy URL, so a logged `Config` does
+/// not leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub enum Proxy {
     /// The proxy the environment names, as python `websockets` and curl
     /// read it: `wss_proxy` (`ws_proxy` for `ws://`), then `https_proxy`
@@ -31,6 +34,19 @@ pub enum Proxy {
     /// or `socks5h://` (the proxy resolves it). Checked by
     /// [`Config::validate`](crate::Config::validate).
     Url(String),
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proxy::FromEnvironment => f.write_str("FromEnvironment"),
+            Proxy::Direct => f.write_str("Direct"),
+            Proxy::Url(url) => match ProxyUrl::parse(url) {
+                Ok(parsed) => write!(f, "Url({parsed})"),
+                Err(_) => f.write_str("Url(<not a usable proxy URL>)"),
+            },
+        }
+    }
 }
 
 impl Proxy {
@@ -119,3 +135,20 @@ impl fmt::Display for ProxyError {
 }
 
 impl std::error::Error for ProxyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let proxy = Proxy::Url("http://alice:hunter2@proxy:3128".into());
+        let shown = format!("{:?}", crate::Config::default().with_proxy(proxy));
+        assert!(
+            shown.contains("alice:***@proxy:3128") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let bad = format!("{:?}", Proxy::Url("https://alice:hunter2@proxy".into()));
+        assert!(!bad.contains("hunter2"), "{bad}");
+    }
+}

@@ -170,9 +170,13 @@ impl ReconnectPolicy {
     /// Whether to try again after a connection attempt failed with `error`,
     /// and the wait the server asked for (`Retry-After`, in seconds).
     ///
-    /// Retried: the network (refused, unreachable, timed out, a proxy that
-    /// could not reach the server: SOCKS5 codes 3-6, HTTP 502-504) and the
-    /// statuses in [`retry_statuses`](Self::retry_statuses). Not retried:
+    /// Retried: the network (refused, unreachable, timed out, a name that
+    /// did not resolve, a proxy that could not reach the server: SOCKS5
+    /// codes 3-6, HTTP 502-504) and the statuses in
+    /// [`retry_statuses`](Self::retry_statuses). A resolver failure cannot
+    /// be told apart from a lost network here (both come back as the
+    /// system resolver's text), so a misspelt host is retried too: set
+    /// [`max_attempts`](Self::max_attempts) to bound that. Not retried:
     /// what trying again cannot fix (a bad URL or config, TLS failures,
     /// other refusals, bad proxy credentials).
     pub fn retries_failure(&self, error: &Error) -> (bool, Option<Duration>) {
