@@ -160,7 +160,25 @@ impl Client {
     /// [`close`](Self::close), or if the connection closed during the send;
     /// what [`Conn::send`] returns.
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        let message = message.into();
+        self.send_with(message.into(), |conn, m| conn.send(m))
+    }
+
+    /// As [`send`](Self::send), waiting at most `timeout` for room on the
+    /// open connection whatever its overflow policy (as
+    /// [`Conn::send_timeout`]: [`Error::SendTimeout`] hands the message
+    /// back).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send), and [`Error::SendTimeout`].
+    pub fn send_timeout(&self, message: impl Into<Message>, timeout: Duration) -> Result<()> {
+        self.send_with(message.into(), |conn, m| conn.send_timeout(m, timeout))
+    }
+
+    fn send_with(
+        &self,
+        message: Message,
+        send: impl FnOnce(&Conn, Message) -> Result<()>,
+    ) -> Result<()> {
         let mut state = self.inner.state.lock();
         if let Some((code, reason)) = &state.closing {
             return Err(Error::ConnectionClosed(Box::new(CloseInfo {
@@ -175,7 +193,7 @@ impl Client {
         match state.conn.clone().filter(|c| !c.is_closed()) {
             Some(conn) => {
                 drop(state);
-                conn.send(message)
+                send(&conn, message)
             }
             None => {
                 let policy = &self.inner.policy;

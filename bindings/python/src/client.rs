@@ -1,11 +1,14 @@
 //! `ClientHandle` and `ClientEvent`: the native half of
 //! `wsengine.Client` and of `connect(..., reconnect=True)`.
 
+use std::time::Duration;
+
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use wsengine::{Client, ClientEvent as Event, Error};
+use wsengine::{Client, ClientEvent as Event, Error, OverflowPolicy};
 
-use crate::blocking::wait;
+use crate::blocking::{blocking, wait};
 use crate::connection::{message_from_py, message_to_py};
 use crate::errors::{closed_error, to_py};
 use crate::options::{Side, config_from};
@@ -118,7 +121,32 @@ impl ClientHandle {
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<()> {
         let message = message_from_py(message)?;
         let client = &self.inner;
-        py.detach(|| client.send(message)).map_err(to_py)
+        // Room now: no GIL hand-off.
+        let message = match client.send_timeout(message, Duration::ZERO) {
+            Err(Error::SendTimeout(message)) => message,
+            other => return other.map_err(to_py),
+        };
+        let Some(conn) = client.connection() else {
+            return client.send(message).map_err(to_py);
+        };
+        let OverflowPolicy::Block(limit) = conn.config().overflow() else {
+            // "fail" and "disconnect" answer at once.
+            return py.detach(|| client.send(message)).map_err(to_py);
+        };
+        // Wait in slices (Ctrl-C is checked between them), the message
+        // going back and forth between tries.
+        let pending = Mutex::new(Some(message));
+        let limit = (limit != Duration::MAX).then_some(limit.as_secs_f64());
+        blocking(py, limit, |slice| {
+            let message = pending.lock().take().expect("the message between tries");
+            match client.send_timeout(message, slice) {
+                Err(Error::SendTimeout(message)) => {
+                    *pending.lock() = Some(message);
+                    Err(Error::Timeout)
+                }
+                other => other,
+            }
+        })
     }
 
     /// The next event, waiting up to `timeout` seconds (None: until one
