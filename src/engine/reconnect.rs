@@ -400,26 +400,49 @@ impl Supervisor {
             }
         };
         let opened = Instant::now();
+        // Replayed messages a connection closing under them took down with
+        // it (a race of microseconds): counted, never silent.
+        let mut replay_lost = 0;
         {
             let mut state = self.inner.state.lock();
             if let Some((code, reason)) = &state.closing {
-                // `close` came while this attempt was connecting.
+                // `close` came while this attempt was connecting: it ends
+                // here, and the application never sees it open.
                 let _ = conn.close(*code, reason);
-            } else {
-                // What waited goes first, in order; sends from other
-                // threads wait for the lock, so they follow it.
-                while let Some(message) = state.replay.pop_front() {
-                    state.replay_bytes -= message.len();
-                    if let Err(e) = conn.send(message) {
-                        if let Error::QueueFull(m) | Error::SendTimeout(m) = e {
-                            state.replay_bytes += m.len();
-                            state.replay.push_front(m);
-                        }
+                drop(state);
+                conn.wait_closed(self.config.close_timeout + Duration::from_secs(1));
+                return Ok(Ended {
+                    cause: "closed by the application".into(),
+                    error: None,
+                    close: conn.close_info(),
+                    retry: false,
+                    retry_after: None,
+                    unsent: 0,
+                    stayed_up: false,
+                });
+            }
+            // What waited goes first, in order; sends from other threads
+            // wait for the lock, so they follow it. A connection that is
+            // already closing keeps the rest for the next one.
+            while !conn.is_closed() {
+                let Some(message) = state.replay.pop_front() else {
+                    break;
+                };
+                state.replay_bytes -= message.len();
+                match conn.send(message) {
+                    Ok(()) => {}
+                    Err(Error::QueueFull(m) | Error::SendTimeout(m)) => {
+                        state.replay_bytes += m.len();
+                        state.replay.push_front(m);
+                        break;
+                    }
+                    Err(_) => {
+                        replay_lost += 1;
                         break;
                     }
                 }
-                state.conn = Some(Arc::clone(&conn));
             }
+            state.conn = Some(Arc::clone(&conn));
         }
         let reconnected = std::mem::replace(opened_before, true);
         self.events
@@ -453,7 +476,7 @@ impl Supervisor {
             retry: policy.retries_close(&close),
             close: Some(close),
             retry_after: None,
-            unsent: conn.unsent_count(),
+            unsent: conn.unsent_count() + replay_lost,
             stayed_up: opened.elapsed() >= policy.reset_after,
         })
     }
