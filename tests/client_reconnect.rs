@@ -335,3 +335,34 @@ fn sends_while_disconnected_fail_with_the_message_or_wait_in_the_replay_buffer()
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn what_the_application_has_not_read_stays_bounded_in_bytes() {
+    let (server, _h, _) = echo_server_at("127.0.0.1:0", fast_config());
+    let policy = ReconnectPolicy::default().with_min_delay(Duration::from_millis(50));
+    let config = client_config(policy)
+        .with_recv_queue_capacity(1000)
+        .with_recv_queue_bytes(64 << 10);
+    let client = Client::connect(&url(server.local_addr()), config).unwrap();
+    assert!(!expect_connected(&client));
+    // 50 echoes of 16 KiB that nobody polls for: past the 64 KiB of the
+    // connection's receive queue (and the one message the client's thread
+    // holds) they wait in the server's send queue, not in the client.
+    for i in 0..50u8 {
+        client.send(Message::Binary(vec![i; 16 << 10])).unwrap();
+    }
+    let conn = client.connection().unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || conn.recv_queue_len() == 4),
+        "receive queue holds {} messages",
+        conn.recv_queue_len()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(conn.recv_queue_len(), 4, "nothing more was taken off it");
+    for i in 0..50u8 {
+        match client.poll(Duration::from_secs(5)).unwrap() {
+            Some(ClientEvent::Message(Message::Binary(b))) => assert_eq!(b, vec![i; 16 << 10]),
+            other => panic!("{other:?}"),
+        }
+    }
+}

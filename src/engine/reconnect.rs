@@ -7,7 +7,11 @@
 //! one stream of [`ClientEvent`]s: the messages, and the notices that a
 //! connection opened, that the client is waiting to reconnect (attempt,
 //! delay, cause), and that it is done. Messages that arrived before a
-//! connection ended are delivered before the notice of its end.
+//! connection ended are delivered before the notice of its end. The
+//! thread hands events over one at a time: what the application has not
+//! read stays in the connection's receive queue (bounded by
+//! `recv_queue_capacity` and `recv_queue_bytes`), plus the one message in
+//! the thread's hand.
 //!
 //! Sends go to the open connection. Between connections a send fails with
 //! [`Error::NotConnected`] (the message handed back), or, with a replay
@@ -129,7 +133,11 @@ impl Client {
         config.validate()?;
         crate::protocol::handshake::WsUrl::parse(url).map_err(Error::Url)?;
         let (stop_tx, stop_rx) = bounded(1);
-        let (events_tx, events_rx) = bounded(config.recv_queue_capacity);
+        // A hand-over, not a queue: what the application has not read
+        // stays in the connection's receive queue, which is bounded in
+        // bytes (`recv_queue_bytes`), plus the one message in the
+        // supervisor's hand.
+        let (events_tx, events_rx) = bounded(0);
         let inner = Arc::new(Inner {
             url: url.to_owned(),
             policy: config.reconnect.clone(),

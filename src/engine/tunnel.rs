@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::protocol::handshake::WsUrl;
 use crate::protocol::proxy::{
-    self, ConnectReply, ProxyScheme, ProxyUrl, SOCKS5_USER_PASSWORD, SocksTarget,
+    self, ConnectReply, ProxyScheme, ProxyUrl, SOCKS5_USER_PASSWORD, SocksTarget, authority,
 };
 use crate::proxy::{ProxyError, ProxyErrorKind};
 
@@ -125,14 +125,6 @@ fn connect_failed(host: &str, port: u16, failures: Vec<(SocketAddr, io::Error)>)
     ))
 }
 
-fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 fn proxy_error(proxy: &ProxyUrl, kind: ProxyErrorKind, detail: impl Into<String>) -> Error {
     Error::Proxy(ProxyError {
         kind,
@@ -162,8 +154,22 @@ fn send(tcp: &mut TcpStream, bytes: &[u8], deadline: Instant) -> Result<()> {
 fn receive(tcp: &mut TcpStream, buf: &mut [u8], deadline: Instant, proxy: &ProxyUrl) -> Result<()> {
     let mut got = 0;
     while got < buf.len() {
+        got += read_some(tcp, &mut buf[got..], deadline, proxy)?;
+    }
+    Ok(())
+}
+
+/// Read what comes (at least one byte) by `deadline`; the proxy closing
+/// first is a protocol error.
+fn read_some(
+    tcp: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+    proxy: &ProxyUrl,
+) -> Result<usize> {
+    loop {
         tcp.set_read_timeout(Some(left(deadline)?))?;
-        match tcp.read(&mut buf[got..]) {
+        match tcp.read(buf) {
             Ok(0) => {
                 return Err(proxy_error(
                     proxy,
@@ -171,12 +177,11 @@ fn receive(tcp: &mut TcpStream, buf: &mut [u8], deadline: Instant, proxy: &Proxy
                     "the proxy closed the connection",
                 ));
             }
-            Ok(n) => got += n,
+            Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
 }
 
 /// HTTP `CONNECT` to `url`'s host and port through `proxy`.
@@ -190,19 +195,7 @@ fn http_tunnel(proxy: &ProxyUrl, url: &WsUrl, deadline: Instant, max: usize) -> 
     let mut head = Vec::with_capacity(256);
     let mut chunk = [0u8; 512];
     loop {
-        tcp.set_read_timeout(Some(left(deadline)?))?;
-        let n = match tcp.read(&mut chunk) {
-            Ok(0) => {
-                return Err(proxy_error(
-                    proxy,
-                    ProxyErrorKind::Protocol,
-                    "the proxy closed the connection",
-                ));
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
+        let n = read_some(&mut tcp, &mut chunk, deadline, proxy)?;
         head.extend_from_slice(&chunk[..n]);
         return match proxy::parse_connect_reply(&head) {
             Ok(ConnectReply::Open { len }) if len == head.len() => Ok(tcp),

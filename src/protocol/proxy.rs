@@ -146,7 +146,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
 }
 
 /// `host:port` with IPv6 addresses in brackets.
-fn authority(host: &str, port: u16) -> String {
+pub fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
