@@ -63,6 +63,7 @@ pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
     Audience, BroadcastReport, Client, ClientEvent, CloseInfo, CloseInitiator, Conn, ConnData,
     Groups, PendingUpgrade, RequestInfo, Server, ServerEvent, UpgradeHook, Verdict, connect,
+    recycle,
 };
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};

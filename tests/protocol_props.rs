@@ -3,6 +3,7 @@
 //! arbitrary input never panicking.
 
 use proptest::prelude::*;
+use wsengine::protocol::decoder::BufferSource;
 use wsengine::protocol::encoder::write_frame;
 use wsengine::protocol::handshake::{ClientHandshake, ClientRequest, server::parse_request};
 use wsengine::protocol::mask::apply_mask;
@@ -94,7 +95,21 @@ fn decode_chunked(
     wire: &[u8],
     chunks: &[usize],
 ) -> Result<Vec<Event>, ProtocolError> {
+    decode_chunked_from(receiver, limits, wire, chunks, None)
+}
+
+/// As [`decode_chunked`], with the decoder's buffers from `source`.
+fn decode_chunked_from(
+    receiver: Role,
+    limits: DecoderLimits,
+    wire: &[u8],
+    chunks: &[usize],
+    source: Option<BufferSource>,
+) -> Result<Vec<Event>, ProtocolError> {
     let mut d = Decoder::new(receiver, limits);
+    if let Some(source) = source {
+        d.set_buffer_source(source);
+    }
     let mut events = Vec::new();
     let mut pos = 0;
     let mut i = 0;
@@ -125,7 +140,30 @@ fn decode_direct(
     wire: &[u8],
     chunks: &[usize],
 ) -> Result<Vec<Event>, ProtocolError> {
+    decode_direct_from(receiver, limits, wire, chunks, None)
+}
+
+/// A buffer as a pool hands one out: room for `len` and more, its first
+/// half holding an earlier message's bytes (0xAA), the rest not yet
+/// initialised.
+fn stale_buffer(len: usize) -> Option<Vec<u8>> {
+    let mut buffer = vec![0xAA; len + 100];
+    buffer.truncate(len / 2);
+    Some(buffer)
+}
+
+/// As [`decode_direct`], with the decoder's buffers from `source`.
+fn decode_direct_from(
+    receiver: Role,
+    limits: DecoderLimits,
+    wire: &[u8],
+    chunks: &[usize],
+    source: Option<BufferSource>,
+) -> Result<Vec<Event>, ProtocolError> {
     let mut d = Decoder::new(receiver, limits);
+    if let Some(source) = source {
+        d.set_buffer_source(source);
+    }
     let mut events = Vec::new();
     let (mut pos, mut i) = (0, 0);
     while pos < wire.len() {
@@ -174,6 +212,23 @@ proptest! {
         for (sender, receiver) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
             let (wire, expected) = encode(&items, sender, 3);
             let got = decode_direct(receiver, DecoderLimits::default(), &wire, &chunks).unwrap();
+            prop_assert_eq!(got, expected);
+        }
+    }
+
+    /// Buffers reused from earlier messages (as the engine's pool hands
+    /// them out) change nothing: their old bytes never show.
+    #[test]
+    fn reused_buffers_decode_the_same(
+        items in prop::collection::vec(any_item(), 1..4),
+        chunks in prop::collection::vec(1usize..9000, 1..8),
+    ) {
+        for (sender, receiver) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+            let (wire, expected) = encode(&items, sender, 5);
+            let limits = DecoderLimits::default();
+            let got = decode_direct_from(receiver, limits, &wire, &chunks, Some(stale_buffer)).unwrap();
+            prop_assert_eq!(&got, &expected);
+            let got = decode_chunked_from(receiver, limits, &wire, &chunks, Some(stale_buffer)).unwrap();
             prop_assert_eq!(got, expected);
         }
     }

@@ -223,6 +223,9 @@ pub struct Measured {
     pub rss_kib: u64,
     /// The load's latencies (us), sorted.
     pub latencies: Vec<u32>,
+    /// The load generator's own CPU over the window, in cores (1.0: one
+    /// core busy all the time, so the load, not the server, may be the limit).
+    pub load_cores: f64,
 }
 
 /// Run `load` while sampling server `pid`'s CPU time and `count` at the
@@ -231,11 +234,12 @@ pub fn measure(pid: u32, w: Window, count: &Counter, load: impl FnOnce() -> Vec<
     let sampler = {
         let count = Arc::clone(count);
         std::thread::spawn(move || {
+            let me = std::process::id();
             let at = |t: Instant| {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
                 (
                     Instant::now(),
-                    crate::cpu_seconds(pid),
+                    (crate::cpu_seconds(pid), crate::cpu_seconds(me)),
                     count.load(Ordering::Relaxed),
                 )
             };
@@ -245,13 +249,16 @@ pub fn measure(pid: u32, w: Window, count: &Counter, load: impl FnOnce() -> Vec<
         })
     };
     let mut latencies = load();
-    let ((t0, cpu0, n0), (t1, cpu1, n1), rss_kib) = sampler.join().expect("sampler");
+    let ((t0, (cpu0, load0), n0), (t1, (cpu1, load1), n1), rss_kib) =
+        sampler.join().expect("sampler");
     latencies.sort_unstable();
     let n = (n1 - n0).max(1) as f64;
+    let seconds = (t1 - t0).as_secs_f64();
     Measured {
-        per_second: n / (t1 - t0).as_secs_f64(),
+        per_second: n / seconds,
         cpu_us_each: (cpu1 - cpu0) * 1e6 / n,
         rss_kib,
         latencies,
+        load_cores: (load1 - load0) / seconds,
     }
 }

@@ -82,5 +82,9 @@ pub extern "C" fn wse_message_len(msg: *const wse_message) -> usize {
 /// Errors: none (NULL is ignored).
 #[unsafe(no_mangle)]
 pub extern "C" fn wse_message_free(msg: *mut wse_message) {
-    ffi_boundary! { drop(take_box(msg)); }
+    ffi_boundary! {
+        if let Some(message) = take_box(msg) {
+            crate::engine::recycle(message);
+        }
+    }
 }

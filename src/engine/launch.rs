@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::conn::{Conn, RequestInfo};
 use super::lane::{lane, weighed_lane};
 use super::reader::{Reader, Sink};
+use super::recycle;
 use super::shared::{Shared, WriterParts};
 use super::transport::Transport;
 use super::writer;
@@ -58,6 +59,7 @@ pub(crate) fn establish(
     };
     let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);
     let mut decoder = Decoder::new(role, config.decoder_limits());
+    decoder.set_buffer_source(recycle::take);
     let mut compressor = None;
     if let Some(agreed) = &info.compression {
         decoder.set_decompressor(agreed.decompressor(role));

@@ -37,6 +37,7 @@
 //! | File | Concern |
 //! |------|---------|
 //! | `sys.rs`, `spawn.rs`, `pool.rs`, `capacity.rs` | the platform: `sendmsg`, tuned threads that accept for themselves and are kept for reuse, descriptor limits |
+//! | `recycle.rs` | large message buffers kept for reuse, bounded process-wide |
 //! | `lane.rs`, `signal.rs` | bounded queues (places and bytes), one-shot wake-ups |
 //! | `tls_stream.rs` | one TLS session shared by a connection's reader and writers |
 //! | `transport.rs` | the byte stream under a connection: TCP or TLS |
@@ -76,6 +77,7 @@ mod outbox;
 mod pool;
 mod reader;
 mod reconnect;
+mod recycle;
 mod registry;
 mod server;
 mod shared;
@@ -95,5 +97,6 @@ pub use conn::{Conn, ConnData, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
 pub use reconnect::{Client, ClientEvent};
+pub use recycle::recycle;
 pub use server::Server;
 pub use upgrade::{PendingUpgrade, UpgradeHook, Verdict};

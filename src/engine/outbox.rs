@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::lane::Weigh;
+use super::recycle;
 use super::transport::Transport;
 use crate::protocol::deflate::Compressor;
 use crate::protocol::encoder::{EncodedFrame, Encoder, Payload};
@@ -215,6 +216,13 @@ enum Body {
 }
 
 impl Body {
+    /// Written: a message's own buffer goes back for reuse.
+    fn recycle(self) {
+        if let Body::Owned(buffer) = self {
+            recycle::give(buffer);
+        }
+    }
+
     fn as_slice(&self) -> &[u8] {
         match self {
             Body::Owned(b) => b,
@@ -368,7 +376,11 @@ impl Batch {
         };
         self.head.clear();
         self.head_mark = 0;
-        self.bodies.clear();
+        // Written (or kept in `leftover`): large payloads' buffers are
+        // kept for the messages to come (`recycle.rs`).
+        for body in self.bodies.drain(..) {
+            body.recycle();
+        }
         self.segments.clear();
         self.bytes = 0;
         // Do not keep a large buffer around on an idle connection.
@@ -431,7 +443,11 @@ impl Batch {
         drop(slices);
         stream.flush(false)?;
         self.messages = 0;
-        self.leftover = Vec::new();
+        for piece in std::mem::take(&mut self.leftover) {
+            if let Piece::Body(body, _) = piece {
+                body.recycle();
+            }
+        }
         Ok(())
     }
 }

@@ -29,7 +29,16 @@ pub(crate) struct Assembler {
     /// the message's bytes end and that room begins. The room is kept from
     /// one direct read to the next, so it is zeroed once, not per read.
     room_at: Option<usize>,
+    /// Where a large message's buffer may come from (see
+    /// [`BufferSource`]); without one, from the allocator.
+    source: Option<BufferSource>,
 }
+
+/// Hands out a buffer with capacity for at least the given number of
+/// bytes, or `None`. Its length is how much of it is initialised: those
+/// bytes are written over (they are never part of a message, nor shown to
+/// anyone but the one filling the room).
+pub type BufferSource = fn(usize) -> Option<Vec<u8>>;
 
 impl Assembler {
     pub(crate) fn new(max_message_size: usize) -> Self {
@@ -43,7 +52,13 @@ impl Assembler {
             compressed_len: 0,
             scratch: Vec::new(),
             room_at: None,
+            source: None,
         }
+    }
+
+    /// Take the buffers of large messages from `source`.
+    pub(crate) fn set_buffer_source(&mut self, source: BufferSource) {
+        self.source = Some(source);
     }
 
     /// Inflate messages whose first frame has RSV1 set with `inflater`.
@@ -116,6 +131,16 @@ impl Assembler {
                 max: self.max_message_size,
             });
         }
+        if self.buf.capacity() == 0 {
+            // A new message: a buffer that already holds the whole frame
+            // (memory the process holds anyway) beats growing a new one.
+            // Its initialised bytes are room for the payload.
+            if let Some(reused) = self.source.and_then(|take| take(payload_len as usize)) {
+                self.buf = reused;
+                self.room_at = Some(0);
+                return Ok(());
+            }
+        }
         self.buf
             .reserve(payload_len.min(MAX_UPFRONT_RESERVE) as usize);
         Ok(())
@@ -129,7 +154,10 @@ impl Assembler {
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<(), ProtocolError> {
-        self.drop_direct_room();
+        if self.compressed {
+            // (No room is handed out while a compressed message is in progress.)
+            self.drop_direct_room();
+        }
         if let (true, Some(inflater)) = (self.compressed, &mut self.inflater) {
             self.scratch.clear();
             self.scratch.extend_from_slice(data);
@@ -140,10 +168,18 @@ impl Assembler {
                 .inflate(&self.scratch, &mut self.buf, self.max_message_size)
                 .map_err(|e| inflate_error(e, self.buf.len(), self.max_message_size))?;
         } else {
-            let start = self.buf.len();
-            self.buf.extend_from_slice(data);
+            let start = self.end();
+            let end = start + data.len();
+            if self.room_at.is_some() && end <= self.buf.len() {
+                // Into the room (a reused buffer's): no growing, no zeroing.
+                self.buf[start..end].copy_from_slice(data);
+                self.room_at = Some(end);
+            } else {
+                self.drop_direct_room();
+                self.buf.extend_from_slice(data);
+            }
             if let Some(key) = mask {
-                apply_mask(&mut self.buf[start..], key, offset);
+                apply_mask(&mut self.buf[start..end], key, offset);
             }
         }
         self.check_text()

@@ -5,6 +5,7 @@
 //! is checked as soon as its header is known, so limits are enforced before
 //! anything is allocated for the payload.
 
+pub use super::assembler::BufferSource;
 use super::assembler::{Assembler, deflated_bound};
 use super::deflate::Decompressor;
 use super::frame::{FrameHeader, MAX_HEADER_LEN};
@@ -100,6 +101,14 @@ impl Decoder {
     /// a protocol error like the other reserved bits.
     pub fn set_decompressor(&mut self, inflater: Decompressor) {
         self.assembler.set_inflater(inflater);
+    }
+
+    /// Take the buffer of each new message of at least a frame's worth
+    /// from `source` when it has one (a pool of buffers whose pages are
+    /// already in memory), instead of growing a new one as the payload
+    /// arrives.
+    pub fn set_buffer_source(&mut self, source: BufferSource) {
+        self.assembler.set_buffer_source(source);
     }
 
     /// Whether the decoder has stopped (after a close frame or an error).

@@ -64,12 +64,18 @@ struct Scenario {
     inflight: usize,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "echo 64 x 32 B",
         conns: 64,
         size: 32,
         inflight: 16,
+    },
+    Scenario {
+        name: "echo 64 x 32 B, 64 in flight",
+        conns: 64,
+        size: 32,
+        inflight: 64,
     },
     Scenario {
         name: "echo 4 x 64 KiB",
@@ -82,6 +88,12 @@ const SCENARIOS: [Scenario; 4] = [
         conns: 1,
         size: 1 << 20,
         inflight: 1,
+    },
+    Scenario {
+        name: "echo 1 x 1 MiB, 4 in flight",
+        conns: 1,
+        size: 1 << 20,
+        inflight: 4,
     },
     Scenario {
         name: "rtt 1 x 32 B",
@@ -239,6 +251,8 @@ struct Args {
     warmup: f64,
     idle: usize,
     only: Vec<String>,
+    /// Scenarios whose name contains one of these (all if empty).
+    scenarios: Vec<String>,
     impls: Vec<String>,
     write: Option<String>,
 }
@@ -250,6 +264,7 @@ struct Outcome {
     p99_us: f64,
     cpu_us_per_msg: f64,
     rss_kib: u64,
+    load_cores: f64,
 }
 
 /// The same loop over raw TCP with 4-byte length prefixes.
@@ -324,6 +339,7 @@ fn run_echo(which: &str, s: &Scenario, a: &Args) -> Outcome {
         p99_us: percentile(&m.latencies, 0.99),
         cpu_us_per_msg: m.cpu_us_each,
         rss_kib: m.rss_kib,
+        load_cores: m.load_cores,
     }
 }
 
@@ -513,6 +529,7 @@ fn parse() -> Args {
         warmup: 1.0,
         idle: 10_000,
         only: ["echo", "rtt", "idle", "micro"].map(String::from).to_vec(),
+        scenarios: Vec::new(),
         impls: IMPLS.map(String::from).to_vec(),
         write: None,
     };
@@ -527,6 +544,7 @@ fn parse() -> Args {
             "--idle" => a.idle = value().parse().expect("--idle N"),
             "--only" => a.only = list(value()),
             "--impls" => a.impls = list(value()),
+            "--scenarios" => a.scenarios = value().split(';').map(String::from).collect(),
             "--write" => a.write = Some(value()),
             other => panic!("unexpected argument {other}"),
         }
@@ -547,6 +565,9 @@ fn main() {
     let scenarios: Vec<&Scenario> = SCENARIOS
         .iter()
         .filter(|s| wants(s.name.split(' ').next().unwrap_or("")))
+        .filter(|s| {
+            a.scenarios.is_empty() || a.scenarios.iter().any(|f| s.name.contains(f.as_str()))
+        })
         .collect();
     // results[scenario][impl] = one outcome per round
     let mut results: Vec<Vec<Vec<Outcome>>> = scenarios
@@ -558,14 +579,15 @@ fn main() {
             for (ii, which) in a.impls.iter().enumerate() {
                 let o = run_echo(which, s, &a);
                 eprintln!(
-                    "round {} {} {which}: {:.0}/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg, RSS {} KiB",
+                    "round {} {} {which}: {:.0}/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg, RSS {} KiB, load {:.2} cores",
                     round + 1,
                     s.name,
                     o.per_second,
                     o.p50_us,
                     o.p99_us,
                     o.cpu_us_per_msg,
-                    o.rss_kib
+                    o.rss_kib,
+                    o.load_cores
                 );
                 results[si][ii].push(o);
             }
@@ -626,8 +648,8 @@ fn main() {
 
 fn echo_table(scenarios: &[&Scenario], impls: &[String], results: &[Vec<Vec<Outcome>>]) -> String {
     let mut md = String::from(
-        "| scenario | server | messages/s | p50 | p99 | server CPU per message | CPU vs tokio-tungstenite | CPU vs raw TCP | throughput vs tungstenite | server RSS |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "| scenario | server | messages/s | p50 | p99 | server CPU per message | CPU vs tokio-tungstenite | CPU vs raw TCP | throughput vs tungstenite | server RSS | load CPU |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let position = |name: &str| impls.iter().position(|i| i == name);
     for (si, s) in scenarios.iter().enumerate() {
@@ -642,7 +664,7 @@ fn echo_table(scenarios: &[&Scenario], impls: &[String], results: &[Vec<Vec<Outc
         for (ii, which) in impls.iter().enumerate() {
             let (c, r) = (cpu(ii), rate(ii));
             md.push_str(&format!(
-                "| {} | {which} | {r:.0} | {:.0} us | {:.0} us | {c:.2} us | {} | {} | {} | {:.1} MiB |\n",
+                "| {} | {which} | {r:.0} | {:.0} us | {:.0} us | {c:.2} us | {} | {} | {} | {:.1} MiB | {:.2} cores |\n",
                 s.name,
                 med(ii, &|o| o.p50_us),
                 med(ii, &|o| o.p99_us),
@@ -650,6 +672,7 @@ fn echo_table(scenarios: &[&Scenario], impls: &[String], results: &[Vec<Vec<Outc
                 ratio(c, position("raw-tcp"), &cpu),
                 ratio(r, position("tungstenite"), &rate),
                 med(ii, &|o| o.rss_kib as f64) / 1024.0,
+                med(ii, &|o| o.load_cores),
             ));
         }
     }
