@@ -62,8 +62,8 @@ pub mod tls;
 pub use config::{Config, MAX_TIMEOUT, OriginPolicy, OverflowPolicy};
 pub use engine::{
     Audience, BroadcastReport, Client, ClientEvent, CloseInfo, CloseInitiator, Conn, ConnData,
-    Groups, PendingUpgrade, RequestInfo, Server, ServerEvent, UpgradeHook, Verdict, connect,
-    recycle,
+    Groups, Handler, PendingUpgrade, RequestInfo, Server, ServerEvent, UpgradeHook, Verdict,
+    connect, recycle,
 };
 pub use error::{Error, Result};
 pub use protocol::deflate::{DeflateConfig, DeflateParams};

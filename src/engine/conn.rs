@@ -414,7 +414,8 @@ impl Conn {
     fn inbound(&self) -> Result<&LaneReceiver<Message>> {
         self.in_rx.as_ref().ok_or_else(|| {
             Error::InvalidArgument(
-                "this connection's messages are delivered by Server::poll".into(),
+                "this connection's messages are delivered by Server::poll or to the server's handler"
+                    .into(),
             )
         })
     }
@@ -442,11 +443,13 @@ impl Conn {
     fn caught_up(&self) -> bool {
         match &self.in_rx {
             Some(rx) => rx.len() == 0,
+            // No queue of its own: a poll-mode connection's messages wait
+            // in the hub (none yet before it is set); a handler-mode one's
+            // are handled as they arrive.
             None => self
                 .hub
                 .get()
-                .and_then(Weak::upgrade)
-                .is_some_and(|hub| hub.is_empty()),
+                .is_none_or(|hub| hub.upgrade().is_some_and(|hub| hub.is_empty())),
         }
     }
 

@@ -7,6 +7,8 @@
 //!                     one of them per TCP connection, which becomes: ▼
 //!   reader thread: upgrade handshake (with a deadline), then
 //!                  socket ─> Decoder ─> inbound channel (bounded) ─> Conn::recv
+//!                                    (or the server's event FIFO ─> Server::poll,
+//!                                     or the handler, called right here: Server::serve)
 //!                  pings ─> control lane ─┐      close frames ─> lifecycle
 //!   writer thread: control lane (first) ──┴─> Encoder ─> socket (vectored writes)
 //!   (started when    data lane (bounded) <── Conn::send, broadcasts (when busy)
@@ -47,6 +49,7 @@
 //! | `shared.rs` | one connection's state shared by its threads; applies lifecycle actions |
 //! | `conn.rs` | `Conn`, the application's handle: send, recv, close |
 //! | `upgrade.rs` | the application's verdict on an upgrade request: hook, pending event |
+//! | `handler.rs` | handler mode: the application's calls on each connection's reader thread |
 //! | `writer.rs`, `reader.rs` | the two threads of a connection (the writer started when needed) |
 //! | `events.rs` | poll mode: the server's event FIFO |
 //! | `launch.rs` | starting a connection whose handshake is done |
@@ -68,6 +71,7 @@ mod client;
 mod conn;
 mod events;
 mod groups;
+mod handler;
 mod head;
 mod keepalive;
 mod lane;
@@ -96,6 +100,7 @@ pub use client::connect;
 pub use conn::{Conn, ConnData, RequestInfo};
 pub use events::ServerEvent;
 pub use groups::{Audience, BroadcastReport, Groups, MAX_GROUP_NAME};
+pub use handler::Handler;
 pub use reconnect::{Client, ClientEvent};
 pub use recycle::recycle;
 pub use server::Server;

@@ -98,6 +98,12 @@ pub(crate) struct Outbox {
     queued: AtomicUsize,
 }
 
+thread_local! {
+    /// The outbox whose direct writes this thread holds (its address; 0
+    /// for none): see [`Outbox::hold`].
+    static HOLDING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// What became of a direct write attempt of a `T` (a message or a control frame).
 pub(crate) enum Direct<T> {
     /// Written.
@@ -107,8 +113,10 @@ pub(crate) enum Direct<T> {
     Unfinished,
     /// Not attempted (something is in the way): queue it.
     Queue(T),
-    /// The socket failed; the frame is lost and the connection must be dropped.
-    Failed(io::Error),
+    /// The socket failed; the frame is lost and the connection must be
+    /// dropped. With the number of messages lost (this one, if it is a
+    /// message, and any a holding thread had gathered), to count as unsent.
+    Failed(io::Error, usize),
 }
 
 impl Outbox {
@@ -135,8 +143,51 @@ impl Outbox {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// From now until [`release`](Self::release), frames the calling
+    /// thread writes directly are gathered in the batch instead of written
+    /// one by one (handler mode: the reader thread, while it handles a
+    /// burst of input). Other threads still write at once, and take what
+    /// is gathered with them, in order.
+    pub(crate) fn hold(&self) {
+        HOLDING.with(|h| h.set(self.address()));
+    }
+
+    /// Whether the calling thread holds its direct writes (see [`hold`](Self::hold)).
+    fn holding(&self) -> bool {
+        HOLDING.with(|h| h.get() == self.address())
+    }
+
+    /// Identifies this outbox for [`HOLDING`] (it never moves: it lives in
+    /// the connection's `Arc<Shared>`, which the holding reader keeps).
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Stop holding, and write what was gathered, without waiting for the
+    /// lock or for the socket. If another thread holds the lock, it writes
+    /// the gathered frames with its own (every holder writes the whole
+    /// batch), so nothing is left behind.
+    pub(crate) fn release(&self, stream: &Transport) -> Direct<()> {
+        HOLDING.with(|h| h.set(0));
+        let Some(mut batch) = self.batch.try_lock() else {
+            return Direct::Sent;
+        };
+        if batch.closed || !batch.has_frames() {
+            return Direct::Sent;
+        }
+        match batch.write_out(stream, true) {
+            Ok(true) => Direct::Sent,
+            Ok(false) => Direct::Unfinished,
+            Err(e) => {
+                batch.closed = true;
+                Direct::Failed(e, std::mem::take(&mut batch.messages))
+            }
+        }
+    }
+
     /// Write `o` on the calling thread if nothing is in the way, without
-    /// waiting for the lock or for the socket.
+    /// waiting for the lock or for the socket (or, on a thread that
+    /// [`hold`](Self::hold)s, gather it for one write at `release`).
     pub(crate) fn try_direct<T: Frame>(&self, stream: &Transport, o: T) -> Direct<T> {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(o);
@@ -150,14 +201,16 @@ impl Outbox {
             return Direct::Queue(o);
         }
         o.add_to(&mut batch);
+        if !batch.is_full() && self.holding() {
+            return Direct::Sent;
+        }
         match batch.write_out(stream, true) {
             Ok(true) => Direct::Sent,
             Ok(false) => Direct::Unfinished,
             Err(e) => {
                 batch.closed = true;
-                // The caller counts this message as unsent.
-                batch.messages = 0;
-                Direct::Failed(e)
+                // The caller counts these messages as unsent.
+                Direct::Failed(e, std::mem::take(&mut batch.messages))
             }
         }
     }
@@ -291,6 +344,11 @@ impl Batch {
             closed: false,
             close_unfinished: false,
         }
+    }
+
+    /// Whether frames are gathered and not yet written.
+    fn has_frames(&self) -> bool {
+        !self.head.is_empty() || !self.bodies.is_empty()
     }
 
     pub(super) fn is_full(&self) -> bool {

@@ -10,6 +10,7 @@ use crossbeam_channel::select;
 
 use super::conn::Conn;
 use super::events::Hub;
+use super::handler::Handler;
 use super::lane::LaneSender;
 use super::outbox::Control;
 use super::shared::Shared;
@@ -37,6 +38,8 @@ pub(crate) enum Sink {
     Queue(LaneSender<Message>),
     /// The server's event FIFO, read by `Server::poll`.
     Events(Arc<Hub>, Arc<Conn>),
+    /// The server's handler, called on this thread (`Server::serve`).
+    Handler(Arc<dyn Handler>, Arc<Conn>),
 }
 
 impl Reader {
@@ -45,6 +48,11 @@ impl Reader {
         let backlog: std::sync::Weak<Hub> = Arc::downgrade(&hub);
         conn.set_hub(backlog);
         self.sink = Sink::Events(hub, conn);
+    }
+
+    /// Deliver this connection's messages to `handler`, on this thread.
+    pub(crate) fn handle_with(&mut self, handler: Arc<dyn Handler>, conn: Arc<Conn>) {
+        self.sink = Sink::Handler(handler, conn);
     }
 
     /// Read until the connection ends, then tear it down.
@@ -58,13 +66,26 @@ impl Reader {
         } = self;
         let hub = match &sink {
             Sink::Events(hub, conn) => Some((Arc::clone(hub), Arc::clone(conn))),
-            Sink::Queue(_) | Sink::Pending => None,
+            Sink::Queue(_) | Sink::Pending | Sink::Handler(..) => None,
+        };
+        let handler = match &sink {
+            Sink::Handler(handler, conn) => Some((Arc::clone(handler), Arc::clone(conn))),
+            _ => None,
         };
         let mut state = ReadState {
             decoder,
             sink: (!matches!(sink, Sink::Pending)).then_some(sink),
             shared: &shared,
+            holds: handler.is_some(),
         };
+        if let Some((handler, conn)) = &handler {
+            // What `on_open` sends goes out in one write, as a burst's replies do.
+            shared.hold_writes();
+            if !call_handler(&shared, || handler.on_open(conn)) {
+                state.sink = None;
+            }
+            shared.release_writes();
+        }
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.read_loop(leftover)));
         let why = match outcome {
@@ -84,7 +105,25 @@ impl Reader {
             let info = shared.close_info().expect("finish records how it ended");
             hub.closed(conn, info);
         }
+        if let Some((handler, conn)) = handler {
+            let info = shared.close_info().expect("finish records how it ended");
+            // The connection is over: a panic here has nothing left to close.
+            let _ = call_handler(&shared, || handler.on_close(&conn, &info));
+        }
     }
+}
+
+/// Call the application's handler; if it panics, close the connection
+/// with 1011 and return `false` (no more messages go to it).
+fn call_handler(shared: &Arc<Shared>, call: impl FnOnce()) -> bool {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).is_ok() {
+        return true;
+    }
+    shared.fail(
+        crate::CloseCode::INTERNAL_ERROR,
+        "internal error: the message handler panicked".into(),
+    );
+    false
 }
 
 /// Read buffer size while a connection is quiet.
@@ -103,6 +142,8 @@ struct ReadState<'a> {
     /// `None` once no more messages will be delivered (close or error).
     sink: Option<Sink>,
     shared: &'a Arc<Shared>,
+    /// Handler mode: gather what is sent while a burst is handled.
+    holds: bool,
 }
 
 impl ReadState<'_> {
@@ -145,7 +186,11 @@ impl ReadState<'_> {
                 };
                 self.after_read();
                 match self.decoder.payload_appended(n) {
-                    Ok(Some(event)) => self.handle(event),
+                    Ok(Some(event)) => {
+                        self.hold();
+                        self.handle(event);
+                        self.release();
+                    }
                     Ok(None) => {}
                     Err(e) => self.protocol_error(e),
                 }
@@ -198,8 +243,30 @@ impl ReadState<'_> {
         }
     }
 
-    /// Decode every complete frame in `data`, in order, before reading again.
-    fn process(&mut self, mut data: &[u8]) {
+    /// Handler mode: what the handler (or this thread) sends from now on
+    /// is gathered, for one write at [`release`](Self::release).
+    fn hold(&self) {
+        if self.holds {
+            self.shared.hold_writes();
+        }
+    }
+
+    /// Write what was gathered since [`hold`](Self::hold).
+    fn release(&self) {
+        if self.holds {
+            self.shared.release_writes();
+        }
+    }
+
+    /// Decode every complete frame in `data`, in order, before reading
+    /// again; in handler mode, replies to all of them go out in one write.
+    fn process(&mut self, data: &[u8]) {
+        self.hold();
+        self.decode_all(data);
+        self.release();
+    }
+
+    fn decode_all(&mut self, mut data: &[u8]) {
         while !data.is_empty() && !self.decoder.is_done() {
             match self.decoder.decode(data) {
                 Ok((used, event)) => {
@@ -236,6 +303,12 @@ impl ReadState<'_> {
             return;
         }
         self.shared.touch_data();
+        if let Some(Sink::Handler(handler, conn)) = &self.sink {
+            if !call_handler(self.shared, || handler.on_message(conn, m)) {
+                self.sink = None;
+            }
+            return;
+        }
         if !self.wait_for_room(m.len()) {
             self.sink = None;
             return;
@@ -249,7 +322,7 @@ impl ReadState<'_> {
         let delivered = match &self.sink {
             Some(Sink::Queue(tx)) => tx.send_until(m, None, Some(killed)).is_ok(),
             Some(Sink::Events(hub, conn)) => hub.deliver(conn, m, killed),
-            Some(Sink::Pending) | None => false,
+            Some(Sink::Pending | Sink::Handler(..)) | None => false,
         };
         if !delivered {
             self.sink = None;
@@ -259,8 +332,11 @@ impl ReadState<'_> {
     /// No more messages will be delivered: wake `recv` callers (they find
     /// the queue drained) or tell the hub.
     fn end_input(&mut self) {
-        if let Some(Sink::Events(hub, _)) = &self.sink {
-            hub.input_ended(self.shared);
+        match &self.sink {
+            Some(Sink::Events(hub, _)) => hub.input_ended(self.shared),
+            // Every message before the close was handled already: answer it.
+            Some(Sink::Handler(..)) => self.shared.release_deferred_close(),
+            _ => {}
         }
         self.sink = None;
     }

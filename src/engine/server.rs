@@ -14,6 +14,7 @@ use super::capacity::connection_capacity;
 use super::conn::{Conn, RequestInfo};
 use super::events::{Hub, ServerEvent};
 use super::groups::Groups;
+use super::handler::Handler;
 use super::head::read_head;
 use super::launch::{Upgraded, establish};
 use super::pool::{AcceptPool, Acceptor};
@@ -49,6 +50,8 @@ struct Inner {
     accept_tx: Sender<Conn>,
     /// Poll mode: the event FIFO all connections feed.
     hub: Option<Arc<Hub>>,
+    /// Handler mode: called on each connection's reader thread.
+    handler: Option<Arc<dyn Handler>>,
     groups: Groups,
     /// The address listened on.
     local_addr: SocketAddr,
@@ -143,6 +146,49 @@ impl Server {
     /// [`Error::InvalidArgument`] for an invalid config; [`Error::Io`] if the
     /// address cannot be bound or the first connection thread cannot start.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Server> {
+        Self::start(addr, config, None)
+    }
+
+    /// Listen on `addr` in handler mode: each connection's `handler` calls
+    /// run on that connection's own reader thread as its messages arrive,
+    /// and what they send is written once per burst of input (see
+    /// [`Handler`]). The fastest way to serve: no thread hand-over per
+    /// message. `accept` and `poll` are not used (they fail with
+    /// `InvalidArgument`); the server owns each connection until it closes.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use wsengine::{Config, Conn, Message, Server};
+    ///
+    /// let server = Server::serve("127.0.0.1:9001", Config::default(), |conn: &Arc<Conn>, m: Message| {
+    ///     let _ = conn.send(m); // an echo
+    /// })?;
+    /// # drop(server);
+    /// # Ok::<(), wsengine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`bind`](Self::bind); also [`Error::InvalidArgument`] with
+    /// [`Config::poll_events`] set (a server has one way to deliver).
+    pub fn serve(
+        addr: impl ToSocketAddrs,
+        config: Config,
+        handler: impl Handler,
+    ) -> Result<Server> {
+        if config.poll_events {
+            return Err(Error::InvalidArgument(
+                "a server with a handler does not deliver events to poll (Config::poll_events)"
+                    .into(),
+            ));
+        }
+        Self::start(addr, config, Some(Arc::new(handler)))
+    }
+
+    fn start(
+        addr: impl ToSocketAddrs,
+        config: Config,
+        handler: Option<Arc<dyn Handler>>,
+    ) -> Result<Server> {
         config.validate()?;
         let listener = TcpListener::bind(addr)?;
         let local_addr = listener.local_addr()?;
@@ -170,6 +216,7 @@ impl Server {
             shutdown: Signal::new(),
             accept_tx,
             hub,
+            handler,
             groups: Groups::new(registry),
             local_addr,
         });
@@ -252,6 +299,11 @@ impl Server {
         if self.inner.hub.is_some() {
             return Err(Error::InvalidArgument(
                 "this server delivers connections through poll (Config::poll_events)".into(),
+            ));
+        }
+        if self.inner.handler.is_some() {
+            return Err(Error::InvalidArgument(
+                "this server delivers connections to its handler (Server::serve)".into(),
             ));
         }
         let stop = self.inner.shutdown.receiver();
@@ -591,7 +643,8 @@ fn complete_handshake(
             return None;
         }
     };
-    if inner.hub.is_none() && inner.accept_tx.is_full() {
+    let owned = inner.hub.is_some() || inner.handler.is_some();
+    if !owned && inner.accept_tx.is_full() {
         reject(&stream, 503, "server busy: accept queue full");
         return None;
     }
@@ -652,7 +705,7 @@ fn complete_handshake(
         info,
         leftover,
     };
-    let (mut conn, reader) = establish(upgraded, Arc::clone(config), slot, inner.hub.is_some());
+    let (mut conn, reader) = establish(upgraded, Arc::clone(config), slot, owned);
     if let Err(e) = reader
         .shared
         .transport
@@ -678,6 +731,12 @@ fn complete_handshake(
         register_open(inner, &conn, Some(Arc::clone(&conn)));
         hub.open(Arc::clone(&conn));
         reader.deliver_to(Arc::clone(hub), conn);
+    } else if let Some(handler) = &inner.handler {
+        // Handler mode: the server owns the connection until it closes;
+        // `on_open` runs when the reader starts, on this thread.
+        let conn = Arc::new(conn);
+        register_open(inner, &conn, Some(Arc::clone(&conn)));
+        reader.handle_with(Arc::clone(handler), conn);
     } else {
         register_open(inner, &conn, None);
         if let Err(e) = inner.accept_tx.try_send(conn) {

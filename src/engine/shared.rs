@@ -310,10 +310,35 @@ impl Shared {
                 None
             }
             Direct::Queue(c) => Some(c),
-            Direct::Failed(e) => {
-                self.write_failed(&e);
+            Direct::Failed(e, lost) => {
+                self.lost(&e, lost);
                 None
             }
+        }
+    }
+
+    /// A direct write failed: `lost` messages were accepted and never
+    /// written (as if the writer thread had failed them), and the
+    /// connection is dropped.
+    fn lost(&self, e: &io::Error, lost: usize) {
+        if lost > 0 {
+            self.unsent.fetch_add(lost as u64, Ordering::Relaxed);
+        }
+        self.write_failed(e);
+    }
+
+    /// Handler mode: the reader thread is about to handle a burst of
+    /// input; what it sends directly is gathered ([`Outbox::hold`]).
+    pub(crate) fn hold_writes(&self) {
+        self.outbox.hold();
+    }
+
+    /// The burst is handled: write what was gathered, in one write.
+    pub(crate) fn release_writes(&self) {
+        match self.outbox.release(&self.transport) {
+            Direct::Sent | Direct::Queue(()) => {}
+            Direct::Unfinished => self.kick_writer(),
+            Direct::Failed(e, lost) => self.lost(&e, lost),
         }
     }
 
@@ -341,10 +366,8 @@ impl Shared {
                 Ok(())
             }
             Direct::Queue(o) => Err(o),
-            Direct::Failed(e) => {
-                // Accepted and lost, as if the writer thread had failed it.
-                self.unsent.fetch_add(1, Ordering::Relaxed);
-                self.write_failed(&e);
+            Direct::Failed(e, lost) => {
+                self.lost(&e, lost);
                 Ok(())
             }
         }

@@ -4,6 +4,8 @@
 //! Servers, each in its own process pinned to CPU 0, started in turn
 //! (interleaved rounds: A, B, C, D, A, B, ...):
 //!
+//! - `wsengine-handler`: handler mode (`Server::serve`), the echo sent
+//!   from each connection's reader thread;
 //! - `wsengine`: events mode, one application thread calling `poll` and
 //!   `send` (the engine's reader and writer threads per connection);
 //! - `wsengine-threads`: a handler thread per connection calling `recv` and
@@ -49,7 +51,8 @@ use wsengine_bench::{
     start_server, stop_server, thread_count, write_section,
 };
 
-const IMPLS: [&str; 5] = [
+const IMPLS: [&str; 6] = [
+    "wsengine-handler",
     "wsengine",
     "wsengine-threads",
     "tokio-tungstenite",
@@ -109,6 +112,7 @@ fn serve(which: &str) {
     pin_to_cpu(0);
     raise_fd_limit();
     match which {
+        "wsengine-handler" => serve_wsengine_handler(),
         "wsengine" => serve_wsengine_poll(),
         "wsengine-threads" => serve_wsengine_threads(),
         "tokio-tungstenite" => serve_tokio(),
@@ -122,6 +126,21 @@ fn wsengine_config() -> wsengine::Config {
     wsengine::Config::default()
         .with_max_connections(20_000)
         .with_max_message_size(64 << 20)
+}
+
+fn serve_wsengine_handler() {
+    let server = wsengine::Server::serve(
+        "127.0.0.1:0",
+        wsengine_config(),
+        |conn: &Arc<wsengine::Conn>, m: wsengine::Message| {
+            let _ = conn.send(m);
+        },
+    )
+    .expect("bind");
+    announce(server.local_addr().port());
+    loop {
+        std::thread::park();
+    }
 }
 
 fn serve_wsengine_poll() {
