@@ -407,6 +407,55 @@ typedef struct {
 } wse_broadcast_report;
 
 /**
+ * Called when a connection opens, before anything is read from it.
+ * `conn` is borrowed for the call and is the same pointer in every later
+ * callback for this connection; keep it past `on_close` only through
+ * `wse_conn_retain`.
+ */
+typedef void (*wse_open_fn)(void *user_data, const wse_conn *conn);
+
+/**
+ * Called for each message. `msg` is the callback's: free it with
+ * `wse_message_free`, or send it on (to this or any connection) with
+ * `wse_conn_send_message`, which takes it without copying its bytes.
+ */
+typedef void (*wse_message_fn)(void *user_data, const wse_conn *conn, wse_message *msg);
+
+/**
+ * Called once the connection is closed and torn down: its last callback.
+ * `code` and `clean` say how it ended (`wse_conn_close_info` has the
+ * reason too).
+ */
+typedef void (*wse_close_fn)(void *user_data, const wse_conn *conn, uint16_t code, bool clean);
+
+/**
+ * The callbacks of a server in handler mode (`wse_server_serve`).
+ *
+ * Each callback runs on the reader thread of the connection it is about,
+ * never under a library lock: calls for one connection come one at a time
+ * and in order (`on_open`, each message, `on_close`); calls for different
+ * connections run at the same time, so `user_data` must allow that.
+ * Messages sent on `conn` from inside a callback are written once the
+ * burst of input being handled is done: one write for many replies.
+ * A callback may send, close, broadcast, or block (which delays only its
+ * own connection). `on_open` and `on_close` may be NULL.
+ */
+typedef struct {
+  /**
+   * May be NULL.
+   */
+  wse_open_fn on_open;
+  /**
+   * Required.
+   */
+  wse_message_fn on_message;
+  /**
+   * May be NULL.
+   */
+  wse_close_fn on_close;
+} wse_handler;
+
+/**
  * Called for each valid upgrade request, on the connection's own thread
  * (never under a library lock), before the `101`. It must answer `upgrade`
  * with `wse_upgrade_accept` or `wse_upgrade_refuse` before it returns (no
@@ -1377,6 +1426,45 @@ wse_result wse_server_broadcast_binary(const wse_server *server,
                                        const uint8_t *data,
                                        size_t len,
                                        wse_broadcast_report *report_out);
+
+/**
+ * Listen on `addr` in handler mode: `handler`'s callbacks run on each
+ * connection's own reader thread as it opens, as its messages arrive and
+ * when it closes (see `wse_handler`); replies sent from them are written
+ * once per burst of input. The fastest way to serve: no hand-over to
+ * another thread per message. `wse_server_accept` and `wse_server_poll`
+ * are not used with it.
+ *
+ * Ownership: `handler` is copied; `user_data` stays the caller's and must
+ * stay valid until `wse_server_free` (or `wse_server_shutdown`) returns.
+ * On `WSE_RESULT_OK`, `*server_out` is a new server owned by the caller;
+ * release it with `wse_server_free`. Otherwise it is unchanged.
+ * Thread safety: any thread; the callbacks are called from many threads at once.
+ * Errors: `WSE_RESULT_NULL_PARAMETER` (also for a NULL `on_message`);
+ * `WSE_RESULT_INVALID_UTF8`; `WSE_RESULT_IO`; `WSE_RESULT_INVALID_ARGUMENT`
+ * (also for a configuration with poll events).
+ */
+wse_result wse_server_serve(const char *addr,
+                            const wse_config *config,
+                            const wse_handler *handler,
+                            void *user_data,
+                            wse_server **server_out);
+
+/**
+ * Send a received message (from `wse_conn_recv`, a handler's
+ * `on_message`, or any other), without copying its bytes, applying the
+ * configured overflow policy if the send queue is full.
+ *
+ * Ownership: `msg` is taken in every case: sent, or freed if the send
+ * fails (the result says it was not sent). Do not use or free it after.
+ * It must be a message the caller owns, never one that belongs to an
+ * event (`wse_event_message`: send its bytes with `wse_conn_send_binary`
+ * or `wse_conn_send_text` instead).
+ * Thread safety: any thread, concurrently with any other call on `conn`.
+ * Errors: `WSE_RESULT_CLOSED`; `WSE_RESULT_TIMEOUT` or
+ * `WSE_RESULT_QUEUE_FULL` (by policy); `WSE_RESULT_NULL_PARAMETER`.
+ */
+wse_result wse_conn_send_message(const wse_conn *conn, wse_message *msg);
 
 /**
  * Whether `msg` is text or binary; `WSE_MESSAGE_KIND_NONE` for NULL.

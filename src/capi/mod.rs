@@ -35,6 +35,7 @@ pub mod config;
 pub mod conn;
 pub mod event;
 pub mod groups;
+pub mod handler;
 pub(crate) mod handles;
 pub mod message;
 pub mod reconnect;

@@ -46,6 +46,13 @@ pub(crate) struct CServer {
 }
 
 impl CServer {
+    pub(crate) fn new(server: Server) -> CServer {
+        CServer {
+            server,
+            handles: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The C event for `event`, with the C handle of its connection.
     fn c_event(&self, event: ServerEvent) -> CEvent {
         if let ServerEvent::UpgradeRequest(pending) = event {
@@ -97,7 +104,7 @@ pub extern "C" fn wse_server_bind(
         let config = borrow(config).cloned().unwrap_or_else(Config::default);
         match Server::bind(addr, config) {
             Ok(server) => {
-                let server = CServer { server, handles: Mutex::new(HashMap::new()) };
+                let server = CServer::new(server);
                 write_out(server_out, into_box::<wse_server>(server));
                 wse_result::Ok
             }
