@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::boundary::ffi_boundary;
 use super::config::wse_config;
 use super::conn::{CConn, wse_conn};
-use super::handles::{borrow, c_str, into_box, null, try_rc, write_out};
+use super::handles::{borrow, c_str, copy_in, into_box, null, try_rc, write_out};
 use super::message::wse_message;
 use super::result::{fail, wse_result};
 use super::server::{CServer, wse_server};
@@ -152,12 +152,9 @@ pub extern "C" fn wse_server_serve(
 ) -> wse_result {
     ffi_boundary! {
         let addr = try_rc!(c_str(addr, "addr"));
-        if handler.is_null() {
+        let Some(callbacks) = copy_in(handler) else {
             return null("handler");
-        }
-        // SAFETY: non-NULL, and the caller's contract is that it points at
-        // a `wse_handler` for the call; it is copied.
-        let callbacks = unsafe { *handler };
+        };
         if callbacks.on_message.is_none() {
             return null("handler->on_message");
         }

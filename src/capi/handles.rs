@@ -61,6 +61,14 @@ pub(crate) fn borrow<'a, H: Handle>(ptr: *const H) -> Option<&'a H::Rust> {
     unsafe { ptr.cast::<H::Rust>().as_ref() }
 }
 
+/// A copy of a plain C struct the caller passed by pointer (not a handle:
+/// callbacks, options). `None` for NULL.
+pub(crate) fn copy_in<T: Copy>(ptr: *const T) -> Option<T> {
+    // SAFETY: the header's contract for the argument: NULL or a pointer to
+    // a valid `T` for the call. It is read once, by copy.
+    unsafe { ptr.as_ref().copied() }
+}
+
 /// Give an `Arc` to C.
 pub(crate) fn into_arc<H: Handle<Ownership = Shared>>(value: Arc<H::Rust>) -> *const H {
     Arc::into_raw(value).cast()
