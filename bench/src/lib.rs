@@ -91,9 +91,11 @@ pub fn start_server(name: &str, extra: &[&str]) -> (Child, u16) {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("server announces its port");
+    // Ours say "listening PORT"; the C examples "... listening on ws://HOST:PORT".
     let port = line
         .trim()
         .strip_prefix("listening ")
+        .or_else(|| line.trim().rsplit_once(':').map(|(_, p)| p))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"));
     (child, port)

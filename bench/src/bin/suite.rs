@@ -10,6 +10,10 @@
 //!   `send` (the engine's reader and writer threads per connection);
 //! - `wsengine-threads`: a handler thread per connection calling `recv` and
 //!   `send` (the blocking style of `examples/echo_server.rs`);
+//! - `wsengine-c-handler`, `wsengine-c-poll`: the C example echo server
+//!   (`examples/c/echo_server.c`: handler mode sending each message back
+//!   without a copy, or the poll API with a copy), not in the default list
+//!   (build it first, see `serve_c`);
 //! - `tokio-tungstenite` 0.30: a task per connection, `read.forward(write)`;
 //! - `tungstenite` 0.30: a thread per connection, blocking `read` and `send`;
 //! - `raw-tcp`: a thread per connection echoing length-prefixed messages
@@ -113,6 +117,8 @@ fn serve(which: &str) {
     raise_fd_limit();
     match which {
         "wsengine-handler" => serve_wsengine_handler(),
+        "wsengine-c-handler" => serve_c(&[]),
+        "wsengine-c-poll" => serve_c(&["--poll"]),
         "wsengine" => serve_wsengine_poll(),
         "wsengine-threads" => serve_wsengine_threads(),
         "tokio-tungstenite" => serve_tokio(),
@@ -126,6 +132,22 @@ fn wsengine_config() -> wsengine::Config {
     wsengine::Config::default()
         .with_max_connections(20_000)
         .with_max_message_size(64 << 20)
+}
+
+/// The C example `echo_server` (handler mode, or the poll API with
+/// `--poll`), run in this process's place (so its CPU is what is
+/// measured): `WSENGINE_C_ECHO` names it (default
+/// `target/c/examples-pkgconfig/echo_server`, where `scripts/c-tests.sh`
+/// builds it).
+fn serve_c(extra: &[&str]) {
+    use std::os::unix::process::CommandExt;
+    let path = std::env::var("WSENGINE_C_ECHO")
+        .unwrap_or_else(|_| "target/c/examples-pkgconfig/echo_server".into());
+    let e = std::process::Command::new(&path)
+        .arg("127.0.0.1:0")
+        .args(extra)
+        .exec();
+    panic!("cannot run {path}: {e}");
 }
 
 fn serve_wsengine_handler() {
