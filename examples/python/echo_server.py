@@ -3,6 +3,11 @@ to 64 MiB. The same behaviour and command line as the Rust and C ones.
 
     python examples/python/echo_server.py [ADDR]     (default 127.0.0.1:9001)
     python examples/python/echo_server.py [ADDR] --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]
+    python examples/python/echo_server.py [ADDR] --threads   (serve(): a thread per connection)
+    python examples/python/echo_server.py [ADDR] --poll      (one thread polling every connection)
+
+By default the echo runs in handler mode (listen(on_message=...)): on each
+connection's own reader thread, the fastest of the three.
 """
 
 import argparse
@@ -10,7 +15,13 @@ import argparse
 import wsengine
 
 
+def echo_message(conn: wsengine.Connection, message) -> None:
+    """Handler mode: called on the connection's reader thread."""
+    conn.send(message)
+
+
 def echo(conn: wsengine.Connection) -> None:
+    """serve(): runs on a thread of its own for each connection."""
     for message in conn:
         conn.send(message)
 
@@ -21,18 +32,41 @@ def main() -> None:
     parser.add_argument("--tls-cert", help="certificate chain (PEM): serve wss://")
     parser.add_argument("--tls-key", help="its private key (PEM)")
     parser.add_argument("--tls-client-ca", help="require client certificates from this CA (PEM)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--threads", action="store_true", help="serve(): a thread per connection")
+    mode.add_argument("--poll", action="store_true", help="one thread polling events")
     args = parser.parse_args()
     host, _, port = args.addr.rpartition(":")
-    tls = {}
+    host = host.strip("[]")
+    options = {"max_size": 64 << 20}
     if args.tls_cert or args.tls_key:
-        tls = {"tls_cert": args.tls_cert, "tls_key": args.tls_key}
+        options.update(tls_cert=args.tls_cert, tls_key=args.tls_key)
         if args.tls_client_ca:
-            tls["tls_client_ca"] = args.tls_client_ca
-    with wsengine.serve(echo, host.strip("[]"), int(port), max_size=64 << 20, **tls) as server:
-        scheme = "wss" if tls else "ws"
-        print(f"echo_server listening on {scheme}://{args.addr}", flush=True)
+            options["tls_client_ca"] = args.tls_client_ca
+    if args.threads:
+        server = wsengine.serve(echo, host, int(port), **options)
+    elif args.poll:
+        server = wsengine.listen(host, int(port), poll_events=True, **options)
+    else:
+        server = wsengine.listen(host, int(port), on_message=echo_message, **options)
+    with server:
+        scheme = "wss" if args.tls_cert else "ws"
+        host, port = server.local_address
+        host = f"[{host}]" if ":" in host else host
+        print(f"echo_server listening on {scheme}://{host}:{port}", flush=True)
         try:
-            server.serve_forever()
+            if args.threads:
+                server.serve_forever()
+            elif args.poll:
+                while True:
+                    event = server.poll(timeout=None)
+                    if event is not None and event.kind == "message":
+                        try:
+                            event.connection.send(event.data)
+                        except wsengine.ConnectionClosed:
+                            pass  # the client left with echoes still queued
+            else:
+                server.wait()
         except KeyboardInterrupt:
             pass
 

@@ -14,11 +14,15 @@ use crate::errors::to_py;
 use crate::groups::{BroadcastReport, broadcast};
 use crate::options::{Side, config_from};
 
+/// The message as `str` or `bytes` (a copy: Python objects own their
+/// bytes); a large message's buffer then goes back for reuse.
 pub(crate) fn message_to_py<'py>(py: Python<'py>, m: Message) -> Bound<'py, PyAny> {
-    match m {
-        Message::Text(s) => PyString::new(py, &s).into_any(),
-        Message::Binary(b) => PyBytes::new(py, &b).into_any(),
-    }
+    let object = match &m {
+        Message::Text(s) => PyString::new(py, s).into_any(),
+        Message::Binary(b) => PyBytes::new(py, b).into_any(),
+    };
+    wsengine::recycle(m);
+    object
 }
 
 pub(crate) fn message_from_py(data: &Bound<'_, PyAny>) -> PyResult<Message> {
@@ -191,6 +195,12 @@ impl Connection {
     fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<bool> {
         let started = self.inner.close(code, reason).map_err(to_py)?;
         let conn = &self.inner;
+        if crate::server::serving(conn.id()) {
+            // Called by this connection's own handler, on its reader
+            // thread: the close completes once the handler returns and
+            // the reader reads the peer's answer, so do not wait here.
+            return Ok(started);
+        }
         // The engine tears every connection down within its close timeout.
         blocking(py, None, |slice| {
             if conn.wait_closed(slice) {

@@ -1,5 +1,6 @@
 //! `ServerHandle` (listen, serve) and its poll-mode `Event`s.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use wsengine::{Conn, Error, Server, ServerEvent};
+use wsengine::{CloseInfo, Conn, Error, Handler, Message, Server, ServerEvent};
 
 use crate::blocking::{aside, blocking, wait};
 use crate::connection::{Connection, address, message_to_py};
@@ -116,20 +117,166 @@ impl ServerHandle {
     }
 }
 
+/// Handler mode: the application's callables, called on each connection's
+/// reader thread with the GIL taken there (see [`Handler`]).
+struct PyHandler {
+    on_message: Py<PyAny>,
+    on_open: Option<Py<PyAny>>,
+    on_close: Option<Py<PyAny>>,
+}
+
+/// What a reader thread keeps about the connection it serves, from
+/// `on_open` to `on_close` (one connection at a time per thread).
+struct Serving {
+    id: u64,
+    /// The one Python object of the connection, for every call.
+    object: Py<Connection>,
+    /// A callable raised: the connection is closing with 1011 and gets no
+    /// more calls but `on_close`.
+    failed: bool,
+}
+
+thread_local! {
+    static SERVING: RefCell<Option<Serving>> = const { RefCell::new(None) };
+}
+
+/// Whether this thread is the reader of connection `id` running its
+/// handler (so waiting for that connection's close here would wait for
+/// this very thread).
+pub(crate) fn serving(id: u64) -> bool {
+    SERVING.with(|serving| serving.borrow().as_ref().is_some_and(|s| s.id == id))
+}
+
+impl PyHandler {
+    /// Run `call` with the connection's Python object, unless a callable
+    /// of this connection raised before. If `call` raises, the exception
+    /// is logged ("wsengine" logger) and the connection closed with 1011.
+    fn with_connection(
+        &self,
+        py: Python<'_>,
+        conn: &Arc<Conn>,
+        what: &str,
+        call: impl FnOnce(&Bound<'_, Connection>) -> PyResult<()>,
+    ) {
+        let object = SERVING.with(|serving| {
+            let mut serving = serving.borrow_mut();
+            match &*serving {
+                Some(s) if s.id == conn.id() => (!s.failed).then(|| s.object.clone_ref(py)),
+                _ => {
+                    let object = Py::new(py, Connection::wrap(Arc::clone(conn))).ok()?;
+                    *serving = Some(Serving {
+                        id: conn.id(),
+                        object: object.clone_ref(py),
+                        failed: false,
+                    });
+                    Some(object)
+                }
+            }
+        });
+        let Some(object) = object else {
+            return;
+        };
+        if let Err(e) = call(object.bind(py)) {
+            SERVING.with(|serving| {
+                if let Some(s) = serving.borrow_mut().as_mut() {
+                    s.failed = true;
+                }
+            });
+            log_failure(py, what, &e);
+            let _ = conn.close(wsengine::CloseCode::INTERNAL_ERROR, "internal error");
+        }
+    }
+}
+
+/// Log an exception a callable raised, as `serve` does for its handlers.
+fn log_failure(py: Python<'_>, what: &str, e: &PyErr) {
+    let logged = py.import(intern!(py, "logging")).and_then(|logging| {
+        let logger = logging.call_method1(intern!(py, "getLogger"), ("wsengine",))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("exc_info", e.value(py))?;
+        logger.call_method("error", (format!("{what} failed"),), Some(&kwargs))?;
+        Ok(())
+    });
+    if logged.is_err() {
+        e.print(py);
+    }
+}
+
+impl Handler for PyHandler {
+    fn on_open(&self, conn: &Arc<Conn>) {
+        Python::attach(|py| {
+            self.with_connection(py, conn, "on_open", |object| {
+                if let Some(on_open) = &self.on_open {
+                    on_open.call1(py, (object,))?;
+                }
+                Ok(())
+            });
+        });
+    }
+
+    fn on_message(&self, conn: &Arc<Conn>, message: Message) {
+        Python::attach(|py| {
+            self.with_connection(py, conn, "on_message", |object| {
+                let data = message_to_py(py, message);
+                self.on_message.call1(py, (object, data))?;
+                Ok(())
+            });
+        });
+    }
+
+    fn on_close(&self, conn: &Arc<Conn>, info: &CloseInfo) {
+        Python::attach(|py| {
+            if let Some(on_close) = &self.on_close {
+                // Called even after a callable raised: the last call.
+                SERVING.with(|serving| {
+                    if let Some(s) = serving.borrow_mut().as_mut() {
+                        s.failed = false;
+                    }
+                });
+                self.with_connection(py, conn, "on_close", |object| {
+                    on_close.call1(py, (object, info.code.0, info.reason.as_str()))?;
+                    Ok(())
+                });
+            }
+            // The thread lets go of the connection's object (with the GIL).
+            SERVING.with(|serving| drop(serving.borrow_mut().take()));
+        });
+    }
+}
+
 #[pymethods]
 impl ServerHandle {
     #[new]
-    #[pyo3(signature = (host, port, options=None))]
+    #[pyo3(signature = (host, port, options=None, on_message=None, on_open=None, on_close=None))]
     fn new(
         py: Python<'_>,
         host: &str,
         port: u16,
         options: Option<&Bound<'_, PyDict>>,
+        on_message: Option<Py<PyAny>>,
+        on_open: Option<Py<PyAny>>,
+        on_close: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let config = config_from(options, Side::Server)?;
         let host = host.to_owned();
+        let handler = match on_message {
+            Some(on_message) => Some(PyHandler {
+                on_message,
+                on_open,
+                on_close,
+            }),
+            None if on_open.is_some() || on_close.is_some() => {
+                return Err(PyValueError::new_err(
+                    "on_open and on_close need on_message (handler mode)",
+                ));
+            }
+            None => None,
+        };
         let server = py
-            .detach(move || Server::bind((host.as_str(), port), config))
+            .detach(move || match handler {
+                Some(handler) => Server::serve((host.as_str(), port), config, handler),
+                None => Server::bind((host.as_str(), port), config),
+            })
             .map_err(to_py)?;
         Ok(ServerHandle {
             inner: Arc::new(server),

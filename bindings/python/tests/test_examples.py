@@ -54,3 +54,29 @@ def test_echo_server_handler(serve):
     with wsengine.connect(serve(echo.echo)) as ws:
         ws.send("x")
         assert ws.recv(timeout=5) == "x"
+
+
+@pytest.mark.parametrize("mode", [[], ["--threads"], ["--poll"]])
+def test_echo_server_example_in_each_mode(mode):
+    """The example as a user runs it: handler mode by default, --threads, --poll."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo_server.py"), "127.0.0.1:0", *mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("echo_server listening on ws://127.0.0.1:"), line
+        url = line.split(" on ")[1].strip() + "/"
+        with wsengine.connect(url) as ws:
+            for i in range(50):
+                ws.send(f"m{i}")
+            ws.send(b"\x01" * 300_000)
+            assert [ws.recv(timeout=5) for _ in range(50)] == [f"m{i}" for i in range(50)]
+            assert ws.recv(timeout=5) == b"\x01" * 300_000
+    finally:
+        proc.kill()
+        proc.wait()

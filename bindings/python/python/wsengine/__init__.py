@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterator, Literal, Optional, Sequence, Tuple, Union, overload
 
 from . import exceptions
@@ -417,8 +418,17 @@ class Server:
     "message", "close"), for game loops that drain events once per frame.
     """
 
-    def __init__(self, host: str, port: int, **options: Any) -> None:
-        self._handle = ServerHandle(host, port, options)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        on_message: Optional[Callable[[Connection, Union[str, bytes]], Any]] = None,
+        on_open: Optional[Callable[[Connection], Any]] = None,
+        on_close: Optional[Callable[[Connection, int, str], Any]] = None,
+        **options: Any,
+    ) -> None:
+        self._handle = ServerHandle(host, port, options, on_message, on_open, on_close)
+        self._stopped = threading.Event()
 
     def accept(self, timeout: Optional[float] = None) -> Connection:
         """The next connection, waiting up to ``timeout`` seconds.
@@ -436,6 +446,21 @@ class Server:
         """Stop accepting, close every connection with 1001 (going away),
         and wait for them to finish. Idempotent."""
         self._handle.shutdown()
+        self._stopped.set()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until :meth:`shutdown` (called from another thread) or
+        ``timeout`` seconds; returns whether the server is shut down. For a
+        server in handler mode, whose work happens on the connections'
+        threads: ``server.wait()`` keeps the program running (Ctrl-C
+        interrupts it)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+            if self._stopped.wait(max(left, 0)):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
 
     close = shutdown
 
@@ -507,9 +532,33 @@ class Server:
         return f"<wsengine.Server ws://{host}:{port}/>"
 
 
-def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
+def listen(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    on_message: Optional[Callable[[Connection, Union[str, bytes]], Any]] = None,
+    on_open: Optional[Callable[[Connection], Any]] = None,
+    on_close: Optional[Callable[[Connection, int, str], Any]] = None,
+    **options: Any,
+) -> Server:
     """Listen on ``host:port`` and return a :class:`Server` to accept (or,
     with ``poll_events=True``, poll) connections yourself.
+
+    Handler mode, the fastest: with ``on_message(conn, message)`` the
+    server calls it on each connection's own reader thread as messages
+    arrive (taking the GIL there), and what it sends on ``conn`` is written
+    once per burst of input; ``on_open(conn)`` and ``on_close(conn, code,
+    reason)`` are optional. Calls for one connection come one at a time and
+    in order; ``conn`` is the same object in each. A callable that raises is
+    logged (logger "wsengine") and its connection closed with 1011; the
+    others go on. ``accept`` and ``poll`` are not used; ``server.wait()``
+    keeps the program running::
+
+        def echo(conn, message):
+            conn.send(message)
+
+        with wsengine.listen("127.0.0.1", 8765, on_message=echo) as server:
+            server.wait()
 
     Options as for :func:`connect`, plus ``origins``, ``allowed_hosts``,
     ``subprotocols`` (supported, in preference order), ``max_connections``,
@@ -552,7 +601,7 @@ def listen(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
     ``upgrade_events=True`` delivers "upgrade" events to answer from the
     loop instead (``event.upgrade.accept()`` / ``.refuse(status, body)``).
     """
-    return Server(host, port, **options)
+    return Server(host, port, on_message, on_open, on_close, **options)
 
 
 class WebSocketServer(Server):

@@ -1,4 +1,4 @@
-from typing import Any, Iterator, Optional, Tuple, Union, final
+from typing import Any, Callable, Iterator, Optional, Tuple, Union, final
 
 __all__ = [
     "BroadcastReport",
@@ -117,7 +117,15 @@ class Event:
 
 @final
 class ServerHandle:
-    def __new__(cls, host: str, port: int, options: Optional[dict[str, Any]] = None) -> "ServerHandle": ...
+    def __new__(
+        cls,
+        host: str,
+        port: int,
+        options: Optional[dict[str, Any]] = None,
+        on_message: Optional[Callable[[Connection, _Message], Any]] = None,
+        on_open: Optional[Callable[[Connection], Any]] = None,
+        on_close: Optional[Callable[[Connection, int, str], Any]] = None,
+    ) -> "ServerHandle": ...
     def accept(self, timeout: Optional[float] = None) -> Connection: ...
     def poll(self, timeout: Optional[float] = 0.0) -> Optional[Event]: ...
     def shutdown(self) -> None: ...
