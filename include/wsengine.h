@@ -322,6 +322,7 @@ typedef struct wse_conn wse_conn;
  * connect.
  *
  * Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_upgrade`, `wse_event_message`,
+ * `wse_event_take_message`,
  * `wse_event_close_code`, `wse_event_close_clean`, `wse_event_close_reason`,
  * `wse_event_free`.
  */
@@ -1313,6 +1314,20 @@ wse_upgrade *wse_event_upgrade(const wse_event *event);
  * Errors: none (NULL for NULL, and for events that are not messages).
  */
 const wse_message *wse_event_message(const wse_event *event);
+
+/**
+ * Take the message out of a `WSE_EVENT_KIND_MESSAGE` event, to keep it
+ * or send it on with `wse_conn_send_message` (no copy of its bytes); else
+ * NULL. The event keeps an empty binary message in its place, so
+ * `wse_event_message` then gives a message of length 0.
+ *
+ * Ownership: on success the message is the caller's; release it with
+ * `wse_message_free` (or hand it to `wse_conn_send_message`). The event
+ * is still the caller's to free.
+ * Thread safety: the thread that owns `event` (it is changed).
+ * Errors: none (NULL for NULL, and for events that are not messages).
+ */
+wse_message *wse_event_take_message(wse_event *event);
 
 /**
  * The close code of a `WSE_EVENT_KIND_CLOSED` event (1005: the peer sent

@@ -3,7 +3,8 @@
  * on any path, up to 64 MiB. By default in handler mode: the echo runs on
  * each connection's own reader thread and sends the received message back
  * without copying it (the fastest way). With --poll, one thread serves
- * every connection through the poll API.
+ * every connection through the poll API (also without a copy: the message
+ * is taken out of its event).
  *
  *   echo_server [ADDR] [--poll]  (default 127.0.0.1:9001; runs until killed)
  *   echo_server [ADDR] --tls-cert cert.pem --tls-key key.pem [--tls-client-ca ca.pem]
@@ -106,14 +107,9 @@ int main(int argc, char **argv) {
         rc = wse_server_poll(server, WSE_TIMEOUT_INFINITE, &event);
         if (rc == WSE_RESULT_SERVER_SHUTDOWN) break;
         if (rc != WSE_RESULT_OK) continue;
-        if (wse_event_get_kind(event) == WSE_EVENT_KIND_MESSAGE) {
-            const wse_conn *conn = wse_event_conn(event);
-            const wse_message *msg = wse_event_message(event);
-            if (wse_message_get_kind(msg) == WSE_MESSAGE_KIND_TEXT)
-                wse_conn_send_text(conn, (const char *)wse_message_data(msg), wse_message_len(msg));
-            else
-                wse_conn_send_binary(conn, wse_message_data(msg), wse_message_len(msg));
-        }
+        /* The message is taken out of the event and sent on: no copy. */
+        if (wse_event_get_kind(event) == WSE_EVENT_KIND_MESSAGE)
+            wse_conn_send_message(wse_event_conn(event), wse_event_take_message(event));
         wse_event_free(event);
     }
     wse_server_free(server);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::boundary::ffi_boundary;
 use super::conn::{CConn, wse_conn};
-use super::handles::{Handle, Owned, borrow, copy_str, null, take_box};
+use super::handles::{Handle, Owned, borrow, borrow_mut, copy_str, into_box, null, take_box};
 use super::message::wse_message;
 use super::result::wse_result;
 use super::upgrade::{CUpgrade, wse_upgrade};
@@ -16,6 +16,7 @@ use crate::engine::ServerEvent;
 /// connect.
 ///
 /// Methods: `wse_event_get_kind`, `wse_event_conn`, `wse_event_upgrade`, `wse_event_message`,
+/// `wse_event_take_message`,
 /// `wse_event_close_code`, `wse_event_close_clean`, `wse_event_close_reason`,
 /// `wse_event_free`.
 pub struct wse_event {
@@ -132,6 +133,29 @@ pub extern "C" fn wse_event_message(event: *const wse_event) -> *const wse_messa
         match engine_event(event) {
             Some(ServerEvent::Message(_, m)) => (m as *const crate::protocol::Message).cast(),
             _ => std::ptr::null(),
+        }
+    }
+}
+
+/// Take the message out of a `WSE_EVENT_KIND_MESSAGE` event, to keep it
+/// or send it on with `wse_conn_send_message` (no copy of its bytes); else
+/// NULL. The event keeps an empty binary message in its place, so
+/// `wse_event_message` then gives a message of length 0.
+///
+/// Ownership: on success the message is the caller's; release it with
+/// `wse_message_free` (or hand it to `wse_conn_send_message`). The event
+/// is still the caller's to free.
+/// Thread safety: the thread that owns `event` (it is changed).
+/// Errors: none (NULL for NULL, and for events that are not messages).
+#[unsafe(no_mangle)]
+pub extern "C" fn wse_event_take_message(event: *mut wse_event) -> *mut wse_message {
+    ffi_boundary! {
+        match borrow_mut(event) {
+            Some(CEvent::Conn { event: ServerEvent::Message(_, m), .. }) => {
+                let taken = std::mem::replace(m, crate::protocol::Message::Binary(Vec::new()));
+                into_box::<wse_message>(taken)
+            }
+            _ => std::ptr::null_mut(),
         }
     }
 }

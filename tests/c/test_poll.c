@@ -24,8 +24,21 @@ int main(void) {
             switch (wse_event_get_kind(ev)) {
             case WSE_EVENT_KIND_OPEN: opens++; break;
             case WSE_EVENT_KIND_MESSAGE: {
-                const wse_message *m = wse_event_message(ev);
-                CHECK_RC(wse_conn_send_text(wse_event_conn(ev), (const char *)wse_message_data(m), wse_message_len(m)), WSE_RESULT_OK);
+                if (messages % 2 == 0) {
+                    const wse_message *m = wse_event_message(ev);
+                    CHECK_RC(wse_conn_send_text(wse_event_conn(ev), (const char *)wse_message_data(m), wse_message_len(m)),
+                             WSE_RESULT_OK);
+                } else {
+                    /* Taken out of the event and sent on without a copy;
+                     * the event keeps an empty message, and is freed as usual. */
+                    wse_message *m = wse_event_take_message(ev);
+                    CHECK(m != NULL && wse_message_len(m) == 5);
+                    CHECK(wse_message_len(wse_event_message(ev)) == 0);
+                    wse_message *empty = wse_event_take_message(ev);
+                    CHECK(empty != NULL && wse_message_len(empty) == 0);
+                    wse_message_free(empty);
+                    CHECK_RC(wse_conn_send_message(wse_event_conn(ev), m), WSE_RESULT_OK);
+                }
                 messages++;
                 break;
             }
