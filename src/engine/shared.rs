@@ -667,8 +667,9 @@ impl Shared {
             TimerKind::DeferredClose => self.release_deferred_close(),
             TimerKind::Keepalive => self.keepalive(),
             TimerKind::Idle => self.idle_check(),
-            // Armed for handshaking connections only (`server.rs`).
-            TimerKind::HandshakeDeadline => {}
+            // Armed for handshaking connections (`server.rs`) and the
+            // buffer pool (`recycle.rs`) only.
+            TimerKind::HandshakeDeadline | TimerKind::TrimBuffers => {}
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) enum TimerKind {
     /// A server connection's opening handshake must be over by now (the
     /// application's upgrade hook is still deciding).
     HandshakeDeadline,
+    /// Free large message buffers kept and not reused (`recycle.rs`).
+    TrimBuffers,
 }
 
 /// What a timer calls: a connection's state. Held weakly, so a timer never
