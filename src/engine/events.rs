@@ -17,7 +17,7 @@
 //! [`Config::poll_events`]: crate::Config::poll_events
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, after, bounded, never, select_biased, unbounded};
@@ -83,10 +83,12 @@ pub(crate) struct Hub {
     rx: Receiver<ServerEvent>,
     /// Message events waiting in `rx`, and the bytes of their messages.
     budget: Budget,
-    /// One token per message taken, for readers waiting for room (a token
-    /// per freed slot, so no waiting reader is forgotten).
+    /// Wakes readers waiting for room: a token per waiting reader, sent
+    /// when the queue has drained to half (see `made_room`).
     room_tx: Sender<()>,
     room_rx: Receiver<()>,
+    /// Readers waiting in `deliver` for room.
+    waiting: AtomicUsize,
     /// Connections whose deferred close waits for the application to be
     /// done with their last messages.
     releases: Mutex<Releases>,
@@ -123,6 +125,7 @@ impl Hub {
             budget: Budget::new(capacity, byte_capacity),
             room_tx,
             room_rx,
+            waiting: AtomicUsize::new(0),
             releases: Mutex::new(Releases::default()),
             wake_tx,
             wake_rx,
@@ -155,9 +158,21 @@ impl Hub {
     /// `false` if the connection was torn down while waiting.
     pub(crate) fn deliver(&self, conn: &Arc<Conn>, m: Message, killed: &Receiver<Never>) -> bool {
         while !self.budget.reserve(m.len()) {
-            select_biased! {
-                recv(killed) -> _ => return false,
-                recv(self.room_rx) -> _ => {},
+            // Counted as waiting before looking again: a poller that
+            // drains the queue past half either sees this count (and sends
+            // a token) or left the room this second look finds.
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            if self.budget.reserve(m.len()) {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                break;
+            }
+            let woken = select_biased! {
+                recv(killed) -> _ => false,
+                recv(self.room_rx) -> _ => true,
+            };
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if !woken {
+                return false;
             }
         }
         conn.shared().in_flight.fetch_add(1, Ordering::SeqCst);
@@ -201,6 +216,30 @@ impl Hub {
         };
         for shared in list {
             shared.release_deferred_close();
+        }
+    }
+
+    /// An event of `weight` left the queue. Once the queue has drained to
+    /// half, every reader waiting for room is woken at once: each then
+    /// queues what it has read and reads on, until the queue is full
+    /// again. (Waking one reader per event taken, as before, made every
+    /// message cost a wake-up and a context switch once the queue was
+    /// full: at 64 connections x 64 messages in flight the echo fell to a
+    /// tenth of its rate, 9.4 us of server CPU per message.)
+    fn made_room(&self, weight: usize) {
+        if !self.budget.release_to_low_water(weight) {
+            return;
+        }
+        // Tokens already on their way count (no reader is woken twice
+        // for one wait, and none spins through stale tokens later).
+        let unwoken = self
+            .waiting
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.room_rx.len());
+        for _ in 0..unwoken {
+            if self.room_tx.try_send(()).is_err() {
+                break;
+            }
         }
     }
 
@@ -249,12 +288,10 @@ impl Hub {
             }
         };
         if let ServerEvent::UpgradeRequest(pending) = &event {
-            self.budget.release(upgrade_weight(pending));
-            let _ = self.room_tx.try_send(());
+            self.made_room(upgrade_weight(pending));
         }
         if let ServerEvent::Message(conn, m) = &event {
-            self.budget.release(m.len());
-            let _ = self.room_tx.try_send(());
+            self.made_room(m.len());
             let shared = conn.shared();
             shared.taken(m.len());
             if shared.in_flight.fetch_sub(1, Ordering::SeqCst) == 1

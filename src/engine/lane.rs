@@ -102,6 +102,17 @@ impl Budget {
             .fetch_sub((1 << BYTE_BITS) + Self::weigh(weight), Ordering::SeqCst);
     }
 
+    /// [`release`](Self::release), and whether what is left taken is at
+    /// most half the places and half the bytes (the low-water mark at which
+    /// a consumer wakes waiting producers all at once, rather than one per
+    /// value it takes).
+    pub(crate) fn release_to_low_water(&self, weight: usize) -> bool {
+        let taken = (1 << BYTE_BITS) + Self::weigh(weight);
+        let left = self.state.fetch_sub(taken, Ordering::SeqCst) - taken;
+        let (capacity, byte_capacity) = (self.bounds >> BYTE_BITS, self.bounds & BYTE_MASK);
+        left >> BYTE_BITS <= capacity / 2 && left & BYTE_MASK <= byte_capacity / 2
+    }
+
     /// Places taken.
     pub(crate) fn len(&self) -> usize {
         (self.state.load(Ordering::SeqCst) >> BYTE_BITS) as usize
