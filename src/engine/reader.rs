@@ -14,6 +14,7 @@ use super::handler::Handler;
 use super::lane::LaneSender;
 use super::outbox::Control;
 use super::shared::Shared;
+use super::spawn::prefer_batching;
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
 /// The reading half of a connection, run on its own thread (on a server,
@@ -79,6 +80,13 @@ impl Reader {
             holds: handler.is_some(),
         };
         if let Some((handler, conn)) = &handler {
+            if shared.config.batch_scheduling {
+                // This thread does the application's work: woken by data,
+                // it waits for the running one to block instead of
+                // preempting it mid-burst (measured: a fifth of the
+                // context switches were such preemptions).
+                prefer_batching();
+            }
             // What `on_open` sends goes out in one write, as a burst's replies do.
             shared.hold_writes();
             if !call_handler(&shared, || handler.on_open(conn)) {
