@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Python echo servers side by side: wsengine (thread per connection, and
-events mode) against websockets (asyncio and sync), under the same load from
+"""Python echo servers side by side: wsengine (handler mode on the reader
+threads, thread per connection, and events mode) against websockets
+(asyncio and sync), under the same load from
 bench/loadgen (tokio-tungstenite on one thread, not wsengine).
 
     target/py-venv/bin/python bench/python_echo.py [--rounds 3] [--seconds 5]
@@ -27,6 +28,7 @@ ROOT = os.path.dirname(HERE)
 PY = sys.executable
 SERVERS = {
     "wsengine serve (thread per connection)": [PY, os.path.join(ROOT, "examples/python/echo_server.py")],
+    "wsengine listen(on_message=...), reader threads": [PY, os.path.join(ROOT, "examples/python/echo_server.py"), "--handler"],
     "wsengine listen(poll_events=True), one thread": [PY, os.path.join(HERE, "servers/wsengine_poll.py")],
     "websockets asyncio": [PY, os.path.join(HERE, "servers/websockets_asyncio.py")],
     "websockets sync (threads)": [PY, os.path.join(HERE, "servers/websockets_sync.py")],

@@ -56,9 +56,9 @@ def test_echo_server_handler(serve):
         assert ws.recv(timeout=5) == "x"
 
 
-@pytest.mark.parametrize("mode", [[], ["--threads"], ["--poll"]])
+@pytest.mark.parametrize("mode", [[], ["--handler"], ["--poll"]])
 def test_echo_server_example_in_each_mode(mode):
-    """The example as a user runs it: handler mode by default, --threads, --poll."""
+    """The example as a user runs it: serve() by default, --handler, --poll."""
     import subprocess
     import sys
 
