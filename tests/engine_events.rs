@@ -284,3 +284,86 @@ fn a_blocking_poller_replies_before_the_close_answer_and_answers_promptly() {
     );
     waiter.join().unwrap();
 }
+
+/// Replies sent while more events wait are gathered into one write per
+/// run of a connection's events (`Shared::hold_writes`): they keep their
+/// order against sends from another thread, and a poll thread that stops
+/// polling with replies gathered does not keep them: the timer writes
+/// them out within `HOLD_MAX` (1 ms).
+#[test]
+fn gathered_replies_keep_their_order_and_go_out_when_the_loop_stops_polling() {
+    let server = poll_server();
+    let client = connect(&format!("ws://{}/", server.local_addr()), fast_config()).unwrap();
+    let conn = match next(&server) {
+        ServerEvent::Open(c) => c,
+        other => panic!("{other:?}"),
+    };
+    const N: usize = 2000;
+    let client = std::sync::Arc::new(client);
+    // (Poll mode's sends fail on a full queue: these wait instead, and the
+    // client reads as they come.)
+    let other = {
+        let conn = std::sync::Arc::clone(&conn);
+        std::thread::spawn(move || {
+            for j in 0..N {
+                conn.send_timeout(format!("t{j}"), T).unwrap();
+            }
+        })
+    };
+    let reader = {
+        let client = std::sync::Arc::clone(&client);
+        std::thread::spawn(move || {
+            let (mut replies, mut sends) = (0, 0);
+            while replies + sends < 2 * N {
+                let m = client.recv_timeout(T).unwrap();
+                let text = m.as_text().unwrap();
+                let counter = if text.starts_with('r') {
+                    &mut replies
+                } else {
+                    &mut sends
+                };
+                assert_eq!(text[1..], counter.to_string(), "out of order: {text}");
+                *counter += 1;
+            }
+        })
+    };
+    for i in 0..N {
+        client.send(format!("m{i}")).unwrap();
+    }
+    let mut answered = 0;
+    while answered < N {
+        if let ServerEvent::Message(c, m) = next(&server) {
+            c.send_timeout(format!("r{}", &m.as_text().unwrap()[1..]), T)
+                .unwrap();
+            answered += 1;
+        }
+    }
+    other.join().unwrap();
+    reader.join().unwrap();
+
+    // Two messages waiting: the reply to the first is gathered (another
+    // event waits), then the loop stops polling for a second.
+    client.send("a").unwrap();
+    client.send("b").unwrap();
+    assert!(eventually(T, || conn.recv_queue_len() == 0 && {
+        std::thread::sleep(Duration::from_millis(100));
+        true
+    }));
+    match next(&server) {
+        ServerEvent::Message(c, m) => c.send(m).unwrap(),
+        other => panic!("{other:?}"),
+    }
+    let sent = Instant::now();
+    let echoed = client.recv_timeout(T).unwrap();
+    let waited = sent.elapsed();
+    assert_eq!(echoed, Message::Text("a".into()));
+    assert!(
+        waited < Duration::from_millis(500),
+        "the gathered reply waited {waited:?} for the next poll"
+    );
+    match next(&server) {
+        ServerEvent::Message(c, m) => c.send(m).unwrap(),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.recv_timeout(T).unwrap(), Message::Text("b".into()));
+}

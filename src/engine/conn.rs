@@ -216,7 +216,11 @@ impl Conn {
     /// [`Shared::offer`] with `policy`, the outcome as this API reports it.
     fn send_with(&self, message: Message, policy: OverflowPolicy) -> Result<()> {
         let o = Outgoing::Message(message);
-        match self.shared.offer(&self.out_tx, o, policy, self.caught_up()) {
+        // Written by this thread when the application has caught up, or
+        // gathered when this thread holds the connection's writes (handler
+        // mode, and poll mode while events wait: see `Shared::hold_writes`).
+        let write_now = self.caught_up() || self.shared.held_here();
+        match self.shared.offer(&self.out_tx, o, policy, write_now) {
             Offer::Queued => Ok(()),
             Offer::Full(o) => Err(Error::QueueFull(o.into_message())),
             Offer::Wait(o, timeout) => {

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 
 use super::conn::{Backlog, Conn};
 use super::lane::Budget;
-use super::shared::Shared;
+use super::shared::{Shared, release_held};
 use super::signal::Never;
 use super::upgrade::PendingUpgrade;
 use crate::protocol::CloseInfo;
@@ -258,6 +258,22 @@ impl Hub {
     ) -> Result<Option<ServerEvent>, ()> {
         self.release(!timeout.is_zero());
         let event = match self.rx.try_recv() {
+            Ok(ev) => Some(ev),
+            Err(_) => {
+                // Nothing waits: replies gathered from this thread go out
+                // before it returns empty-handed or blocks.
+                release_held();
+                self.wait(timeout, stop)?
+            }
+        };
+        self.took(&event);
+        Ok(event)
+    }
+
+    /// `poll` found nothing: `Ok(None)` at once for a zero `timeout`,
+    /// else wait for an event up to `timeout`.
+    fn wait(&self, timeout: Duration, stop: &Receiver<Never>) -> Result<Option<ServerEvent>, ()> {
+        let event = match self.rx.try_recv() {
             Ok(ev) => ev,
             Err(_) if timeout.is_zero() => {
                 let mut r = self.releases.lock();
@@ -287,10 +303,30 @@ impl Hub {
                 }
             }
         };
-        if let ServerEvent::UpgradeRequest(pending) = &event {
+        Ok(Some(event))
+    }
+
+    /// Bookkeeping for an event `poll` hands out (`None`: none).
+    ///
+    /// Replies to a run of one connection's messages are gathered while
+    /// more events wait (the application will poll again at once), and
+    /// written in one write when it takes another connection's event,
+    /// finds the queue empty, or has held them for `HOLD_MAX`: one write
+    /// per run instead of a wake-up of the connection's writer thread.
+    fn took(&self, event: &Option<ServerEvent>) {
+        match event {
+            Some(ServerEvent::Message(conn, _)) if !self.rx.is_empty() => {
+                conn.shared().hold_writes(true);
+            }
+            _ => release_held(),
+        }
+        let Some(event) = event else {
+            return;
+        };
+        if let ServerEvent::UpgradeRequest(pending) = event {
             self.made_room(upgrade_weight(pending));
         }
-        if let ServerEvent::Message(conn, m) = &event {
+        if let ServerEvent::Message(conn, m) = event {
             self.made_room(m.len());
             let shared = conn.shared();
             shared.taken(m.len());
@@ -300,6 +336,5 @@ impl Hub {
                 self.push_release(shared, false);
             }
         }
-        Ok(Some(event))
     }
 }

@@ -98,12 +98,6 @@ pub(crate) struct Outbox {
     queued: AtomicUsize,
 }
 
-thread_local! {
-    /// The outbox whose direct writes this thread holds (its address; 0
-    /// for none): see [`Outbox::hold`].
-    static HOLDING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
 /// What became of a direct write attempt of a `T` (a message or a control frame).
 pub(crate) enum Direct<T> {
     /// Written.
@@ -143,32 +137,11 @@ impl Outbox {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// From now until [`release`](Self::release), frames the calling
-    /// thread writes directly are gathered in the batch instead of written
-    /// one by one (handler mode: the reader thread, while it handles a
-    /// burst of input). Other threads still write at once, and take what
-    /// is gathered with them, in order.
-    pub(crate) fn hold(&self) {
-        HOLDING.with(|h| h.set(self.address()));
-    }
-
-    /// Whether the calling thread holds its direct writes (see [`hold`](Self::hold)).
-    fn holding(&self) -> bool {
-        HOLDING.with(|h| h.get() == self.address())
-    }
-
-    /// Identifies this outbox for [`HOLDING`] (it never moves: it lives in
-    /// the connection's `Arc<Shared>`, which the holding reader keeps).
-    fn address(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
-    /// Stop holding, and write what was gathered, without waiting for the
-    /// lock or for the socket. If another thread holds the lock, it writes
-    /// the gathered frames with its own (every holder writes the whole
-    /// batch), so nothing is left behind.
+    /// Write what [`try_direct`](Self::try_direct) gathered with `hold`,
+    /// without waiting for the lock or for the socket. If another thread
+    /// holds the lock, it writes the gathered frames with its own (every
+    /// holder of the lock writes the whole batch), so nothing is left behind.
     pub(crate) fn release(&self, stream: &Transport) -> Direct<()> {
-        HOLDING.with(|h| h.set(0));
         let Some(mut batch) = self.batch.try_lock() else {
             return Direct::Sent;
         };
@@ -186,9 +159,11 @@ impl Outbox {
     }
 
     /// Write `o` on the calling thread if nothing is in the way, without
-    /// waiting for the lock or for the socket (or, on a thread that
-    /// [`hold`](Self::hold)s, gather it for one write at `release`).
-    pub(crate) fn try_direct<T: Frame>(&self, stream: &Transport, o: T) -> Direct<T> {
+    /// waiting for the lock or for the socket; with `hold`, gather it in
+    /// the batch for one write at [`release`](Self::release) instead
+    /// (unless the batch is full). Other threads' direct writes write the
+    /// gathered frames with theirs, in order.
+    pub(crate) fn try_direct<T: Frame>(&self, stream: &Transport, o: T, hold: bool) -> Direct<T> {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(o);
         }
@@ -201,7 +176,7 @@ impl Outbox {
             return Direct::Queue(o);
         }
         o.add_to(&mut batch);
-        if !batch.is_full() && self.holding() {
+        if hold && !batch.is_full() {
             return Direct::Sent;
         }
         match batch.write_out(stream, true) {
@@ -558,7 +533,7 @@ mod tests {
         let frame = Arc::new(EncodedFrame::new(&Message::Binary(payload)));
         let outbox = Outbox::new(Role::Server);
         // Nobody reads yet: 8 MiB cannot fit in the socket buffers.
-        match outbox.try_direct(&ours, Outgoing::Frame(Arc::clone(&frame))) {
+        match outbox.try_direct(&ours, Outgoing::Frame(Arc::clone(&frame)), false) {
             Direct::Unfinished => {}
             _ => panic!("expected the socket to fill"),
         }

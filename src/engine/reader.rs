@@ -79,16 +79,19 @@ impl Reader {
             shared: &shared,
             holds: handler.is_some(),
         };
+        if shared.config.batch_scheduling && (handler.is_some() || hub.is_some()) {
+            // Woken by data, this thread waits for the running one to
+            // block instead of preempting it mid-burst. In handler mode
+            // that is another reader (a fifth of the context switches
+            // were such preemptions); in poll mode the application's poll
+            // thread, which then drains every event before the readers
+            // refill the queue. (A `recv` caller's thread is the
+            // application's own, under its own policy: not changed here.)
+            prefer_batching();
+        }
         if let Some((handler, conn)) = &handler {
-            if shared.config.batch_scheduling {
-                // This thread does the application's work: woken by data,
-                // it waits for the running one to block instead of
-                // preempting it mid-burst (measured: a fifth of the
-                // context switches were such preemptions).
-                prefer_batching();
-            }
             // What `on_open` sends goes out in one write, as a burst's replies do.
-            shared.hold_writes();
+            shared.hold_writes(false);
             if !call_handler(&shared, || handler.on_open(conn)) {
                 state.sink = None;
             }
@@ -255,7 +258,7 @@ impl ReadState<'_> {
     /// is gathered, for one write at [`release`](Self::release).
     fn hold(&self) {
         if self.holds {
-            self.shared.hold_writes();
+            self.shared.hold_writes(false);
         }
     }
 

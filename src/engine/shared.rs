@@ -130,6 +130,36 @@ pub(crate) enum Offer {
     Closed,
 }
 
+/// The longest a thread gathers one connection's writes before they are
+/// written anyway (checked when it goes on holding them): a reply waits at
+/// most this, or for the application's next `poll`.
+pub(crate) const HOLD_MAX: Duration = Duration::from_millis(1);
+
+/// A thread's hold on one connection's direct writes (see
+/// [`Shared::hold_writes`]); dropping it writes what was gathered.
+struct Held {
+    shared: Arc<Shared>,
+    since: Instant,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared.write_held();
+    }
+}
+
+thread_local! {
+    /// The connection whose direct writes this thread gathers, if any. A
+    /// thread that exits holding one writes it out (`Held`'s drop).
+    static HELD: std::cell::RefCell<Option<Held>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Write out whatever connection the calling thread holds the writes of.
+pub(crate) fn release_held() {
+    let held = HELD.with(|held| held.borrow_mut().take());
+    drop(held);
+}
+
 /// What a server connection is registered with (its server's groups),
 /// told once when the connection is torn down. A trait, so that this
 /// module need not know the registry (which holds `Shared`s): the
@@ -303,7 +333,7 @@ impl Shared {
     /// Write a control frame directly if nothing is in the way (`None`:
     /// done); hand it back otherwise.
     fn control_direct(&self, c: Control) -> Option<Control> {
-        match self.outbox.try_direct(&self.transport, c) {
+        match self.outbox.try_direct(&self.transport, c, self.held_here()) {
             Direct::Sent => None,
             Direct::Unfinished => {
                 self.kick_writer();
@@ -327,14 +357,71 @@ impl Shared {
         self.write_failed(e);
     }
 
-    /// Handler mode: the reader thread is about to handle a burst of
-    /// input; what it sends directly is gathered ([`Outbox::hold`]).
-    pub(crate) fn hold_writes(&self) {
-        self.outbox.hold();
+    /// From now on, what the calling thread writes directly on this
+    /// connection is gathered and written in one write when the thread
+    /// lets go ([`release_writes`](Self::release_writes), or holding
+    /// another connection's writes, or exiting). Handler mode holds while
+    /// the reader handles one read's bytes; poll mode while the
+    /// application thread handles a run of one connection's events with
+    /// more events waiting. A hold older than [`HOLD_MAX`] is written out
+    /// and begun again. Other threads still write at once (taking the
+    /// gathered frames with them, in order).
+    ///
+    /// With `bounded` (poll mode, where the application decides when it
+    /// polls next), the timer thread writes out what is gathered after
+    /// `HOLD_MAX` whatever the thread does meanwhile: a reply never waits
+    /// longer than that for an application that stopped polling.
+    pub(crate) fn hold_writes(self: &Arc<Self>, bounded: bool) {
+        let Some(ended) = HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(h) = held.as_ref() {
+                if Arc::ptr_eq(&h.shared, self) && h.since.elapsed() < HOLD_MAX {
+                    return None; // the hold goes on
+                }
+            }
+            Some(held.replace(Held {
+                shared: Arc::clone(self),
+                since: Instant::now(),
+            }))
+        }) else {
+            return;
+        };
+        if bounded {
+            timer::schedule(timer::deadline_in(HOLD_MAX), self, TimerKind::HeldWrites);
+        }
+        // Another connection's (or an old) hold is written out, with the
+        // thread-local no longer borrowed.
+        drop(ended);
     }
 
-    /// The burst is handled: write what was gathered, in one write.
+    /// Write what the calling thread gathered on this connection, if it
+    /// holds its writes, and stop holding.
     pub(crate) fn release_writes(&self) {
+        let held = HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if held
+                .as_ref()
+                .is_some_and(|h| std::ptr::eq(&*h.shared, self))
+            {
+                held.take()
+            } else {
+                None
+            }
+        });
+        drop(held);
+    }
+
+    /// Whether the calling thread holds this connection's writes.
+    pub(crate) fn held_here(&self) -> bool {
+        HELD.with(|held| {
+            held.borrow()
+                .as_ref()
+                .is_some_and(|h| std::ptr::eq(&*h.shared, self))
+        })
+    }
+
+    /// Write out what was gathered (the end of a hold).
+    fn write_held(&self) {
         match self.outbox.release(&self.transport) {
             Direct::Sent | Direct::Queue(()) => {}
             Direct::Unfinished => self.kick_writer(),
@@ -355,9 +442,10 @@ impl Shared {
         let _ = self.ctrl_tx.try_send(Control::Kick);
     }
 
-    /// Write `o` directly if nothing is in the way; hand it back otherwise.
+    /// Write `o` directly if nothing is in the way (gathered, if this
+    /// thread holds the connection's writes); hand it back otherwise.
     fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
-        match self.outbox.try_direct(&self.transport, o) {
+        match self.outbox.try_direct(&self.transport, o, self.held_here()) {
             Direct::Sent => Ok(()),
             Direct::Unfinished => {
                 // If the lane is full the writer is awake anyway, and it
@@ -669,6 +757,9 @@ impl Shared {
             TimerKind::Idle => self.idle_check(),
             // Armed for handshaking connections (`server.rs`) and the
             // buffer pool (`recycle.rs`) only.
+            // Whoever holds this connection's writes may still be adding
+            // to them; what is gathered so far goes out now.
+            TimerKind::HeldWrites => self.write_held(),
             TimerKind::HandshakeDeadline | TimerKind::TrimBuffers => {}
         }
     }

@@ -29,6 +29,9 @@ pub(crate) enum TimerKind {
     HandshakeDeadline,
     /// Free large message buffers kept and not reused (`recycle.rs`).
     TrimBuffers,
+    /// Write out replies a poll thread gathered and has held for
+    /// `HOLD_MAX` (`Shared::hold_writes`).
+    HeldWrites,
 }
 
 /// What a timer calls: a connection's state. Held weakly, so a timer never
