@@ -722,10 +722,11 @@ pub extern "C" fn wse_config_builder_set_poll_events(
     ffi_boundary! { with_builder(builder, |c| c.poll_events = value) }
 }
 
-/// Run connection writer threads under Linux's `SCHED_BATCH` policy
-/// (default true): a woken writer does not preempt the thread that woke
-/// it, so it sends whole batches; when every core is busy a queued message
-/// may wait up to a scheduler tick longer. False keeps the default policy.
+/// Run connection writer threads, and the reader threads of handler-mode
+/// and poll-mode servers, under Linux's `SCHED_BATCH` policy (default
+/// true): a woken thread does not preempt the one running, so bursts are
+/// handled and sent whole; when every core is busy a message may wait up
+/// to a scheduler tick longer. False keeps the default policy.
 ///
 /// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.

@@ -86,6 +86,8 @@ const COPY_MAX: usize = 4096;
 const BATCH_MAX_BYTES: usize = 256 << 10;
 /// Stop gathering at this many separately written payloads (each is an iovec).
 const BATCH_MAX_BODIES: usize = 128;
+/// Writes of at most this many pieces build their iovec on the stack.
+const FEW_SLICES: usize = 8;
 
 /// The write state of one connection, shared by its writer thread and the
 /// threads that send on it.
@@ -380,16 +382,30 @@ impl Batch {
             segments,
             ..
         } = self;
-        let mut slices: Vec<IoSlice<'_>> = segments
+        let all = segments
             .iter()
             .map(|s| match *s {
                 Segment::Head(a, b) => IoSlice::new(&head[a..b]),
                 Segment::Body(i) => IoSlice::new(bodies[i].as_slice()),
             })
-            .filter(|s| !s.is_empty())
-            .collect();
-        let sent = send_all(stream, &mut slices, nonblocking);
-        drop(slices);
+            .filter(|s| !s.is_empty());
+        // Most writes are a few pieces (a burst of small replies is one, a
+        // broadcast frame one): those need no allocation.
+        let mut few = [IoSlice::new(&[]); FEW_SLICES];
+        let mut many = Vec::new();
+        let slices: &mut [IoSlice<'_>] = if segments.len() <= FEW_SLICES {
+            let mut n = 0;
+            for slice in all {
+                few[n] = slice;
+                n += 1;
+            }
+            &mut few[..n]
+        } else {
+            many.extend(all);
+            &mut many
+        };
+        let sent = send_all(stream, slices, nonblocking);
+        drop(many);
         let result = match sent {
             // Over TLS, sealed records may still wait in the session: the
             // write is finished when they are sent too.
