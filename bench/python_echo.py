@@ -29,7 +29,7 @@ PY = sys.executable
 SERVERS = {
     "wsengine serve (thread per connection)": [PY, os.path.join(ROOT, "examples/python/echo_server.py")],
     "wsengine listen(on_message=...), reader threads": [PY, os.path.join(ROOT, "examples/python/echo_server.py"), "--handler"],
-    "wsengine listen(poll_events=True), one thread": [PY, os.path.join(HERE, "servers/wsengine_poll.py")],
+    "wsengine listen(poll_events=True), one thread": [PY, os.path.join(ROOT, "examples/python/echo_server.py"), "--poll"],
     "websockets asyncio": [PY, os.path.join(HERE, "servers/websockets_asyncio.py")],
     "websockets sync (threads)": [PY, os.path.join(HERE, "servers/websockets_sync.py")],
 }

@@ -96,13 +96,7 @@ impl Handler for Recorder {
 
 #[test]
 fn replies_keep_their_order_against_sends_from_another_thread() {
-    let recorder = Arc::new(Recorder::default());
-    let server = Server::serve(
-        "127.0.0.1:0",
-        fast_config(),
-        SharedRecorder(Arc::clone(&recorder)),
-    )
-    .unwrap();
+    let (recorder, server) = recording_server();
     let mut peer = RawPeer::connect(server.local_addr(), "/");
     assert_eq!(peer.next_event(WAIT), Some(text("hello")));
     let conn = Arc::clone(&recorder.open.lock().unwrap()[0]);
@@ -134,6 +128,14 @@ fn replies_keep_their_order_against_sends_from_another_thread() {
     other.join().unwrap();
 }
 
+/// A handler-mode server running a [`Recorder`] the test keeps a handle on.
+fn recording_server() -> (Arc<Recorder>, Server) {
+    let recorder = Arc::new(Recorder::default());
+    let handler = SharedRecorder(Arc::clone(&recorder));
+    let server = Server::serve("127.0.0.1:0", fast_config(), handler).unwrap();
+    (recorder, server)
+}
+
 /// `Server::serve` takes the handler by value; tests keep a handle on it.
 struct SharedRecorder(Arc<Recorder>);
 
@@ -151,13 +153,7 @@ impl Handler for SharedRecorder {
 
 #[test]
 fn a_close_from_inside_the_handler_follows_its_replies() {
-    let recorder = Arc::new(Recorder::default());
-    let server = Server::serve(
-        "127.0.0.1:0",
-        fast_config(),
-        SharedRecorder(Arc::clone(&recorder)),
-    )
-    .unwrap();
+    let (recorder, server) = recording_server();
     let mut peer = RawPeer::connect(server.local_addr(), "/");
     assert_eq!(peer.next_event(WAIT), Some(text("hello")));
     peer.send_raw(&burst(&[
@@ -208,13 +204,7 @@ fn the_peers_close_is_answered_after_the_replies_to_what_came_before() {
 
 #[test]
 fn a_panicking_handler_closes_only_its_connection_with_1011() {
-    let recorder = Arc::new(Recorder::default());
-    let server = Server::serve(
-        "127.0.0.1:0",
-        fast_config(),
-        SharedRecorder(Arc::clone(&recorder)),
-    )
-    .unwrap();
+    let (recorder, server) = recording_server();
     let mut doomed = RawPeer::connect(server.local_addr(), "/");
     let mut fine = RawPeer::connect(server.local_addr(), "/");
     assert_eq!(doomed.next_event(WAIT), Some(text("hello")));
@@ -259,13 +249,7 @@ fn a_handler_server_has_no_accept_or_poll() {
 
 #[test]
 fn shutdown_closes_handler_connections_with_1001_and_reports_them() {
-    let recorder = Arc::new(Recorder::default());
-    let server = Server::serve(
-        "127.0.0.1:0",
-        fast_config(),
-        SharedRecorder(Arc::clone(&recorder)),
-    )
-    .unwrap();
+    let (recorder, server) = recording_server();
     let mut peer = RawPeer::connect(server.local_addr(), "/");
     assert_eq!(peer.next_event(WAIT), Some(text("hello")));
     let closer = std::thread::spawn(move || server.shutdown());

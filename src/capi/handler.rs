@@ -8,11 +8,10 @@ use std::sync::Arc;
 use super::boundary::ffi_boundary;
 use super::config::wse_config;
 use super::conn::{CConn, wse_conn};
-use super::handles::{borrow, c_str, copy_in, into_box, null, try_rc, write_out};
+use super::handles::{copy_in, into_box, null};
 use super::message::wse_message;
 use super::result::{fail, wse_result};
-use super::server::{CServer, wse_server};
-use crate::config::Config;
+use super::server::wse_server;
 use crate::engine::{Conn, Handler, Server};
 use crate::protocol::{CloseInfo, Message};
 
@@ -151,26 +150,16 @@ pub extern "C" fn wse_server_serve(
     server_out: *mut *mut wse_server,
 ) -> wse_result {
     ffi_boundary! {
-        let addr = try_rc!(c_str(addr, "addr"));
         let Some(callbacks) = copy_in(handler) else {
             return null("handler");
         };
         if callbacks.on_message.is_none() {
             return null("handler->on_message");
         }
-        if server_out.is_null() {
-            return null("server_out");
-        }
-        let config = borrow(config).cloned().unwrap_or_else(Config::default);
         let handler = CHandler { callbacks, user_data: user_data as usize };
-        match Server::serve(addr, config, handler) {
-            Ok(server) => {
-                let server = CServer::new(server);
-                write_out(server_out, into_box::<wse_server>(server));
-                wse_result::Ok
-            }
-            Err(e) => fail(&e),
-        }
+        super::server::start(addr, config, server_out, |addr, config| {
+            Server::serve(addr, config, handler)
+        })
     }
 }
 

@@ -96,20 +96,28 @@ pub extern "C" fn wse_server_bind(
     config: *const wse_config,
     server_out: *mut *mut wse_server,
 ) -> wse_result {
-    ffi_boundary! {
-        let addr = try_rc!(c_str(addr, "addr"));
-        if server_out.is_null() {
-            return null("server_out");
+    ffi_boundary! { start(addr, config, server_out, |addr, config| Server::bind(addr, config)) }
+}
+
+/// The body of `wse_server_bind` and `wse_server_serve`: check the
+/// arguments, start the server with `how`, hand it out.
+pub(super) fn start(
+    addr: *const c_char,
+    config: *const wse_config,
+    server_out: *mut *mut wse_server,
+    how: impl FnOnce(&str, Config) -> crate::Result<Server>,
+) -> wse_result {
+    let addr = try_rc!(c_str(addr, "addr"));
+    if server_out.is_null() {
+        return null("server_out");
+    }
+    let config = borrow(config).cloned().unwrap_or_else(Config::default);
+    match how(addr, config) {
+        Ok(server) => {
+            write_out(server_out, into_box::<wse_server>(CServer::new(server)));
+            wse_result::Ok
         }
-        let config = borrow(config).cloned().unwrap_or_else(Config::default);
-        match Server::bind(addr, config) {
-            Ok(server) => {
-                let server = CServer::new(server);
-                write_out(server_out, into_box::<wse_server>(server));
-                wse_result::Ok
-            }
-            Err(e) => fail(&e),
-        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -150,14 +150,7 @@ impl Outbox {
         if batch.closed || !batch.has_frames() {
             return Direct::Sent;
         }
-        match batch.write_out(stream, true) {
-            Ok(true) => Direct::Sent,
-            Ok(false) => Direct::Unfinished,
-            Err(e) => {
-                batch.closed = true;
-                Direct::Failed(e, std::mem::take(&mut batch.messages))
-            }
-        }
+        batch.write_now(stream)
     }
 
     /// Write `o` on the calling thread if nothing is in the way, without
@@ -181,15 +174,7 @@ impl Outbox {
         if hold && !batch.is_full() {
             return Direct::Sent;
         }
-        match batch.write_out(stream, true) {
-            Ok(true) => Direct::Sent,
-            Ok(false) => Direct::Unfinished,
-            Err(e) => {
-                batch.closed = true;
-                // The caller counts these messages as unsent.
-                Direct::Failed(e, std::mem::take(&mut batch.messages))
-            }
-        }
+        batch.write_now(stream)
     }
 
     /// Send everything through the data lane (tests that play the writer).
@@ -320,6 +305,21 @@ impl Batch {
             leftover: Vec::new(),
             closed: false,
             close_unfinished: false,
+        }
+    }
+
+    /// Write the batch without waiting for the socket (a direct write):
+    /// what the socket does not take is left for the writer thread
+    /// (`Unfinished`); a failure closes the batch, and the messages it
+    /// held are handed to the caller to count as unsent.
+    fn write_now<T>(&mut self, stream: &Transport) -> Direct<T> {
+        match self.write_out(stream, true) {
+            Ok(true) => Direct::Sent,
+            Ok(false) => Direct::Unfinished,
+            Err(e) => {
+                self.closed = true;
+                Direct::Failed(e, std::mem::take(&mut self.messages))
+            }
         }
     }
 
