@@ -13,7 +13,7 @@ use super::events::Hub;
 use super::handler::Handler;
 use super::lane::LaneSender;
 use super::outbox::Control;
-use super::shared::Shared;
+use super::shared::{Shared, release_held};
 use super::spawn::prefer_batching;
 use crate::protocol::{Decoder, Event, Message, ProtocolError};
 
@@ -99,6 +99,9 @@ impl Reader {
         }
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.read_loop(leftover)));
+        // (A panic may have left this thread holding the connection's
+        // writes; the thread goes on to serve others.)
+        release_held();
         let why = match outcome {
             Ok(why) => why,
             Err(_) => {

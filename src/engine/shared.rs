@@ -156,7 +156,10 @@ thread_local! {
 
 /// Write out whatever connection the calling thread holds the writes of.
 pub(crate) fn release_held() {
-    let held = HELD.with(|held| held.borrow_mut().take());
+    let held = HELD
+        .try_with(|held| held.borrow_mut().take())
+        .ok()
+        .flatten();
     drop(held);
 }
 
@@ -413,11 +416,14 @@ impl Shared {
 
     /// Whether the calling thread holds this connection's writes.
     pub(crate) fn held_here(&self) -> bool {
-        HELD.with(|held| {
+        // (`try_with`: a send from another thread-local's destructor, at
+        // thread exit, finds no hold rather than a panic.)
+        HELD.try_with(|held| {
             held.borrow()
                 .as_ref()
                 .is_some_and(|h| std::ptr::eq(&*h.shared, self))
         })
+        .unwrap_or(false)
     }
 
     /// Write out what was gathered (the end of a hold).
