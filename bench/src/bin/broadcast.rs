@@ -5,6 +5,8 @@
 //!
 //! - `wsengine`: groups, one poll thread, `broadcast(AllExcept(sender))`
 //!   (the frame encoded once and shared by every recipient's writer);
+//! - `wsengine-handler`: the same broadcast from the publisher's reader
+//!   thread (handler mode, `Server::serve`);
 //! - `tokio-tungstenite`: the usual hub, a `tokio::sync::broadcast` channel
 //!   and one writer task per connection (each encodes its own frame);
 //! - `threads`: tungstenite, a reader and a writer thread per connection,
@@ -32,7 +34,12 @@ use wsengine_bench::{
     announce, cpu_seconds, median, percentile, pin_to_cpu, start_server, stop_server, write_section,
 };
 
-const IMPLS: [&str; 3] = ["wsengine", "tokio-tungstenite", "threads"];
+const IMPLS: [&str; 4] = [
+    "wsengine",
+    "wsengine-handler",
+    "tokio-tungstenite",
+    "threads",
+];
 /// (subscribers, messages per second)
 const SCENARIOS: [(usize, u32); 2] = [(100, 1000), (1000, 100)];
 const PAYLOAD: usize = 64;
@@ -43,6 +50,7 @@ fn serve(which: &str) {
     pin_to_cpu(0);
     match which {
         "wsengine" => serve_wsengine(),
+        "wsengine-handler" => serve_wsengine_handler(),
         "tokio-tungstenite" => serve_tokio(),
         "threads" => serve_threads(),
         other => panic!("unknown server {other}"),
@@ -71,6 +79,30 @@ fn serve_wsengine() {
                 );
             }
         }
+    }
+}
+
+/// The same fan-out from the publisher's own reader thread (handler mode):
+/// no hand-over to a poll thread.
+fn serve_wsengine_handler() {
+    use std::sync::Arc as StdArc;
+    use wsengine::{Audience, Config, Conn, OverflowPolicy, Server};
+    let config = Config::default()
+        .with_max_connections(5000)
+        .with_overflow_policy(OverflowPolicy::Fail);
+    let server = Server::serve(
+        "127.0.0.1:0",
+        config,
+        |conn: &StdArc<Conn>, m: wsengine::Message| {
+            if let Some(groups) = conn.groups() {
+                groups.broadcast(Audience::AllExcept(conn), m);
+            }
+        },
+    )
+    .expect("bind");
+    announce(server.local_addr().port());
+    loop {
+        std::thread::park();
     }
 }
 
