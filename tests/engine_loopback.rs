@@ -48,9 +48,10 @@ fn echo_works_the_same_without_batch_scheduling() {
 #[test]
 fn replies_keep_their_order_whether_written_at_once_or_by_the_writer() {
     // A reply sent when the application has taken every message is written
-    // by the sending thread; one sent while messages wait goes to the
-    // writer thread. Bursts, pauses and large replies (which a direct
-    // write leaves for the writer to finish) mix both.
+    // by the sending thread; replies sent while messages wait are gathered
+    // and written together when `recv` finds the queue empty. Bursts,
+    // pauses and large replies (which a direct write leaves for the writer
+    // to finish) mix all of these.
     let (_server, conn, client) = pair(fast_config());
     let conn = Arc::new(conn);
     let echo = {
@@ -89,6 +90,66 @@ fn replies_keep_their_order_whether_written_at_once_or_by_the_writer() {
     }
     conn.close(CloseCode::NORMAL, "").unwrap();
     echo.join().unwrap();
+}
+
+/// Replies a `recv` caller sends while more messages wait are gathered
+/// into one write (`Shared::hold_writes`): they keep their order against
+/// another thread's sends, and a caller that stops calling `recv` with
+/// replies gathered does not keep them: the timer writes them out within
+/// `HOLD_MAX` (1 ms).
+#[test]
+fn gathered_recv_replies_keep_their_order_and_go_out_when_recv_stops() {
+    let (_server, conn, client) = pair(fast_config());
+    let (conn, client) = (Arc::new(conn), Arc::new(client));
+    const N: usize = 2000;
+    let other = {
+        let conn = Arc::clone(&conn);
+        std::thread::spawn(move || {
+            for j in 0..N {
+                conn.send(format!("t{j}")).unwrap();
+            }
+        })
+    };
+    let reader = {
+        let client = Arc::clone(&client);
+        std::thread::spawn(move || {
+            let (mut replies, mut sends) = (0, 0);
+            while replies + sends < 2 * N {
+                let m = client.recv_timeout(T).unwrap();
+                let text = m.as_text().unwrap();
+                let counter = if text.starts_with('r') {
+                    &mut replies
+                } else {
+                    &mut sends
+                };
+                assert_eq!(text[1..], counter.to_string(), "out of order: {text}");
+                *counter += 1;
+            }
+        })
+    };
+    for i in 0..N {
+        client.send(format!("m{i}")).unwrap();
+    }
+    for _ in 0..N {
+        let m = conn.recv_timeout(T).unwrap();
+        conn.send(format!("r{}", &m.as_text().unwrap()[1..]))
+            .unwrap();
+    }
+    other.join().unwrap();
+    reader.join().unwrap();
+
+    // Two messages waiting: the reply to the first is gathered (another
+    // waits), then this thread stops calling `recv` until the reply has
+    // arrived. Were it kept for the next `recv`, this would wait forever.
+    client.send("a").unwrap();
+    client.send("b").unwrap();
+    assert!(eventually(T, || conn.recv_queue_len() == 2));
+    let a = conn.recv().unwrap();
+    conn.send(a).unwrap();
+    assert_eq!(client.recv_timeout(T).unwrap(), Message::Text("a".into()));
+    let b = conn.recv().unwrap();
+    conn.send(b).unwrap();
+    assert_eq!(client.recv_timeout(T).unwrap(), Message::Text("b".into()));
 }
 
 fn echo_both_ways(config: Config) {

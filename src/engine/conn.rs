@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, TryRecvError};
 
-use super::lane::{LaneReceiver, LaneSender};
+use super::inbox::InboxReceiver;
+use super::lane::LaneSender;
 use super::outbox::{Control, Outgoing};
 use super::shared::{Offer, Shared};
 use crate::config::{Config, OverflowPolicy};
@@ -121,7 +122,7 @@ pub struct Conn {
     /// The queue `recv` takes messages from; `None` in poll mode, where
     /// messages go to the server's event FIFO (an idle connection then
     /// holds no queue it never uses).
-    in_rx: Option<LaneReceiver<Message>>,
+    in_rx: Option<InboxReceiver<Message>>,
     info: RequestInfo,
     /// That FIFO (poll mode), to see whether the application has more to
     /// answer before its next `poll`.
@@ -146,7 +147,7 @@ impl Conn {
     pub(crate) fn new(
         shared: Arc<Shared>,
         out_tx: LaneSender<Outgoing>,
-        in_rx: Option<LaneReceiver<Message>>,
+        in_rx: Option<InboxReceiver<Message>>,
         info: RequestInfo,
     ) -> Self {
         Conn {
@@ -267,9 +268,7 @@ impl Conn {
     /// [`Error::InvalidArgument`] on a connection of a poll-mode server
     /// (its messages come from [`Server::poll`](crate::Server::poll)).
     pub fn recv(&self) -> Result<Message> {
-        self.inbound()?
-            .recv()
-            .map(|m| self.taken(m))
+        self.next(self.inbound()?, Some(None))
             .map_err(|_| self.drained())
     }
 
@@ -278,9 +277,7 @@ impl Conn {
     /// # Errors
     /// [`Error::Timeout`], or [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message> {
-        self.inbound()?
-            .recv_timeout(timeout)
-            .map(|m| self.taken(m))
+        self.next(self.inbound()?, Some(Instant::now().checked_add(timeout)))
             .map_err(|e| match e {
                 RecvTimeoutError::Timeout => Error::Timeout,
                 RecvTimeoutError::Disconnected => self.drained(),
@@ -292,10 +289,10 @@ impl Conn {
     /// # Errors
     /// [`Error::ConnectionClosed`] as for [`recv`](Self::recv).
     pub fn try_recv(&self) -> Result<Option<Message>> {
-        match self.inbound()?.try_recv() {
-            Ok(m) => Ok(Some(self.taken(m))),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(self.drained()),
+        match self.next(self.inbound()?, None) {
+            Ok(m) => Ok(Some(m)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.drained()),
         }
     }
 
@@ -394,7 +391,7 @@ impl Conn {
 
     /// Messages received and not yet taken by `recv`.
     pub fn recv_queue_len(&self) -> usize {
-        self.in_rx.as_ref().map_or(0, LaneReceiver::len)
+        self.in_rx.as_ref().map_or(0, InboxReceiver::len)
     }
 
     /// Messages accepted by `send` that were never written because the
@@ -415,7 +412,7 @@ impl Conn {
 
     /// The queue `recv` takes from: connections not delivered through
     /// `Server::poll` have one.
-    fn inbound(&self) -> Result<&LaneReceiver<Message>> {
+    fn inbound(&self) -> Result<&InboxReceiver<Message>> {
         self.in_rx.as_ref().ok_or_else(|| {
             Error::InvalidArgument(
                 "this connection's messages are delivered by Server::poll or to the server's handler"
@@ -437,6 +434,38 @@ impl Conn {
     /// Poll mode: the FIFO this connection's events go to.
     pub(crate) fn set_hub(&self, hub: Weak<dyn Backlog>) {
         let _ = self.hub.set(hub);
+    }
+
+    /// Take the next message; if none is waiting, wait until the deadline
+    /// of `wait` (`Some(None)`: as long as it takes; `None`: not at all,
+    /// reported as `Timeout`).
+    ///
+    /// While more messages wait behind the one taken, what this thread
+    /// sends on the connection is gathered (see `Shared::hold_writes`):
+    /// the replies to a burst go out in one write, when this thread comes
+    /// back and finds the queue empty, or after `HOLD_MAX` if it does not.
+    fn next(
+        &self,
+        inbound: &InboxReceiver<Message>,
+        wait: Option<Option<Instant>>,
+    ) -> Result<Message, RecvTimeoutError> {
+        let m = match inbound.try_recv() {
+            Ok(m) => m,
+            Err(e) => {
+                // Caught up: what was gathered goes out before this thread
+                // waits (and before the close frame `drained` may release).
+                self.shared.release_writes();
+                match (e, wait) {
+                    (TryRecvError::Empty, Some(deadline)) => inbound.recv_until(deadline)?,
+                    (TryRecvError::Empty, None) => return Err(RecvTimeoutError::Timeout),
+                    (TryRecvError::Disconnected, _) => return Err(RecvTimeoutError::Disconnected),
+                }
+            }
+        };
+        if inbound.len() > 0 {
+            self.shared.hold_writes(true);
+        }
+        Ok(self.taken(m))
     }
 
     /// Whether the application has taken every message that arrived, so a

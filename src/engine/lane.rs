@@ -321,7 +321,9 @@ impl<T> LaneSender<T> {
 
 impl<T: Weigh> LaneReceiver<T> {
     /// Wait for the next message; `Err` once it is empty and every sender
-    /// is gone.
+    /// is gone. (The engine's consumers take through `try_recv`, the
+    /// channel or an inbox; the tests wait here.)
+    #[cfg(test)]
     pub(crate) fn recv(&self) -> Result<T, crossbeam_channel::RecvError> {
         let v = self.rx.recv()?;
         self.taken(&v);
@@ -329,6 +331,7 @@ impl<T: Weigh> LaneReceiver<T> {
     }
 
     /// Wait up to `timeout` for the next message.
+    #[cfg(test)]
     pub(crate) fn recv_timeout(
         &self,
         timeout: std::time::Duration,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::conn::{Conn, RequestInfo};
+use super::inbox::inbox;
 use super::lane::{lane, weighed_lane};
 use super::reader::{Reader, Sink};
 use super::recycle;
@@ -54,7 +55,7 @@ pub(crate) fn establish(
     let (sink, in_rx) = if polled {
         (Sink::Pending, None)
     } else {
-        let (in_tx, in_rx) = lane(config.recv_queue_capacity);
+        let (in_tx, in_rx) = inbox(config.recv_queue_capacity);
         (Sink::Queue(in_tx), Some(in_rx))
     };
     let (ctrl_tx, ctrl_rx) = lane(CONTROL_LANE);

@@ -73,6 +73,7 @@ mod events;
 mod groups;
 mod handler;
 mod head;
+mod inbox;
 mod keepalive;
 mod lane;
 mod launch;

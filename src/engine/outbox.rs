@@ -109,6 +109,10 @@ pub(crate) enum Direct<T> {
     Unfinished,
     /// Not attempted (something is in the way): queue it.
     Queue(T),
+    /// Gathered by a holding thread, to be written at its release; `true`
+    /// if it is the first frame waiting in the batch (see
+    /// `Shared::hold_writes`: a bounded hold arms the timer then).
+    Gathered(bool),
     /// The socket failed; the frame is lost and the connection must be
     /// dropped. With the number of messages lost (this one, if it is a
     /// message, and any a holding thread had gathered), to count as unsent.
@@ -141,11 +145,12 @@ impl Outbox {
 
     /// Write what [`try_direct`](Self::try_direct) gathered with `hold`,
     /// without waiting for the lock or for the socket. If another thread
-    /// holds the lock, it writes the gathered frames with its own (every
-    /// holder of the lock writes the whole batch), so nothing is left behind.
+    /// holds the lock this returns `Queue(())`: that thread writes the
+    /// gathered frames with its own (the writer thread, or a direct write),
+    /// or is another holding thread, which writes them at its own release.
     pub(crate) fn release(&self, stream: &Transport) -> Direct<()> {
         let Some(mut batch) = self.batch.try_lock() else {
-            return Direct::Sent;
+            return Direct::Queue(());
         };
         if batch.closed || !batch.has_frames() {
             return Direct::Sent;
@@ -170,9 +175,10 @@ impl Outbox {
         if batch.closed || !batch.leftover.is_empty() || self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(o);
         }
+        let first = !batch.has_frames();
         o.add_to(&mut batch);
         if hold && !batch.is_full() {
-            return Direct::Sent;
+            return Direct::Gathered(first);
         }
         batch.write_now(stream)
     }

@@ -11,7 +11,7 @@ use crossbeam_channel::select;
 use super::conn::Conn;
 use super::events::Hub;
 use super::handler::Handler;
-use super::lane::LaneSender;
+use super::inbox::InboxSender;
 use super::outbox::Control;
 use super::shared::{Shared, release_held};
 use super::spawn::prefer_batching;
@@ -36,7 +36,7 @@ pub(crate) enum Sink {
     /// never comes, the connection failed its upgrade: nothing is delivered).
     Pending,
     /// The connection's own queue, read by `Conn::recv`.
-    Queue(LaneSender<Message>),
+    Queue(InboxSender<Message>),
     /// The server's event FIFO, read by `Server::poll`.
     Events(Arc<Hub>, Arc<Conn>),
     /// The server's handler, called on this thread (`Server::serve`).
@@ -79,14 +79,15 @@ impl Reader {
             shared: &shared,
             holds: handler.is_some(),
         };
-        if shared.config.batch_scheduling && (handler.is_some() || hub.is_some()) {
+        if shared.config.batch_scheduling {
             // Woken by data, this thread waits for the running one to
             // block instead of preempting it mid-burst. In handler mode
             // that is another reader (a fifth of the context switches
             // were such preemptions); in poll mode the application's poll
             // thread, which then drains every event before the readers
-            // refill the queue. (A `recv` caller's thread is the
-            // application's own, under its own policy: not changed here.)
+            // refill the queue; with `recv`, the application's thread
+            // answering the last burst. (The application's own threads
+            // keep their policy.)
             prefer_batching();
         }
         if let Some((handler, conn)) = &handler {
@@ -203,7 +204,7 @@ impl ReadState<'_> {
                     Ok(Some(event)) => {
                         self.hold();
                         self.handle(event);
-                        self.release();
+                        self.handled();
                     }
                     Ok(None) => {}
                     Err(e) => self.protocol_error(e),
@@ -258,17 +259,23 @@ impl ReadState<'_> {
     }
 
     /// Handler mode: what the handler (or this thread) sends from now on
-    /// is gathered, for one write at [`release`](Self::release).
+    /// is gathered, for one write at [`handled`](Self::handled).
     fn hold(&self) {
         if self.holds {
             self.shared.hold_writes(false);
         }
     }
 
-    /// Write what was gathered since [`hold`](Self::hold).
-    fn release(&self) {
+    /// The messages of one read are handled: in handler mode what was
+    /// gathered since [`hold`](Self::hold) is written; a `recv` caller is
+    /// woken for those put in its queue (once per read, not per message:
+    /// see `inbox.rs`).
+    fn handled(&self) {
         if self.holds {
             self.shared.release_writes();
+        }
+        if let Some(Sink::Queue(tx)) = &self.sink {
+            tx.announce();
         }
     }
 
@@ -277,7 +284,7 @@ impl ReadState<'_> {
     fn process(&mut self, data: &[u8]) {
         self.hold();
         self.decode_all(data);
-        self.release();
+        self.handled();
     }
 
     fn decode_all(&mut self, mut data: &[u8]) {
@@ -334,7 +341,7 @@ impl ReadState<'_> {
         // While the application is behind, we stop reading (TCP
         // backpressure) until it catches up or the connection is torn down.
         let delivered = match &self.sink {
-            Some(Sink::Queue(tx)) => tx.send_until(m, None, Some(killed)).is_ok(),
+            Some(Sink::Queue(tx)) => tx.send(m, killed),
             Some(Sink::Events(hub, conn)) => hub.deliver(conn, m, killed),
             Some(Sink::Pending | Sink::Handler(..)) | None => false,
         };
@@ -371,6 +378,10 @@ impl ReadState<'_> {
             let room = self.shared.room.receiver();
             if has_room() {
                 return true;
+            }
+            // Those who would make room must know what is waiting.
+            if let Some(Sink::Queue(tx)) = &self.sink {
+                tx.announce();
             }
             select! {
                 recv(room) -> _ => {},

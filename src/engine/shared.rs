@@ -140,11 +140,14 @@ pub(crate) const HOLD_MAX: Duration = Duration::from_millis(1);
 struct Held {
     shared: Arc<Shared>,
     since: Instant,
+    /// The timer writes out what is gathered (`Shared::hold_writes`).
+    bounded: bool,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.shared.write_held();
+        // A busy batch is written by whoever holds it, or at their release.
+        let _ = self.shared.write_held();
     }
 }
 
@@ -338,6 +341,10 @@ impl Shared {
     fn control_direct(&self, c: Control) -> Option<Control> {
         match self.outbox.try_direct(&self.transport, c, self.held_here()) {
             Direct::Sent => None,
+            Direct::Gathered(first) => {
+                self.gathered(first);
+                None
+            }
             Direct::Unfinished => {
                 self.kick_writer();
                 None
@@ -370,28 +377,28 @@ impl Shared {
     /// and begun again. Other threads still write at once (taking the
     /// gathered frames with them, in order).
     ///
-    /// With `bounded` (poll mode, where the application decides when it
-    /// polls next), the timer thread writes out what is gathered after
-    /// `HOLD_MAX` whatever the thread does meanwhile: a reply never waits
-    /// longer than that for an application that stopped polling.
+    /// With `bounded` (poll mode and `recv`, where the application decides
+    /// when it comes back), the timer thread writes out what is gathered
+    /// `HOLD_MAX` after the first frame of it, whatever the thread does
+    /// meanwhile: a reply never waits longer than that for an application
+    /// that stopped polling.
     pub(crate) fn hold_writes(self: &Arc<Self>, bounded: bool) {
-        let Some(ended) = HELD.with(|held| {
+        let ended = HELD.with(|held| {
             let mut held = held.borrow_mut();
-            if let Some(h) = held.as_ref() {
-                if Arc::ptr_eq(&h.shared, self) && h.since.elapsed() < HOLD_MAX {
+            if let Some(h) = held.as_mut() {
+                // (A bounded hold's age is the timer's business: no clock
+                // read per message.)
+                if Arc::ptr_eq(&h.shared, self) && (h.bounded || h.since.elapsed() < HOLD_MAX) {
+                    h.bounded |= bounded;
                     return None; // the hold goes on
                 }
             }
-            Some(held.replace(Held {
+            held.replace(Held {
                 shared: Arc::clone(self),
                 since: Instant::now(),
-            }))
-        }) else {
-            return;
-        };
-        if bounded {
-            timer::schedule(timer::deadline_in(HOLD_MAX), self, TimerKind::HeldWrites);
-        }
+                bounded,
+            })
+        });
         // Another connection's (or an old) hold is written out, with the
         // thread-local no longer borrowed.
         drop(ended);
@@ -426,13 +433,35 @@ impl Shared {
         .unwrap_or(false)
     }
 
-    /// Write out what was gathered (the end of a hold).
-    fn write_held(&self) {
+    /// Write out what was gathered (the end of a hold). Returns `false`
+    /// if another thread had the batch (see [`Outbox::release`]).
+    fn write_held(&self) -> bool {
         match self.outbox.release(&self.transport) {
-            Direct::Sent | Direct::Queue(()) => {}
+            Direct::Sent | Direct::Gathered(_) => {}
+            Direct::Queue(()) => return false,
             Direct::Unfinished => self.kick_writer(),
             Direct::Failed(e, lost) => self.lost(&e, lost),
         }
+        true
+    }
+
+    /// A frame was gathered by this thread's hold: the first one waiting
+    /// under a bounded hold arms the timer that writes the batch out.
+    fn gathered(&self, first: bool) {
+        if !first {
+            return;
+        }
+        HELD.with(|held| {
+            if let Some(h) = held.borrow().as_ref() {
+                if h.bounded && std::ptr::eq(&*h.shared, self) {
+                    timer::schedule(
+                        timer::deadline_in(HOLD_MAX),
+                        &h.shared,
+                        TimerKind::HeldWrites,
+                    );
+                }
+            }
+        });
     }
 
     /// Wake the writer to send what the transport holds (records the TLS
@@ -453,6 +482,10 @@ impl Shared {
     fn send_direct(&self, o: Outgoing) -> Result<(), Outgoing> {
         match self.outbox.try_direct(&self.transport, o, self.held_here()) {
             Direct::Sent => Ok(()),
+            Direct::Gathered(first) => {
+                self.gathered(first);
+                Ok(())
+            }
             Direct::Unfinished => {
                 // If the lane is full the writer is awake anyway, and it
                 // finishes the leftover before anything else.
@@ -761,11 +794,17 @@ impl Shared {
             TimerKind::DeferredClose => self.release_deferred_close(),
             TimerKind::Keepalive => self.keepalive(),
             TimerKind::Idle => self.idle_check(),
+            // Whoever holds this connection's writes may still be adding
+            // to them; what is gathered so far goes out now. If another
+            // thread has the batch, it may be the holder, gathering: try
+            // again shortly rather than trust it to come back.
+            TimerKind::HeldWrites => {
+                if !self.write_held() {
+                    timer::schedule(timer::deadline_in(HOLD_MAX), self, TimerKind::HeldWrites);
+                }
+            }
             // Armed for handshaking connections (`server.rs`) and the
             // buffer pool (`recycle.rs`) only.
-            // Whoever holds this connection's writes may still be adding
-            // to them; what is gathered so far goes out now.
-            TimerKind::HeldWrites => self.write_held(),
             TimerKind::HandshakeDeadline | TimerKind::TrimBuffers => {}
         }
     }
