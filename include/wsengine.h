@@ -955,11 +955,11 @@ wse_result wse_config_builder_set_poll_events(wse_config_builder *builder,
                                               bool value);
 
 /**
- * Run connection writer threads, and the reader threads of handler-mode
- * and poll-mode servers, under Linux's `SCHED_BATCH` policy (default
- * true): a woken thread does not preempt the one running, so bursts are
- * handled and sent whole; when every core is busy a message may wait up
- * to a scheduler tick longer. False keeps the default policy.
+ * Run connection writer and reader threads under Linux's `SCHED_BATCH`
+ * policy (default true): a woken thread does not preempt the one
+ * running, so bursts are handled and sent whole; when every core is busy
+ * a message may wait up to a scheduler tick longer. False keeps the
+ * default policy. The application's own threads are never changed.
  *
  * Ownership: the builder stays the caller's.
  * Thread safety: the builder must not be used from two threads at once.
@@ -1101,7 +1101,10 @@ wse_result wse_conn_ping(const wse_conn *conn, const uint8_t *data, size_t len);
  * Wait up to `timeout_ms` for the next message.
  *
  * Every message that arrived before the connection closed is delivered
- * before this reports `WSE_RESULT_CLOSED`.
+ * before this reports `WSE_RESULT_CLOSED`. While more messages wait behind
+ * the one returned, what the calling thread then sends on `conn` is
+ * gathered and written in one write when it calls this again and nothing
+ * waits, or at most 1 ms later if it does not call again.
  *
  * Ownership: on `WSE_RESULT_OK`, `*msg_out` is a new message owned by the
  * caller; release it with `wse_message_free`. Otherwise it is unchanged.

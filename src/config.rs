@@ -146,11 +146,12 @@ pub struct Config {
     /// the server CPU per echoed small message by about a quarter in
     /// `bench` (BENCHMARKS.md). The cost: when every core is busy, a queued
     /// message may wait up to a scheduler tick (1-4 ms) longer. Reader
-    /// threads of handler-mode and poll-mode servers run under it too:
-    /// woken by data, one waits for the running reader (or the poll
-    /// thread) to block rather than preempting it mid-burst (handler mode:
-    /// 0.76 -> 0.61 us per small message). Other readers keep the default
-    /// policy, so arriving data is read at once. Ignored elsewhere than Linux.
+    /// threads run under it too: woken by data, one waits for the thread
+    /// running (another reader, the poll thread, or the application thread
+    /// answering the last burst from `recv`) to block rather than
+    /// preempting it mid-burst (handler mode: 0.76 -> 0.61 us per small
+    /// message). The application's own threads keep their policy. Ignored
+    /// elsewhere than Linux.
     pub batch_scheduling: bool,
     /// Most bytes the reader asks the socket for at a time. Default 16 KiB.
     /// The buffer starts at 1 KiB and grows to this size only while reads

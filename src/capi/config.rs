@@ -722,11 +722,11 @@ pub extern "C" fn wse_config_builder_set_poll_events(
     ffi_boundary! { with_builder(builder, |c| c.poll_events = value) }
 }
 
-/// Run connection writer threads, and the reader threads of handler-mode
-/// and poll-mode servers, under Linux's `SCHED_BATCH` policy (default
-/// true): a woken thread does not preempt the one running, so bursts are
-/// handled and sent whole; when every core is busy a message may wait up
-/// to a scheduler tick longer. False keeps the default policy.
+/// Run connection writer and reader threads under Linux's `SCHED_BATCH`
+/// policy (default true): a woken thread does not preempt the one
+/// running, so bursts are handled and sent whole; when every core is busy
+/// a message may wait up to a scheduler tick longer. False keeps the
+/// default policy. The application's own threads are never changed.
 ///
 /// Ownership: the builder stays the caller's.
 /// Thread safety: the builder must not be used from two threads at once.

@@ -242,7 +242,10 @@ pub extern "C" fn wse_conn_ping(conn: *const wse_conn, data: *const u8, len: usi
 /// Wait up to `timeout_ms` for the next message.
 ///
 /// Every message that arrived before the connection closed is delivered
-/// before this reports `WSE_RESULT_CLOSED`.
+/// before this reports `WSE_RESULT_CLOSED`. While more messages wait behind
+/// the one returned, what the calling thread then sends on `conn` is
+/// gathered and written in one write when it calls this again and nothing
+/// waits, or at most 1 ms later if it does not call again.
 ///
 /// Ownership: on `WSE_RESULT_OK`, `*msg_out` is a new message owned by the
 /// caller; release it with `wse_message_free`. Otherwise it is unchanged.

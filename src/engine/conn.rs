@@ -263,6 +263,13 @@ impl Conn {
     /// before this reports the close. Taking the last of them also answers
     /// a close the peer started, so replies sent to them go out first.
     ///
+    /// Replies are gathered: while more messages wait behind the one taken,
+    /// what the calling thread then sends on this connection is written in
+    /// one write when it comes back to `recv` (or `recv_timeout`,
+    /// `try_recv`) and finds nothing waiting, or at most 1 ms later if it
+    /// does not come back. Sends from other threads are written at once and
+    /// take the gathered ones with them, in order.
+    ///
     /// # Errors
     /// [`Error::ConnectionClosed`] once the connection is closed and drained;
     /// [`Error::InvalidArgument`] on a connection of a poll-mode server

@@ -1,7 +1,8 @@
 //! Broadcast fan-out, side by side: one publisher, N subscribers, every
 //! message the publisher sends goes to every subscriber. Three servers run
 //! in turn, interleaved, each in its own process pinned to CPU 0 while the
-//! load (tungstenite clients, not wsengine) runs pinned to CPU 1:
+//! load (tokio-tungstenite subscribers on one thread and a tungstenite
+//! publisher, not wsengine) runs pinned to CPU 1:
 //!
 //! - `wsengine`: groups, one poll thread, `broadcast(AllExcept(sender))`
 //!   (the frame encoded once and shared by every recipient's writer);
@@ -18,18 +19,21 @@
 //!
 //! ```text
 //! cargo run --release -p wsengine-bench --bin broadcast -- [--rounds 3] [--seconds 5]
-//!     [--write BENCHMARKS.md]
+//!     [--impls wsengine,tokio-tungstenite] [--subscribers 1000] [--write BENCHMARKS.md]
 //! ```
+//! Also reported: the load's own CPU (all subscriber threads and the
+//! publisher, on their one core), so that a saturated load is visible.
 //! `--write` replaces the broadcast section of that file (between its
 //! `<!-- broadcast:begin -->` and `<!-- broadcast:end -->` markers).
 //! (`broadcast --serve IMPL` is how the driver starts each server.)
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
+use wsengine_bench::load::run_clients;
 use wsengine_bench::{
     announce, cpu_seconds, median, percentile, pin_to_cpu, start_server, stop_server, write_section,
 };
@@ -210,6 +214,10 @@ struct Args {
     seconds: f64,
     warmup: f64,
     write: Option<String>,
+    /// Servers to run (all of `IMPLS` by default).
+    impls: Vec<String>,
+    /// Scenarios to run, by subscriber count (all by default).
+    subscribers: Option<usize>,
 }
 
 struct Outcome {
@@ -218,66 +226,100 @@ struct Outcome {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_delivery: f64,
+    /// Cores the load used over the window.
+    load_cores: f64,
 }
 
 fn now_ns(epoch: Instant) -> u64 {
     epoch.elapsed().as_nanos() as u64
 }
 
+/// When the subscribers count a delivery: its publisher's stamp (ns since
+/// the run's epoch) in `[from, to)`; both `u64::MAX` until the publisher
+/// knows the window.
+struct Counted {
+    from: AtomicU64,
+    to: AtomicU64,
+}
+
+/// One subscriber: connect, say so, then read until `stop`, recording the
+/// latency of each delivery whose stamp is in the window.
+async fn subscriber(
+    url: String,
+    epoch: Instant,
+    counted: Arc<Counted>,
+    connected: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    turns: Arc<tokio::sync::Semaphore>,
+) -> Vec<u32> {
+    use futures_util::StreamExt;
+    let (mut ws, _) = {
+        // A few handshakes at a time: the servers' default limit on
+        // concurrent handshakes from one address answers the rest 503.
+        let _turn = turns.acquire().await.expect("semaphore");
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("subscriber connect")
+    };
+    connected.fetch_add(1, Ordering::SeqCst);
+    let mut latencies = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) if b.len() >= 8 => {
+                let now = now_ns(epoch);
+                let sent = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+                let from = counted.from.load(Ordering::Relaxed);
+                if sent >= from && sent < counted.to.load(Ordering::Relaxed) {
+                    latencies.push(((now - sent) / 1000) as u32);
+                }
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(Some(Err(_)) | None) => break,
+        }
+    }
+    latencies
+}
+
 fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
     let (child, port) = start_server(which, &[]);
     let url = format!("ws://127.0.0.1:{port}/broadcast");
     let epoch = Instant::now();
-    let window_from = Arc::new(Mutex::new((u64::MAX, u64::MAX)));
+    let counted = Arc::new(Counted {
+        from: AtomicU64::new(u64::MAX),
+        to: AtomicU64::new(u64::MAX),
+    });
     let stop = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(Barrier::new(subs + 1));
-    let mut threads = Vec::new();
-    for _ in 0..subs {
-        let (url, stop, ready, window) = (
-            url.clone(),
+    let connected = Arc::new(AtomicUsize::new(0));
+    // Every subscriber on one current-thread runtime (one thread, epoll), as
+    // the suite's load: a thread per subscriber put 1000 threads on the
+    // load's core, which was then 91% busy at 1000 x 100/s, and the
+    // latencies measured its run queue more than the server.
+    let load = {
+        let (counted, connected, stop) = (
+            Arc::clone(&counted),
+            Arc::clone(&connected),
             Arc::clone(&stop),
-            Arc::clone(&ready),
-            Arc::clone(&window_from),
         );
-        threads.push(
-            std::thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || {
-                    let (mut ws, _) =
-                        tungstenite::connect(url.as_str()).expect("subscriber connect");
-                    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-                        s.set_read_timeout(Some(Duration::from_millis(200)))
-                            .expect("timeout");
-                    }
-                    ready.wait();
-                    let mut latencies: Vec<u32> = Vec::new();
-                    let mut received = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        match ws.read() {
-                            Ok(Message::Binary(b)) if b.len() >= 8 => {
-                                let now = now_ns(epoch);
-                                let sent = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-                                let (from, to) = *window.lock().unwrap();
-                                if sent >= from && sent < to {
-                                    received += 1;
-                                    latencies.push(((now - sent) / 1000) as u32);
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(tungstenite::Error::Io(e))
-                                if matches!(
-                                    e.kind(),
-                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                                ) => {}
-                            Err(_) => break,
-                        }
-                    }
-                    (received, latencies)
-                })
-                .expect("subscriber thread"),
-        );
+        let turns = Arc::new(tokio::sync::Semaphore::new(8));
+        std::thread::spawn(move || {
+            run_clients(subs, || {
+                subscriber(
+                    url.clone(),
+                    epoch,
+                    Arc::clone(&counted),
+                    Arc::clone(&connected),
+                    Arc::clone(&stop),
+                    Arc::clone(&turns),
+                )
+            })
+        })
+    };
+    let url = format!("ws://127.0.0.1:{port}/broadcast");
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while connected.load(Ordering::SeqCst) < subs {
+        assert!(Instant::now() < wait_until, "subscribers did not connect");
+        std::thread::sleep(Duration::from_millis(10));
     }
-    ready.wait();
     // Let the server register the last subscribers before publishing.
     std::thread::sleep(Duration::from_millis(300));
     let (mut publisher, _) = tungstenite::connect(url.as_str()).expect("publisher connect");
@@ -290,7 +332,8 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
         measure_from.duration_since(epoch).as_nanos() as u64,
         measure_to.duration_since(epoch).as_nanos() as u64,
     );
-    *window_from.lock().unwrap() = window;
+    counted.from.store(window.0, Ordering::Relaxed);
+    counted.to.store(window.1, Ordering::Relaxed);
     let mut sent_in_window = 0u64;
     let mut cpu_from = None;
     let mut next = start;
@@ -300,7 +343,7 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
             std::thread::sleep(next - now);
         }
         if cpu_from.is_none() && Instant::now() >= measure_from {
-            cpu_from = Some(cpu_seconds(child.id()));
+            cpu_from = Some((cpu_seconds(child.id()), cpu_seconds(std::process::id())));
         }
         let mut payload = vec![0u8; PAYLOAD];
         let stamp = now_ns(epoch);
@@ -316,26 +359,24 @@ fn run_once(which: &str, subs: usize, rate: u32, a: &Args) -> Outcome {
     }
     // Deliveries of the last messages, then the server's CPU for the window.
     std::thread::sleep(Duration::from_millis(500));
-    let cpu_to = cpu_seconds(child.id());
+    let (cpu_to, load_to) = (cpu_seconds(child.id()), cpu_seconds(std::process::id()));
+    let load_seconds = measure_to.elapsed().as_secs_f64() + a.seconds;
     stop.store(true, Ordering::Relaxed);
-    let mut received = 0u64;
-    let mut all: Vec<u32> = Vec::new();
-    for t in threads {
-        let (r, l) = t.join().expect("subscriber");
-        received += r;
-        all.extend(l);
-    }
+    let mut all = load.join().expect("subscribers");
+    let received = all.len() as u64;
     let _ = publisher.close(None);
     stop_server(child);
     all.sort_unstable();
     let pct = |p: f64| percentile(&all, p);
-    let cpu = cpu_to - cpu_from.unwrap_or(cpu_to);
+    let (cpu_from, load_from) = cpu_from.unwrap_or((cpu_to, load_to));
+    let cpu = cpu_to - cpu_from;
     Outcome {
         expected: sent_in_window * subs as u64,
         received,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         cpu_us_per_delivery: cpu * 1e6 / received.max(1) as f64,
+        load_cores: (load_to - load_from) / load_seconds,
     }
 }
 
@@ -345,6 +386,8 @@ fn parse() -> Args {
         seconds: 5.0,
         warmup: 1.0,
         write: None,
+        impls: IMPLS.iter().map(|s| s.to_string()).collect(),
+        subscribers: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -354,6 +397,13 @@ fn parse() -> Args {
             "--seconds" => a.seconds = value().parse().expect("--seconds S"),
             "--warmup" => a.warmup = value().parse().expect("--warmup S"),
             "--write" => a.write = Some(value()),
+            "--impls" => {
+                a.impls = value().split(',').map(str::to_owned).collect();
+                for i in &a.impls {
+                    assert!(IMPLS.contains(&i.as_str()), "unknown server {i}");
+                }
+            }
+            "--subscribers" => a.subscribers = Some(value().parse().expect("--subscribers N")),
             other => panic!("unexpected argument {other}"),
         }
     }
@@ -368,23 +418,28 @@ fn main() {
     }
     let a = parse();
     pin_to_cpu(1);
+    let scenarios: Vec<(usize, u32)> = SCENARIOS
+        .into_iter()
+        .filter(|&(subs, _)| a.subscribers.is_none_or(|n| n == subs))
+        .collect();
     // results[scenario][impl] = outcomes of each round
-    let mut results: Vec<Vec<Vec<Outcome>>> = SCENARIOS
+    let mut results: Vec<Vec<Vec<Outcome>>> = scenarios
         .iter()
-        .map(|_| IMPLS.iter().map(|_| Vec::new()).collect())
+        .map(|_| a.impls.iter().map(|_| Vec::new()).collect())
         .collect();
     for round in 0..a.rounds {
-        for (s, &(subs, rate)) in SCENARIOS.iter().enumerate() {
-            for (i, which) in IMPLS.iter().enumerate() {
+        for (s, &(subs, rate)) in scenarios.iter().enumerate() {
+            for (i, which) in a.impls.iter().enumerate() {
                 let o = run_once(which, subs, rate, &a);
                 eprintln!(
-                    "round {} {subs} x {rate}/s {which}: {}/{} delivered, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/delivery",
+                    "round {} {subs} x {rate}/s {which}: {}/{} delivered, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/delivery, load {:.2} cores",
                     round + 1,
                     o.received,
                     o.expected,
                     o.p50_us,
                     o.p99_us,
-                    o.cpu_us_per_delivery
+                    o.cpu_us_per_delivery,
+                    o.load_cores
                 );
                 results[s][i].push(o);
             }
@@ -393,37 +448,28 @@ fn main() {
     let mut md = String::new();
     md.push_str(&format!(
         "One publisher, N subscribers, {PAYLOAD}-byte binary messages; servers pinned to CPU 0, \
-         the load (tungstenite clients) to CPU 1; medians of {} interleaved rounds of {} s \
+         the load (tokio-tungstenite subscribers on one thread, a tungstenite publisher) to CPU 1; medians of {} interleaved rounds of {} s \
          (after {} s of warm-up).\n\n",
         a.rounds, a.seconds, a.warmup
     ));
-    md.push_str("| subscribers x rate | server | delivered | p50 latency | p99 latency | server CPU per delivery | CPU vs tokio-tungstenite |\n");
-    md.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
-    for (s, &(subs, rate)) in SCENARIOS.iter().enumerate() {
-        let cpu_of = |i: usize| {
-            median(
-                results[s][i]
-                    .iter()
-                    .map(|o| o.cpu_us_per_delivery)
-                    .collect(),
-            )
-        };
-        let tokio_cpu = cpu_of(1);
-        for (i, which) in IMPLS.iter().enumerate() {
-            let r = &results[s][i];
-            let delivered = median(
-                r.iter()
-                    .map(|o| 100.0 * o.received as f64 / o.expected.max(1) as f64)
-                    .collect(),
-            );
-            let p50 = median(r.iter().map(|o| o.p50_us).collect());
-            let p99 = median(r.iter().map(|o| o.p99_us).collect());
+    md.push_str("| subscribers x rate | server | delivered | p50 latency | p99 latency | server CPU per delivery | CPU vs tokio-tungstenite | load CPU |\n");
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let tokio = a.impls.iter().position(|i| i == "tokio-tungstenite");
+    for (s, &(subs, rate)) in scenarios.iter().enumerate() {
+        let median_of =
+            |i: usize, f: fn(&Outcome) -> f64| median(results[s][i].iter().map(f).collect());
+        let cpu_of = |i: usize| median_of(i, |o| o.cpu_us_per_delivery);
+        for (i, which) in a.impls.iter().enumerate() {
+            let delivered = median_of(i, |o| 100.0 * o.received as f64 / o.expected.max(1) as f64);
+            let p50 = median_of(i, |o| o.p50_us);
+            let p99 = median_of(i, |o| o.p99_us);
             let cpu = cpu_of(i);
+            let vs_tokio = tokio.map_or("-".to_owned(), |t| format!("{:.2}x", cpu / cpu_of(t)));
             md.push_str(&format!(
-                "| {subs} x {rate}/s | {which} | {delivered:.1}% | {:.2} ms | {:.2} ms | {cpu:.2} us | {:.2}x |\n",
+                "| {subs} x {rate}/s | {which} | {delivered:.1}% | {:.2} ms | {:.2} ms | {cpu:.2} us | {vs_tokio} | {:.2} cores |\n",
                 p50 / 1000.0,
                 p99 / 1000.0,
-                cpu / tokio_cpu
+                median_of(i, |o| o.load_cores)
             ));
         }
     }

@@ -174,6 +174,9 @@ impl Connection {
     }
 
     /// The next message (str or bytes), waiting up to `timeout` seconds.
+    /// While more messages wait behind it, what this thread then sends on
+    /// the connection is written in one write when it calls `recv` again
+    /// and nothing waits (or at most 1 ms later).
     #[pyo3(signature = (timeout=None))]
     fn recv<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let conn = &self.inner;
