@@ -72,6 +72,38 @@ fn threads_fds_and_memory_return_to_baseline() {
         fd_count()
     );
 
+    // A thread that took a message while another waited holds the
+    // connection's writes (its reply is gathered: see `Conn::recv`). If it
+    // then stops receiving and drops its handle, the connection is still
+    // freed once it ends: the hold does not keep it (or its socket).
+    let mut peer = RawPeer::connect(server.local_addr(), "/");
+    let conn = server.accept_timeout(T).unwrap();
+    peer.send_text("a");
+    peer.send_text("b");
+    assert!(eventually(T, || conn.recv_queue_len() == 2));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let m = conn.recv().unwrap();
+        conn.send(m).unwrap();
+        drop(conn);
+        // Alive, and holding, until the checks below are done.
+        let _ = done_rx.recv();
+    });
+    assert_eq!(
+        peer.next_event(T),
+        Some(Event::Message(Message::Text("a".into())))
+    );
+    drop(peer);
+    assert!(eventually(T, || server.connection_count() == 0));
+    assert!(
+        eventually(T, || thread_count() == threads0 + 1 && fd_count() == fds0),
+        "threads {} (baseline {threads0} + the holder), fds {} (baseline {fds0})",
+        thread_count(),
+        fd_count()
+    );
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+
     // A peer that never reads: the send queue bounds memory, whatever the
     // application tries to send.
     let config = fast_config()

@@ -137,17 +137,30 @@ pub(crate) const HOLD_MAX: Duration = Duration::from_millis(1);
 
 /// A thread's hold on one connection's direct writes (see
 /// [`Shared::hold_writes`]); dropping it writes what was gathered.
+///
+/// The connection is held weakly: a thread that stops calling `recv` or
+/// `poll` while holding must not keep a finished connection (its socket,
+/// its buffers) alive. While the connection lives, its reader holds it;
+/// once it is gone there is nothing left to write to.
 struct Held {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
     since: Instant,
     /// The timer writes out what is gathered (`Shared::hold_writes`).
     bounded: bool,
 }
 
+impl Held {
+    fn is(&self, shared: &Shared) -> bool {
+        std::ptr::eq(self.shared.as_ptr(), shared)
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         // A busy batch is written by whoever holds it, or at their release.
-        let _ = self.shared.write_held();
+        if let Some(shared) = self.shared.upgrade() {
+            let _ = shared.write_held();
+        }
     }
 }
 
@@ -388,13 +401,13 @@ impl Shared {
             if let Some(h) = held.as_mut() {
                 // (A bounded hold's age is the timer's business: no clock
                 // read per message.)
-                if Arc::ptr_eq(&h.shared, self) && (h.bounded || h.since.elapsed() < HOLD_MAX) {
+                if h.is(self) && (h.bounded || h.since.elapsed() < HOLD_MAX) {
                     h.bounded |= bounded;
                     return None; // the hold goes on
                 }
             }
             held.replace(Held {
-                shared: Arc::clone(self),
+                shared: Arc::downgrade(self),
                 since: Instant::now(),
                 bounded,
             })
@@ -409,10 +422,7 @@ impl Shared {
     pub(crate) fn release_writes(&self) {
         let held = HELD.with(|held| {
             let mut held = held.borrow_mut();
-            if held
-                .as_ref()
-                .is_some_and(|h| std::ptr::eq(&*h.shared, self))
-            {
+            if held.as_ref().is_some_and(|h| h.is(self)) {
                 held.take()
             } else {
                 None
@@ -425,12 +435,8 @@ impl Shared {
     pub(crate) fn held_here(&self) -> bool {
         // (`try_with`: a send from another thread-local's destructor, at
         // thread exit, finds no hold rather than a panic.)
-        HELD.try_with(|held| {
-            held.borrow()
-                .as_ref()
-                .is_some_and(|h| std::ptr::eq(&*h.shared, self))
-        })
-        .unwrap_or(false)
+        HELD.try_with(|held| held.borrow().as_ref().is_some_and(|h| h.is(self)))
+            .unwrap_or(false)
     }
 
     /// Write out what was gathered (the end of a hold). Returns `false`
@@ -451,17 +457,14 @@ impl Shared {
         if !first {
             return;
         }
-        HELD.with(|held| {
-            if let Some(h) = held.borrow().as_ref() {
-                if h.bounded && std::ptr::eq(&*h.shared, self) {
-                    timer::schedule(
-                        timer::deadline_in(HOLD_MAX),
-                        &h.shared,
-                        TimerKind::HeldWrites,
-                    );
-                }
-            }
+        let shared = HELD.with(|held| {
+            let held = held.borrow();
+            let h = held.as_ref().filter(|h| h.bounded && h.is(self))?;
+            h.shared.upgrade()
         });
+        if let Some(shared) = shared {
+            timer::schedule(timer::deadline_in(HOLD_MAX), &shared, TimerKind::HeldWrites);
+        }
     }
 
     /// Wake the writer to send what the transport holds (records the TLS
