@@ -310,23 +310,7 @@ fn gathered_replies_keep_their_order_and_go_out_when_the_loop_stops_polling() {
             }
         })
     };
-    let reader = {
-        let client = std::sync::Arc::clone(&client);
-        std::thread::spawn(move || {
-            let (mut replies, mut sends) = (0, 0);
-            while replies + sends < 2 * N {
-                let m = client.recv_timeout(T).unwrap();
-                let text = m.as_text().unwrap();
-                let counter = if text.starts_with('r') {
-                    &mut replies
-                } else {
-                    &mut sends
-                };
-                assert_eq!(text[1..], counter.to_string(), "out of order: {text}");
-                *counter += 1;
-            }
-        })
-    };
+    let reader = read_two_series(std::sync::Arc::clone(&client), N);
     for i in 0..N {
         client.send(format!("m{i}")).unwrap();
     }

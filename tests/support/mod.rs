@@ -273,3 +273,24 @@ pub fn rss_kib() -> usize {
         .parse()
         .unwrap()
 }
+
+/// On a new thread, read `2 * n` text messages from `client`: `n` replies
+/// ("r0", "r1", ...) and `n` others ("t0", ...), interleaved any way but
+/// each series in order (what a connection's replies must keep against
+/// another thread's sends).
+pub fn read_two_series(client: Arc<wsengine::Conn>, n: usize) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let (mut replies, mut others) = (0, 0);
+        while replies + others < 2 * n {
+            let m = client.recv_timeout(Duration::from_secs(5)).unwrap();
+            let text = m.as_text().unwrap();
+            let counter = if text.starts_with('r') {
+                &mut replies
+            } else {
+                &mut others
+            };
+            assert_eq!(text[1..], counter.to_string(), "out of order: {text}");
+            *counter += 1;
+        }
+    })
+}
