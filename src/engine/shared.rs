@@ -130,9 +130,10 @@ pub(crate) enum Offer {
     Closed,
 }
 
-/// The longest a thread gathers one connection's writes before they are
-/// written anyway (checked when it goes on holding them): a reply waits at
-/// most this, or for the application's next `poll`.
+/// The longest a reply waits in a hold: a bounded hold's gathered frames
+/// are written by the timer this long after the first of them; an
+/// unbounded one (handler mode) older than this is written out when the
+/// thread goes on holding.
 pub(crate) const HOLD_MAX: Duration = Duration::from_millis(1);
 
 /// A thread's hold on one connection's direct writes (see
@@ -386,8 +387,9 @@ impl Shared {
     /// another connection's writes, or exiting). Handler mode holds while
     /// the reader handles one read's bytes; poll mode while the
     /// application thread handles a run of one connection's events with
-    /// more events waiting. A hold older than [`HOLD_MAX`] is written out
-    /// and begun again. Other threads still write at once (taking the
+    /// more events waiting; `recv` while more messages wait behind the one
+    /// taken. An unbounded hold older than [`HOLD_MAX`] is written out and
+    /// begun again. Other threads still write at once (taking the
     /// gathered frames with them, in order).
     ///
     /// With `bounded` (poll mode and `recv`, where the application decides

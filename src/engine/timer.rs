@@ -29,8 +29,8 @@ pub(crate) enum TimerKind {
     HandshakeDeadline,
     /// Free large message buffers kept and not reused (`recycle.rs`).
     TrimBuffers,
-    /// Write out replies a poll thread gathered and has held for
-    /// `HOLD_MAX` (`Shared::hold_writes`).
+    /// Write out replies a `poll` or `recv` caller gathered, `HOLD_MAX`
+    /// after the first of them (`Shared::hold_writes`).
     HeldWrites,
 }
 
